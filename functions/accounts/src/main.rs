@@ -1,0 +1,16 @@
+//! The accounts Lambda: organizations, the caller's profile, health and the OpenAPI document.
+
+use accounts_function::App;
+use config::{Env, HttpSettings};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let env = Env::from_process();
+    let settings = HttpSettings::from_env(&env)?;
+    let activity_retention_days = env.parsed("ACTIVITY_RETENTION_DAYS", 365u16)?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let app = App::new(&settings, dynamodb, clock::Clock::system(), activity_retention_days);
+    lambda_http::run(accounts_function::router(app, &settings.cors_allowed_origins)).await
+}

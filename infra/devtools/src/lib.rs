@@ -1,0 +1,75 @@
+//! Developer commands (see `main.rs`), kept as library functions so tests can call them.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{InfoBuilder, OpenApi, SecurityRequirement};
+
+/// Where the generated document lives; the accounts function serves this file.
+pub fn openapi_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json")
+}
+
+/// The OpenAPI document of the whole API: every function's routes merged, bearer JWT by default.
+pub fn openapi() -> OpenApi {
+    let mut document = accounts_function::openapi();
+    // Further functions merge their parts here as they are added.
+    document.info = InfoBuilder::new()
+        .title("Objecta platform API")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(
+            "Billing, team collaboration, analytics and notifications. Errors are RFC 9457 \
+             application/problem+json; lists are {items, next_cursor}; times are RFC 3339 UTC.",
+        ))
+        .build();
+    let components = document.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+    );
+    document.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+    document
+}
+
+pub fn openapi_json() -> String {
+    let mut json = openapi().to_pretty_json().expect("the OpenAPI document serializes");
+    json.push('\n');
+    json
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_openapi_document_is_current() {
+        let committed = std::fs::read_to_string(openapi_path()).unwrap_or_default();
+        assert!(
+            committed == openapi_json(),
+            "docs/openapi.json is stale: run `cargo run -p devtools -- openapi` and commit it"
+        );
+    }
+
+    #[test]
+    fn every_template_route_is_documented_and_every_documented_route_deployed() {
+        let template = sam_template::Template::load(&sam_template::default_path()).unwrap();
+        let mut deployed: Vec<(String, String)> =
+            template.functions().unwrap().into_iter().flat_map(|f| f.routes).collect();
+        deployed.sort();
+        let document = openapi();
+        let mut documented = Vec::new();
+        for (path, item) in &document.paths.paths {
+            for (method, op) in [
+                ("GET", &item.get),
+                ("POST", &item.post),
+                ("PATCH", &item.patch),
+                ("PUT", &item.put),
+                ("DELETE", &item.delete),
+            ] {
+                if op.is_some() {
+                    documented.push((method.to_owned(), path.clone()));
+                }
+            }
+        }
+        documented.sort();
+        assert_eq!(deployed, documented);
+    }
+}

@@ -1,0 +1,98 @@
+//! Developer commands:
+//!
+//! - `mint-token --user ID [--email E] [--name N] [--org ORG_ID] [--ttl SECONDS]`: a local
+//!   HS256 token (AUTH_MODE=local, secret from JWT_HS256_SECRET or the local default);
+//! - `create-table --endpoint URL --table NAME`: the template's table in DynamoDB Local;
+//! - `openapi`: regenerates `docs/openapi.json` from the code.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+fn flags(args: &[String]) -> Result<HashMap<String, String>, String> {
+    let mut map = HashMap::new();
+    let mut iter = args.iter();
+    while let Some(flag) = iter.next() {
+        let name = flag.strip_prefix("--").ok_or_else(|| format!("unexpected argument {flag}"))?;
+        let value = iter.next().ok_or_else(|| format!("--{name} needs a value"))?;
+        map.insert(name.to_owned(), value.clone());
+    }
+    Ok(map)
+}
+
+fn mint_token(flags: &HashMap<String, String>) -> Result<String, String> {
+    let user = flags.get("user").ok_or("--user is required")?;
+    let ttl: u64 = flags.get("ttl").map_or(Ok(3600), |t| t.parse().map_err(|_| "--ttl must be seconds"))?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let env = config::Env::from_process();
+    let mut claims = serde_json::json!({
+        "sub": user,
+        "iss": env.or("JWT_ISSUER", config::LOCAL_ISSUER),
+        "aud": env.or("JWT_AUDIENCE", config::LOCAL_AUDIENCE),
+        "iat": now,
+        "exp": now + ttl,
+        "email": flags.get("email").cloned().unwrap_or_else(|| format!("{user}@example.com")),
+        "email_verified": true,
+        "name": flags.get("name").cloned().unwrap_or_else(|| user.clone()),
+    });
+    if let Some(org) = flags.get("org") {
+        claims["org_id"] = serde_json::Value::String(org.clone());
+    }
+    let secret = env.or("JWT_HS256_SECRET", config::LOCAL_SECRET);
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .map_err(|e| e.to_string())
+}
+
+async fn create_table(flags: &HashMap<String, String>) -> Result<String, String> {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let endpoint = flags.get("endpoint").ok_or("--endpoint is required")?;
+    let table = flags.get("table").ok_or("--table is required")?;
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(Credentials::new("local", "local", None, None, "devtools"))
+            .build(),
+    );
+    let existing = client.list_tables().send().await.map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+    if existing.table_names().iter().any(|t| t == table) {
+        return Ok(format!("table {table} already exists"));
+    }
+    let definition = sam_template::Template::load(&sam_template::default_path())
+        .and_then(|t| t.table())
+        .map_err(|e| e.to_string())?;
+    definition.create(&client, table).await?;
+    Ok(format!("created table {table} from template.yaml"))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("mint-token") => flags(&args[1..]).and_then(|f| mint_token(&f)),
+        Some("create-table") => match flags(&args[1..]) {
+            Ok(f) => create_table(&f).await,
+            Err(e) => Err(e),
+        },
+        Some("openapi") => std::fs::write(devtools::openapi_path(), devtools::openapi_json())
+            .map(|()| format!("wrote {}", devtools::openapi_path().display()))
+            .map_err(|e| e.to_string()),
+        _ => Err("usage: devtools mint-token --user ID [--email E] [--name N] [--org ORG] [--ttl S] | \
+                  create-table --endpoint URL --table NAME | openapi"
+            .into()),
+    };
+    match result {
+        Ok(output) => {
+            println!("{output}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Accounts: organizations and the caller's own profile (§4.1 of the brief).
+
+mod error;
+mod organizations;
+mod profile;
+pub mod validation;
+
+pub use error::AccountsError;
+pub use organizations::{
+    CreateOrganization, OrgRecord, Organization, Organizations, RenameOrganization, FREE_PLAN,
+};
+pub use profile::{Profile, ProfilePatch, update_profile};

@@ -1,0 +1,43 @@
+//! The identity records every function reads: users and memberships.
+
+use clock::DateTime;
+use serde::{Deserialize, Serialize};
+
+use crate::Role;
+
+/// A user's profile (global lookup item `USER#<id>` / `PROFILE`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// The token's `sub`, verbatim.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_title: Option<String>,
+    /// Free-form UI preferences of the user (theme, locale, ...), a JSON object.
+    #[serde(default)]
+    pub preferences: serde_json::Map<String, serde_json::Value>,
+    #[serde(with = "clock::serde_rfc3339")]
+    pub last_active_at: DateTime,
+    #[serde(with = "clock::serde_rfc3339")]
+    pub created_at: DateTime,
+}
+
+pub const USER_ENTITY: &str = "user";
+pub const MEMBERSHIP_ENTITY: &str = "membership";
+pub const USER_MEMBERSHIP_ENTITY: &str = "user_membership";
+
+/// A membership. Stored twice in one transaction: under the organization (`MEMBER#<user>`, the
+/// item authorization reads) and under the user (`MEMBERSHIP#<org>`, to list their organizations).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipRecord {
+    pub org_id: String,
+    pub user_id: String,
+    pub role: Role,
+    #[serde(with = "clock::serde_rfc3339")]
+    pub joined_at: DateTime,
+}

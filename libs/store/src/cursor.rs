@@ -1,0 +1,125 @@
+//! Opaque pagination cursors.
+//!
+//! A cursor carries DynamoDB's `LastEvaluatedKey` plus a fingerprint of the query it came from
+//! (the query's name and partition). A cursor presented to another query, another organization's
+//! partition, or altered in transit is rejected before it reaches DynamoDB, so a client can never
+//! steer a Query into a partition it was not authorized for.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::StoreError;
+
+const MAX_CURSOR_LEN: usize = 2048;
+
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    /// Fingerprint of the query the cursor belongs to.
+    q: String,
+    /// The last evaluated key; every key attribute of this table is a string.
+    k: BTreeMap<String, String>,
+}
+
+fn fingerprint(query_name: &str, partition_attr: &str, partition_value: &str) -> String {
+    let mut hash = Sha256::new();
+    for part in [query_name, partition_attr, partition_value] {
+        hash.update(part.as_bytes());
+        hash.update([0u8]);
+    }
+    let digest = hash.finalize();
+    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Which query a cursor is for.
+pub(crate) struct CursorScope<'a> {
+    pub query_name: &'a str,
+    pub partition_attr: &'a str,
+    pub partition_value: &'a str,
+}
+
+impl CursorScope<'_> {
+    pub(crate) fn encode(&self, last_key: &HashMap<String, AttributeValue>) -> Result<String, StoreError> {
+        let mut k = BTreeMap::new();
+        for (name, value) in last_key {
+            let AttributeValue::S(s) = value else {
+                return Err(StoreError::Internal(format!("key attribute {name} is not a string")));
+            };
+            k.insert(name.clone(), s.clone());
+        }
+        let payload = Payload {
+            q: fingerprint(self.query_name, self.partition_attr, self.partition_value),
+            k,
+        };
+        let json = serde_json::to_vec(&payload).expect("a cursor always serializes");
+        Ok(URL_SAFE_NO_PAD.encode(json))
+    }
+
+    pub(crate) fn decode(&self, cursor: &str) -> Result<HashMap<String, AttributeValue>, StoreError> {
+        if cursor.len() > MAX_CURSOR_LEN {
+            return Err(StoreError::InvalidCursor);
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| StoreError::InvalidCursor)?;
+        let payload: Payload = serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
+        let expected = fingerprint(self.query_name, self.partition_attr, self.partition_value);
+        if payload.q != expected {
+            return Err(StoreError::InvalidCursor);
+        }
+        // The start key must lie in the partition being queried; DynamoDB would otherwise either
+        // reject it or, worse, be asked about a partition the caller may not read.
+        if payload.k.get(self.partition_attr).map(String::as_str) != Some(self.partition_value) {
+            return Err(StoreError::InvalidCursor);
+        }
+        Ok(payload.k.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope<'a>(name: &'a str, pk: &'a str) -> CursorScope<'a> {
+        CursorScope { query_name: name, partition_attr: "PK", partition_value: pk }
+    }
+
+    fn last_key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("PK".to_owned(), AttributeValue::S(pk.into())),
+            ("SK".to_owned(), AttributeValue::S(sk.into())),
+        ])
+    }
+
+    #[test]
+    fn round_trips_for_the_same_query() {
+        let s = scope("members", "ORG#a");
+        let cursor = s.encode(&last_key("ORG#a", "MEMBER#u1")).unwrap();
+        assert_eq!(s.decode(&cursor).unwrap(), last_key("ORG#a", "MEMBER#u1"));
+    }
+
+    #[test]
+    fn rejects_a_cursor_of_another_organization_or_query() {
+        let cursor = scope("members", "ORG#a").encode(&last_key("ORG#a", "MEMBER#u1")).unwrap();
+        assert!(matches!(scope("members", "ORG#b").decode(&cursor), Err(StoreError::InvalidCursor)));
+        assert!(matches!(scope("activity", "ORG#a").decode(&cursor), Err(StoreError::InvalidCursor)));
+    }
+
+    #[test]
+    fn rejects_tampering() {
+        let s = scope("members", "ORG#a");
+        let cursor = s.encode(&last_key("ORG#a", "MEMBER#u1")).unwrap();
+
+        // Rewriting the start key to another partition, keeping the fingerprint.
+        let mut payload: Payload = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&cursor).unwrap()).unwrap();
+        payload.k.insert("PK".into(), "ORG#b".into());
+        let forged = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&payload).unwrap());
+        assert!(matches!(s.decode(&forged), Err(StoreError::InvalidCursor)));
+
+        for garbage in ["", "%%%", "bm90IGpzb24", &"A".repeat(5000), &cursor[..cursor.len() - 3]] {
+            assert!(matches!(s.decode(garbage), Err(StoreError::InvalidCursor)), "{garbage:?}");
+        }
+    }
+}

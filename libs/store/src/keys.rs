@@ -1,0 +1,131 @@
+//! The table's key design, in one place. Nothing else in the code base writes a `PK`, `SK` or
+//! index key by hand; `docs/data-model.md` lists every access pattern these keys serve.
+//!
+//! Tenant-owned items live under their organization's partition, `ORG#<org_id>`. A handful of
+//! global lookup items live elsewhere and each is named here as such: a user's profile and their
+//! list of memberships (`USER#<user_id>`), idempotency records of a user's requests.
+
+/// Attribute names of the primary key and the overloaded indexes.
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1: &str = "GSI1";
+pub const GSI1_PK: &str = "GSI1PK";
+pub const GSI1_SK: &str = "GSI1SK";
+/// Epoch seconds after which DynamoDB may delete the item. Deletion is lazy, so reads also check.
+pub const TTL: &str = "ttl";
+/// The entity name, kept on every item so a partition reads clearly in the console.
+pub const ENTITY: &str = "entity";
+
+/// A primary key: partition and sort key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    fn new(pk: String, sk: impl Into<String>) -> Self {
+        Self { pk, sk: sk.into() }
+    }
+}
+
+fn org_partition(org_id: &str) -> String {
+    format!("ORG#{org_id}")
+}
+
+fn user_partition(user_id: &str) -> String {
+    format!("USER#{user_id}")
+}
+
+// ---- tenant-owned items, under ORG#<org_id> ----
+
+/// An organization's own record: name, plan, creation.
+pub fn org_profile(org_id: &str) -> Key {
+    Key::new(org_partition(org_id), "PROFILE")
+}
+
+/// A member of an organization and their role: the source of truth for authorization.
+pub fn org_member(org_id: &str, user_id: &str) -> Key {
+    Key::new(org_partition(org_id), format!("MEMBER#{user_id}"))
+}
+
+/// Where [`org_member`] items of one organization are listed from.
+pub fn org_members(org_id: &str) -> Partition {
+    Partition { pk: org_partition(org_id), sk_prefix: "MEMBER#".into() }
+}
+
+/// One audit-log entry; the id is a ULID so the sort key orders entries by time.
+pub fn activity(org_id: &str, activity_id: &str) -> Key {
+    Key::new(org_partition(org_id), format!("ACTIVITY#{activity_id}"))
+}
+
+pub fn activities(org_id: &str) -> Partition {
+    Partition { pk: org_partition(org_id), sk_prefix: "ACTIVITY#".into() }
+}
+
+// ---- global lookup items, under USER#<user_id> ----
+
+/// Global lookup: a user's profile, created on the first authenticated request.
+pub fn user_profile(user_id: &str) -> Key {
+    Key::new(user_partition(user_id), "PROFILE")
+}
+
+/// Global lookup: one of a user's memberships, so "my organizations" is one Query. It mirrors
+/// [`org_member`], is written in the same transaction, and is never used to authorize.
+pub fn user_membership(user_id: &str, org_id: &str) -> Key {
+    Key::new(user_partition(user_id), format!("MEMBERSHIP#{org_id}"))
+}
+
+pub fn user_memberships(user_id: &str) -> Partition {
+    Partition { pk: user_partition(user_id), sk_prefix: "MEMBERSHIP#".into() }
+}
+
+/// Global lookup: the outcome of a create request made with an `Idempotency-Key` header,
+/// scoped to the user and the operation, kept for a day.
+pub fn idempotency_record(user_id: &str, operation: &str, key_hash: &str) -> Key {
+    Key::new(user_partition(user_id), format!("IDEMPOTENCY#{operation}#{key_hash}"))
+}
+
+/// The items of one partition whose sort key starts with a prefix: what a Query reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partition {
+    pub pk: String,
+    pub sk_prefix: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_items_live_under_their_organization() {
+        let org = "01JORG";
+        for key in [org_profile(org), org_member(org, "u1"), activity(org, "01JACT")] {
+            assert_eq!(key.pk, "ORG#01JORG");
+        }
+        assert!(org_member(org, "u1").sk.starts_with(&org_members(org).sk_prefix));
+        assert!(activity(org, "01JACT").sk.starts_with(&activities(org).sk_prefix));
+    }
+
+    #[test]
+    fn user_lookups_are_separate_from_tenant_partitions() {
+        let key = user_membership("auth0|abc", "01JORG");
+        assert_eq!(key.pk, "USER#auth0|abc");
+        assert_eq!(key.sk, "MEMBERSHIP#01JORG");
+        assert!(key.sk.starts_with(&user_memberships("auth0|abc").sk_prefix));
+        // A profile never matches the memberships prefix, so listing memberships never returns it.
+        assert!(!user_profile("auth0|abc").sk.starts_with(&user_memberships("auth0|abc").sk_prefix));
+    }
+
+    #[test]
+    fn kinds_of_items_in_one_partition_never_share_a_prefix() {
+        let prefixes = ["PROFILE", "MEMBER#", "ACTIVITY#"];
+        for (i, a) in prefixes.iter().enumerate() {
+            for (j, b) in prefixes.iter().enumerate() {
+                if i != j {
+                    assert!(!a.starts_with(b), "{a} overlaps {b}");
+                }
+            }
+        }
+    }
+}

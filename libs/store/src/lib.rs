@@ -1,0 +1,315 @@
+//! The single-table store: a thin, typed layer over DynamoDB.
+//!
+//! - [`keys`] is the one module that knows the key design;
+//! - records are plain serde types, converted with `serde_dynamo`;
+//! - writes carry their conditions, and multi-item changes go through one [`Transaction`];
+//! - lists page with opaque cursors bound to their query ([`cursor`]).
+
+mod cursor;
+pub mod keys;
+mod write;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use aws_sdk_dynamodb;
+pub use keys::{Key, Partition};
+pub use write::{Condition, Transaction, Update};
+
+use cursor::CursorScope;
+
+/// A DynamoDB item as the SDK holds it.
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A write's condition did not hold. In a transaction, `action` is the index of the first
+    /// action whose condition failed, so the caller can tell which rule was broken.
+    #[error("a write condition failed (action {action:?})")]
+    ConditionFailed { action: Option<usize> },
+    /// Another transaction touched the same items at the same moment; safe to retry.
+    #[error("a concurrent transaction conflicted")]
+    TransactionConflict,
+    #[error("DynamoDB is throttling requests")]
+    Throttled,
+    #[error("the pagination cursor is not valid for this list")]
+    InvalidCursor,
+    #[error("an item does not have the expected shape: {0}")]
+    Malformed(String),
+    #[error("DynamoDB request failed: {0}")]
+    Service(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    pub fn is_condition_failed(&self) -> bool {
+        matches!(self, Self::ConditionFailed { .. })
+    }
+
+    fn from_sdk<E, R>(operation: &str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        match err.code() {
+            Some("ConditionalCheckFailedException") => Self::ConditionFailed { action: None },
+            Some("TransactionConflictException") | Some("TransactionInProgressException") => {
+                Self::TransactionConflict
+            }
+            Some("ProvisionedThroughputExceededException")
+            | Some("ThrottlingException")
+            | Some("RequestLimitExceeded") => Self::Throttled,
+            _ => {
+                let detail = format!("{operation}: {}", DisplayErrorContext(&err));
+                tracing::error!(error = %detail, "DynamoDB request failed");
+                Self::Service(detail)
+            }
+        }
+    }
+}
+
+/// One page of a list.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Where the next page starts; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A Query over one partition's items whose sort key starts with a prefix.
+#[derive(Clone, Debug)]
+pub struct Query<'a> {
+    /// Names the list for its cursors: a cursor of one list is refused by another.
+    pub name: &'a str,
+    pub partition: Partition,
+    pub limit: u16,
+    pub cursor: Option<&'a str>,
+    /// Descending sort key order (ULID sort keys: newest first).
+    pub newest_first: bool,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: Arc<str>,
+    round_trips: Arc<AtomicU64>,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<Arc<str>>) -> Self {
+        Self { client, table: table.into(), round_trips: Arc::default() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Requests sent to DynamoDB by this store so far (retries by the SDK not included).
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    fn count_round_trip(&self) {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A strongly consistent read of one item.
+    pub async fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, StoreError> {
+        self.count_round_trip();
+        let output = self
+            .client
+            .get_item()
+            .table_name(&*self.table)
+            .set_key(Some(key_attributes(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("GetItem", e))?;
+        output.item.map(from_item).transpose()
+    }
+
+    /// Strongly consistent reads of up to 100 items in one round trip (more only when DynamoDB
+    /// hands back unprocessed keys). The answer lines up with `keys`; a missing item is `None`.
+    pub async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        if keys.len() > 100 {
+            return Err(StoreError::Internal("BatchGetItem takes at most 100 keys".into()));
+        }
+        let mut found: HashMap<Key, Item> = HashMap::new();
+        let mut pending = KeysAndAttributes::builder()
+            .set_keys(Some(keys.iter().map(key_attributes).collect()))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        for attempt in 0..8u32 {
+            self.count_round_trip();
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&*self.table, pending)
+                .send()
+                .await
+                .map_err(|e| StoreError::from_sdk("BatchGetItem", e))?;
+            for item in output.responses.unwrap_or_default().remove(&*self.table).unwrap_or_default() {
+                found.insert(key_of(&item)?, item);
+            }
+            match output.unprocessed_keys.and_then(|mut u| u.remove(&*self.table)) {
+                Some(rest) if !rest.keys.is_empty() => {
+                    pending = rest;
+                    backoff(attempt).await;
+                }
+                _ => return Ok(keys.iter().map(|k| found.remove(k)).collect()),
+            }
+        }
+        Err(StoreError::Throttled)
+    }
+
+    /// One page of a Query, decoded into `T`.
+    pub async fn query<T: DeserializeOwned>(&self, query: Query<'_>) -> Result<Page<T>, StoreError> {
+        let scope = CursorScope {
+            query_name: query.name,
+            partition_attr: keys::PK,
+            partition_value: &query.partition.pk,
+        };
+        let start = query.cursor.map(|c| scope.decode(c)).transpose()?;
+        self.count_round_trip();
+        let output = self
+            .client
+            .query()
+            .table_name(&*self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_values(":pk", AttributeValue::S(query.partition.pk.clone()))
+            .expression_attribute_values(":prefix", AttributeValue::S(query.partition.sk_prefix.clone()))
+            .scan_index_forward(!query.newest_first)
+            .limit(i32::from(query.limit.clamp(1, 1000)))
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("Query", e))?;
+        let items = output.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        let next_cursor = match output.last_evaluated_key {
+            Some(last) if !last.is_empty() => Some(scope.encode(&last)?),
+            _ => None,
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Writes one item, if its condition holds.
+    pub async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        self.count_round_trip();
+        let (expression, names, values) = condition.into_parts();
+        self.client
+            .put_item()
+            .table_name(&*self.table)
+            .set_item(Some(item))
+            .set_condition_expression(expression)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("PutItem", e))?;
+        Ok(())
+    }
+
+    /// Applies an update and returns the item as it is afterwards.
+    pub async fn update<T: DeserializeOwned>(&self, update: Update) -> Result<T, StoreError> {
+        self.count_round_trip();
+        let parts = update.into_parts()?;
+        let output = self
+            .client
+            .update_item()
+            .table_name(&*self.table)
+            .set_key(Some(parts.key))
+            .update_expression(parts.expression)
+            .set_condition_expression(parts.condition)
+            .set_expression_attribute_names(Some(parts.names))
+            .set_expression_attribute_values(Some(parts.values))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("UpdateItem", e))?;
+        from_item(output.attributes.unwrap_or_default())
+    }
+
+    /// Applies every action of the transaction, or none of them.
+    pub async fn transact(&self, transaction: Transaction) -> Result<(), StoreError> {
+        let items = transaction.into_items(&self.table)?;
+        self.count_round_trip();
+        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+                if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) = err.as_service_error() {
+                    let reasons = cancel.cancellation_reasons();
+                    if let Some(action) = reasons.iter().position(|r| r.code() == Some("ConditionalCheckFailed")) {
+                        return Err(StoreError::ConditionFailed { action: Some(action) });
+                    }
+                    if reasons.iter().any(|r| matches!(r.code(), Some("TransactionConflict"))) {
+                        return Err(StoreError::TransactionConflict);
+                    }
+                    if reasons.iter().any(|r| {
+                        matches!(r.code(), Some("ThrottlingError") | Some("ProvisionedThroughputExceeded"))
+                    }) {
+                        return Err(StoreError::Throttled);
+                    }
+                }
+                Err(StoreError::from_sdk("TransactWriteItems", err))
+            }
+        }
+    }
+}
+
+/// An item for `record`, stored under `key` and tagged with its entity name.
+pub fn item<T: Serialize>(key: &Key, entity: &str, record: &T) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::aws_sdk_dynamodb_1::to_item(record)
+        .map_err(|e| StoreError::Internal(format!("cannot store {entity}: {e}")))?;
+    item.extend(key_attributes(key));
+    item.insert(keys::ENTITY.to_owned(), AttributeValue::S(entity.to_owned()));
+    Ok(item)
+}
+
+/// Adds the TTL attribute (epoch seconds) to an item.
+pub fn with_ttl(mut item: Item, expires_at_epoch: i64) -> Item {
+    item.insert(keys::TTL.to_owned(), AttributeValue::N(expires_at_epoch.to_string()));
+    item
+}
+
+/// Decodes a stored item into a record; key and bookkeeping attributes are ignored.
+pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|e| StoreError::Malformed(e.to_string()))
+}
+
+fn key_attributes(key: &Key) -> Item {
+    HashMap::from([
+        (keys::PK.to_owned(), AttributeValue::S(key.pk.clone())),
+        (keys::SK.to_owned(), AttributeValue::S(key.sk.clone())),
+    ])
+}
+
+fn key_of(item: &Item) -> Result<Key, StoreError> {
+    let get = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(s)) => Ok(s.clone()),
+        _ => Err(StoreError::Malformed(format!("item without string {name}"))),
+    };
+    Ok(Key { pk: get(keys::PK)?, sk: get(keys::SK)? })
+}
+
+/// Waits a little before retrying unprocessed keys (exponential, capped at 0.8 s).
+async fn backoff(attempt: u32) {
+    let millis = 25u64 << attempt.min(5);
+    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+}
