@@ -34,7 +34,7 @@ fn table_definition() -> &'static TableDefinition {
 
 /// A new, empty table shaped like the deployed one, so tests never see each other's data.
 pub async fn fresh_table(client: &aws_sdk_dynamodb::Client) -> String {
-    let name = format!("test-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let name = format!("test-{}", ulid::Ulid::generate().to_string().to_lowercase());
     if let Err(error) = table_definition().create(client, &name).await {
         panic!(
             "cannot create a table in DynamoDB Local at {}: {error}\n\
