@@ -1,7 +1,9 @@
 //! Routes of the accounts function. Each handler parses, authorizes, calls the accounts domain
 //! and shapes the answer; the rules live in `libs/accounts`.
 
-use accounts::{CreateOrganization, Organization, Organizations, Profile, ProfilePatch, RenameOrganization};
+use accounts::{
+    CreateOrganization, Organization, Organizations, Profile, ProfilePatch, RenameOrganization,
+};
 use auth::{Authenticator, ContextError, ContextLoader};
 use axum::Router;
 use axum::extract::{FromRef, Path, State};
@@ -10,7 +12,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use clock::{Clock, Duration};
 use config::HttpSettings;
-use problem::Problem;
+use problem::{Problem, ProblemDocument};
 use store::Store;
 use utoipa::OpenApi;
 use web::{Authenticated, Created, Identity, Json, ListParams, ListResponse, ValidJson, Verified};
@@ -30,12 +32,20 @@ impl FromRef<App> for Identity {
 }
 
 impl App {
-    pub fn new(settings: &HttpSettings, dynamodb: aws_sdk_dynamodb::Client, clock: Clock, activity_retention_days: u16) -> Self {
+    pub fn new(
+        settings: &HttpSettings,
+        dynamodb: aws_sdk_dynamodb::Client,
+        clock: Clock,
+        activity_retention_days: u16,
+    ) -> Self {
         let store = Store::new(dynamodb, settings.table_name.as_str());
         let authenticator = Authenticator::from_settings(&settings.auth, clock.clone());
         let retention = Duration::days(i64::from(activity_retention_days));
         Self {
-            identity: Identity::new(authenticator, ContextLoader::new(store.clone(), clock.clone())),
+            identity: Identity::new(
+                authenticator,
+                ContextLoader::new(store.clone(), clock.clone()),
+            ),
             organizations: Organizations::new(store.clone(), clock, retention),
             store,
         }
@@ -50,7 +60,10 @@ pub fn router(app: App, cors_allowed_origins: &[String]) -> Router {
     let routes = Router::new()
         .route("/v1/health", get(web::health))
         .route("/v1/openapi.json", get(openapi_document))
-        .route("/v1/orgs", get(list_organizations).post(create_organization))
+        .route(
+            "/v1/orgs",
+            get(list_organizations).post(create_organization),
+        )
         .route("/v1/orgs/{id}", axum::routing::patch(rename_organization))
         .route("/v1/me", get(get_profile).patch(update_profile));
     web::finish(routes, cors_allowed_origins, app)
@@ -61,27 +74,37 @@ pub fn router(app: App, cors_allowed_origins: &[String]) -> Router {
 pub const OPENAPI_DOCUMENT: &str = include_str!("../../../docs/openapi.json");
 
 async fn openapi_document() -> impl IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI_DOCUMENT)
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI_DOCUMENT,
+    )
 }
 
 /// Health check (public).
-#[utoipa::path(get, path = "/v1/health", tag = "accounts", security(()),
+#[utoipa::path(get, path = "/v1/health", operation_id = "health", tag = "accounts", security(()),
     responses((status = 200, description = "The function is up", body = Object, example = json!({"status": "ok"}))))]
 #[allow(dead_code)]
 fn health_doc() {}
 
 /// This OpenAPI document (public).
-#[utoipa::path(get, path = "/v1/openapi.json", tag = "accounts", security(()),
+#[utoipa::path(get, path = "/v1/openapi.json", operation_id = "openapi", tag = "accounts", security(()),
     responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
 #[allow(dead_code)]
 fn openapi_doc() {}
 
 /// Reads an optional `Idempotency-Key` header: 1–255 visible ASCII characters.
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, Problem> {
-    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
     match value.to_str() {
-        Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(key)),
-        _ => Err(Problem::bad_request("invalid_header", "Idempotency-Key must be 1-255 visible ASCII characters")),
+        Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(key))
+        }
+        _ => Err(Problem::bad_request(
+            "invalid_header",
+            "Idempotency-Key must be 1-255 visible ASCII characters",
+        )),
     }
 }
 
@@ -91,10 +114,10 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, Problem> {
     request_body = CreateOrganization,
     responses(
         (status = 201, description = "Created", body = Organization),
-        (status = 400, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid body", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "Idempotency-Key reused with another body", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 256 KiB", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 async fn create_organization(
     State(app): State<App>,
@@ -103,22 +126,27 @@ async fn create_organization(
     ValidJson(request): ValidJson<CreateOrganization>,
 ) -> Result<Created<Organization>, Problem> {
     let key = idempotency_key(&headers)?;
-    Ok(Created(app.organizations.create(&caller, request, key).await?))
+    Ok(Created(
+        app.organizations.create(&caller, request, key).await?,
+    ))
 }
 
 /// The caller's organizations, with their role in each.
 #[utoipa::path(get, path = "/v1/orgs", tag = "accounts", params(ListParams),
     responses(
         (status = 200, description = "A page of organizations", body = ListResponse<Organization>),
-        (status = 400, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad limit or cursor", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 async fn list_organizations(
     State(app): State<App>,
     Authenticated(caller): Authenticated,
     params: ListParams,
 ) -> Result<Json<ListResponse<Organization>>, Problem> {
-    let page = app.organizations.list(&caller, params.limit()?, params.cursor()).await?;
+    let page = app
+        .organizations
+        .list(&caller, params.limit()?, params.cursor())
+        .await?;
     Ok(Json(page.into()))
 }
 
@@ -128,10 +156,10 @@ async fn list_organizations(
     request_body = RenameOrganization,
     responses(
         (status = 200, description = "Renamed", body = Organization),
-        (status = 400, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller's role may not rename", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such organization among the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid body", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's role may not rename", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such organization among the caller's", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 async fn rename_organization(
     State(app): State<App>,
@@ -155,7 +183,7 @@ async fn rename_organization(
 #[utoipa::path(get, path = "/v1/me", tag = "accounts",
     responses(
         (status = 200, description = "The caller's profile", body = Profile),
-        (status = 401, description = "Missing or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 async fn get_profile(Authenticated(caller): Authenticated) -> Json<Profile> {
     Json(Profile::from(&caller.user))
@@ -165,21 +193,23 @@ async fn get_profile(Authenticated(caller): Authenticated) -> Json<Profile> {
 #[utoipa::path(patch, path = "/v1/me", tag = "accounts", request_body = ProfilePatch,
     responses(
         (status = 200, description = "The updated profile", body = Profile),
-        (status = 400, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid body", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 async fn update_profile(
     State(app): State<App>,
     Authenticated(caller): Authenticated,
     ValidJson(patch): ValidJson<ProfilePatch>,
 ) -> Result<Json<Profile>, Problem> {
-    Ok(Json(accounts::update_profile(&app.store, &caller, patch).await?))
+    Ok(Json(
+        accounts::update_profile(&app.store, &caller, patch).await?,
+    ))
 }
 
 #[derive(OpenApi)]
 #[openapi(
     paths(health_doc, openapi_doc, create_organization, list_organizations, rename_organization, get_profile, update_profile),
-    components(schemas(Problem, problem::FieldError, auth::Role)),
+    components(schemas(ProblemDocument, problem::FieldError, auth::Role)),
     tags((name = "accounts", description = "Organizations and the caller's profile"))
 )]
 struct AccountsApi;

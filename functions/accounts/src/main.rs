@@ -11,6 +11,15 @@ async fn main() -> Result<(), lambda_http::Error> {
     let activity_retention_days = env.parsed("ACTIVITY_RETENTION_DAYS", 365u16)?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
-    let app = App::new(&settings, dynamodb, clock::Clock::system(), activity_retention_days);
-    lambda_http::run(accounts_function::router(app, &settings.cors_allowed_origins)).await
+    let app = App::new(
+        &settings,
+        dynamodb,
+        clock::Clock::system(),
+        activity_retention_days,
+    );
+    lambda_http::run(accounts_function::router(
+        app,
+        &settings.cors_allowed_origins,
+    ))
+    .await
 }

@@ -48,7 +48,11 @@ async fn api() -> Api {
     let clock = Clock::manual(clock::DateTime::now_utc());
     let app = App::new(&settings, client, clock.clone(), 365);
     let store = app.store().clone();
-    Api { router: router(app, &settings.cors_allowed_origins), store, clock }
+    Api {
+        router: router(app, &settings.cors_allowed_origins),
+        store,
+        clock,
+    }
 }
 
 fn bearer(user: &str) -> String {
@@ -60,16 +64,40 @@ impl Api {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into())) };
-        Reply { status, headers, body }
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
-    async fn call(&self, method: Method, path: &str, user: Option<&str>, body: Option<&str>) -> Reply {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        user: Option<&str>,
+        body: Option<&str>,
+    ) -> Reply {
         self.call_with(method, path, user, &[], body).await
     }
 
-    async fn call_with(&self, method: Method, path: &str, user: Option<&str>, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
+    async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        user: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Reply {
         let mut request = Request::builder().method(method).uri(path);
         if let Some(user) = user {
             request = request.header("authorization", bearer(user));
@@ -80,13 +108,23 @@ impl Api {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        self.send(request.body(Body::from(body.unwrap_or_default().to_owned())).unwrap()).await
+        self.send(
+            request
+                .body(Body::from(body.unwrap_or_default().to_owned()))
+                .unwrap(),
+        )
+        .await
     }
 
     async fn create_org(&self, user: &str, name: &str) -> Value {
-        self.call(Method::POST, "/v1/orgs", Some(user), Some(&json!({ "name": name }).to_string()))
-            .await
-            .expect(StatusCode::CREATED)
+        self.call(
+            Method::POST,
+            "/v1/orgs",
+            Some(user),
+            Some(&json!({ "name": name }).to_string()),
+        )
+        .await
+        .expect(StatusCode::CREATED)
     }
 
     /// Adds `user` to `org` with `role`, as the team function will on an accepted invitation.
@@ -99,13 +137,35 @@ impl Api {
             joined_at: now,
         };
         let transaction = store::Transaction::new()
-            .put(store::item(&store::keys::org_member(org, user), "membership", &membership).unwrap(), store::Condition::NotExists)
-            .put(store::item(&store::keys::user_membership(user, org), "user_membership", &membership).unwrap(), store::Condition::NotExists);
+            .put(
+                store::item(
+                    &store::keys::org_member(org, user),
+                    "membership",
+                    &membership,
+                )
+                .unwrap(),
+                store::Condition::NotExists,
+            )
+            .put(
+                store::item(
+                    &store::keys::user_membership(user, org),
+                    "user_membership",
+                    &membership,
+                )
+                .unwrap(),
+                store::Condition::NotExists,
+            );
         self.store.transact(transaction).await.unwrap();
     }
 
     async fn activity(&self, org: &str) -> Vec<audit::ActivityEntry> {
-        let query = store::Query { name: "test", partition: store::keys::activities(org), limit: 100, cursor: None, newest_first: false };
+        let query = store::Query {
+            name: "test",
+            partition: store::keys::activities(org),
+            limit: 100,
+            cursor: None,
+            newest_first: false,
+        };
         self.store.query(query).await.unwrap().items
     }
 }
@@ -113,8 +173,16 @@ impl Api {
 #[tokio::test]
 async fn health_and_openapi_are_public() {
     let api = api().await;
-    assert_eq!(api.call(Method::GET, "/v1/health", None, None).await.expect(StatusCode::OK), json!({"status": "ok"}));
-    let document = api.call(Method::GET, "/v1/openapi.json", None, None).await.expect(StatusCode::OK);
+    assert_eq!(
+        api.call(Method::GET, "/v1/health", None, None)
+            .await
+            .expect(StatusCode::OK),
+        json!({"status": "ok"})
+    );
+    let document = api
+        .call(Method::GET, "/v1/openapi.json", None, None)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(document["openapi"], "3.1.0");
     assert!(document["paths"]["/v1/orgs"]["post"].is_object());
 }
@@ -133,9 +201,19 @@ async fn every_private_route_needs_a_valid_token() {
     let wrong_audience = test_support::token("u1", json!({"aud": "someone-else"}));
     for (method, path) in routes {
         let body = Some(r#"{"name":"x"}"#);
-        api.call(method.clone(), path, None, body).await.expect_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+        api.call(method.clone(), path, None, body)
+            .await
+            .expect_problem(StatusCode::UNAUTHORIZED, "unauthorized");
         for token in [&expired, &wrong_audience, &"garbage".to_owned()] {
-            let reply = api.call_with(method.clone(), path, None, &[("authorization", &format!("Bearer {token}"))], body).await;
+            let reply = api
+                .call_with(
+                    method.clone(),
+                    path,
+                    None,
+                    &[("authorization", &format!("Bearer {token}"))],
+                    body,
+                )
+                .await;
             reply.expect_problem(StatusCode::UNAUTHORIZED, "unauthorized");
         }
     }
@@ -151,22 +229,47 @@ async fn create_list_and_rename_an_organization() {
     assert!(ulid::Ulid::from_string(org["id"].as_str().unwrap()).is_ok());
     assert!(clock::parse_rfc3339(org["created_at"].as_str().unwrap()).is_some());
 
-    let list = api.call(Method::GET, "/v1/orgs", Some("alice"), None).await.expect(StatusCode::OK);
+    let list = api
+        .call(Method::GET, "/v1/orgs", Some("alice"), None)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(list["items"], json!([org]));
     assert_eq!(list["next_cursor"], Value::Null);
 
     let id = org["id"].as_str().unwrap();
+    // Entries of the same millisecond have no defined order; the manual clock stands still.
+    api.clock.advance(Duration::seconds(1));
     let renamed = api
-        .call(Method::PATCH, &format!("/v1/orgs/{id}"), Some("alice"), Some(r#"{"name":"Acme Inc"}"#))
+        .call(
+            Method::PATCH,
+            &format!("/v1/orgs/{id}"),
+            Some("alice"),
+            Some(r#"{"name":"Acme Inc"}"#),
+        )
         .await
         .expect(StatusCode::OK);
     assert_eq!(renamed["name"], "Acme Inc");
     assert_eq!(renamed["created_at"], org["created_at"]);
 
     // Both changes are in the activity log, written with the change.
-    let actions: Vec<_> = api.activity(id).await.into_iter().map(|e| (e.action, e.actor_id, e.metadata)).collect();
+    let actions: Vec<_> = api
+        .activity(id)
+        .await
+        .into_iter()
+        .map(|e| (e.action, e.actor_id, e.metadata))
+        .collect();
     assert_eq!(actions[0].0, "org.created");
-    assert_eq!(actions[1], ("org.renamed".into(), "alice".into(), json!({"from": "Acme", "to": "Acme Inc"}).as_object().unwrap().clone()));
+    assert_eq!(
+        actions[1],
+        (
+            "org.renamed".into(),
+            "alice".into(),
+            json!({"from": "Acme", "to": "Acme Inc"})
+                .as_object()
+                .unwrap()
+                .clone()
+        )
+    );
 }
 
 #[tokio::test]
@@ -182,9 +285,18 @@ async fn organizations_are_paginated_with_cursors_bound_to_the_caller() {
             Some(c) => format!("/v1/orgs?limit=2&cursor={c}"),
             None => "/v1/orgs?limit=2".to_owned(),
         };
-        let page = api.call(Method::GET, &path, Some("alice"), None).await.expect(StatusCode::OK);
+        let page = api
+            .call(Method::GET, &path, Some("alice"), None)
+            .await
+            .expect(StatusCode::OK);
         assert!(page["items"].as_array().unwrap().len() <= 2);
-        names.extend(page["items"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap().to_owned()));
+        names.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["name"].as_str().unwrap().to_owned()),
+        );
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
@@ -194,14 +306,27 @@ async fn organizations_are_paginated_with_cursors_bound_to_the_caller() {
     assert_eq!(names, ["One", "Three", "Two"]);
 
     // A cursor of Alice's list is refused in Bob's, and a garbled one is refused too.
-    let page = api.call(Method::GET, "/v1/orgs?limit=1", Some("alice"), None).await.expect(StatusCode::OK);
+    let page = api
+        .call(Method::GET, "/v1/orgs?limit=1", Some("alice"), None)
+        .await
+        .expect(StatusCode::OK);
     let alices = page["next_cursor"].as_str().unwrap();
-    api.call(Method::GET, &format!("/v1/orgs?cursor={alices}"), Some("bob"), None)
-        .await
-        .expect_problem(StatusCode::BAD_REQUEST, "invalid_cursor");
-    api.call(Method::GET, &format!("/v1/orgs?cursor={}x", &alices[..alices.len() - 4]), Some("alice"), None)
-        .await
-        .expect_problem(StatusCode::BAD_REQUEST, "invalid_cursor");
+    api.call(
+        Method::GET,
+        &format!("/v1/orgs?cursor={alices}"),
+        Some("bob"),
+        None,
+    )
+    .await
+    .expect_problem(StatusCode::BAD_REQUEST, "invalid_cursor");
+    api.call(
+        Method::GET,
+        &format!("/v1/orgs?cursor={}x", &alices[..alices.len() - 4]),
+        Some("alice"),
+        None,
+    )
+    .await
+    .expect_problem(StatusCode::BAD_REQUEST, "invalid_cursor");
 }
 
 #[tokio::test]
@@ -210,27 +335,56 @@ async fn only_owners_and_admins_rename_and_strangers_see_nothing() {
     let org = api.create_org("owner", "Acme").await;
     let id = org["id"].as_str().unwrap();
     let path = format!("/v1/orgs/{id}");
-    for (user, role) in [("admin", "admin"), ("member", "member"), ("viewer", "viewer")] {
+    for (user, role) in [
+        ("admin", "admin"),
+        ("member", "member"),
+        ("viewer", "viewer"),
+    ] {
         api.add_member(id, user, role).await;
     }
-    api.call(Method::PATCH, &path, Some("admin"), Some(r#"{"name":"By admin"}"#)).await.expect(StatusCode::OK);
+    api.call(
+        Method::PATCH,
+        &path,
+        Some("admin"),
+        Some(r#"{"name":"By admin"}"#),
+    )
+    .await
+    .expect(StatusCode::OK);
     for user in ["member", "viewer"] {
         api.call(Method::PATCH, &path, Some(user), Some(r#"{"name":"Nope"}"#))
             .await
             .expect_problem(StatusCode::FORBIDDEN, "forbidden");
     }
     // Someone outside the organization learns nothing about it, not even that it exists.
-    let stranger = api.call(Method::PATCH, &path, Some("stranger"), Some(r#"{"name":"Mine"}"#)).await;
+    let stranger = api
+        .call(
+            Method::PATCH,
+            &path,
+            Some("stranger"),
+            Some(r#"{"name":"Mine"}"#),
+        )
+        .await;
     let body = stranger.expect_problem(StatusCode::NOT_FOUND, "not_found");
     assert!(!body.to_string().contains("By admin"));
-    api.call(Method::PATCH, "/v1/orgs/not-an-id", Some("owner"), Some(r#"{"name":"x"}"#))
-        .await
-        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    api.call(
+        Method::PATCH,
+        "/v1/orgs/not-an-id",
+        Some("owner"),
+        Some(r#"{"name":"x"}"#),
+    )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "not_found");
 
-    let list = api.call(Method::GET, "/v1/orgs", Some("viewer"), None).await.expect(StatusCode::OK);
+    let list = api
+        .call(Method::GET, "/v1/orgs", Some("viewer"), None)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(list["items"][0]["role"], "viewer");
     assert_eq!(list["items"][0]["name"], "By admin");
-    let list = api.call(Method::GET, "/v1/orgs", Some("stranger"), None).await.expect(StatusCode::OK);
+    let list = api
+        .call(Method::GET, "/v1/orgs", Some("stranger"), None)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(list["items"], json!([]));
     // Only the successful renames are in the log.
     assert_eq!(api.activity(id).await.len(), 2);
@@ -240,27 +394,72 @@ async fn only_owners_and_admins_rename_and_strangers_see_nothing() {
 async fn idempotency_key_replays_the_first_creation() {
     let api = api().await;
     let headers = [("idempotency-key", "create-acme-1")];
-    let first = api.call_with(Method::POST, "/v1/orgs", Some("alice"), &headers, Some(r#"{"name":"Acme"}"#)).await.expect(StatusCode::CREATED);
-    let again = api.call_with(Method::POST, "/v1/orgs", Some("alice"), &headers, Some(r#"{"name":"Acme"}"#)).await.expect(StatusCode::CREATED);
+    let first = api
+        .call_with(
+            Method::POST,
+            "/v1/orgs",
+            Some("alice"),
+            &headers,
+            Some(r#"{"name":"Acme"}"#),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let again = api
+        .call_with(
+            Method::POST,
+            "/v1/orgs",
+            Some("alice"),
+            &headers,
+            Some(r#"{"name":"Acme"}"#),
+        )
+        .await
+        .expect(StatusCode::CREATED);
     assert_eq!(first, again);
-    let list = api.call(Method::GET, "/v1/orgs", Some("alice"), None).await.expect(StatusCode::OK);
+    let list = api
+        .call(Method::GET, "/v1/orgs", Some("alice"), None)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 
-    api.call_with(Method::POST, "/v1/orgs", Some("alice"), &headers, Some(r#"{"name":"Other"}"#))
-        .await
-        .expect_problem(StatusCode::CONFLICT, "idempotency_key_reused");
+    api.call_with(
+        Method::POST,
+        "/v1/orgs",
+        Some("alice"),
+        &headers,
+        Some(r#"{"name":"Other"}"#),
+    )
+    .await
+    .expect_problem(StatusCode::CONFLICT, "idempotency_key_reused");
     // Keys are per user: Bob's identical key creates Bob's own organization.
-    let bobs = api.call_with(Method::POST, "/v1/orgs", Some("bob"), &headers, Some(r#"{"name":"Acme"}"#)).await.expect(StatusCode::CREATED);
-    assert_ne!(bobs["id"], first["id"]);
-    api.call_with(Method::POST, "/v1/orgs", Some("alice"), &[("idempotency-key", "")], Some(r#"{"name":"Acme"}"#))
+    let bobs = api
+        .call_with(
+            Method::POST,
+            "/v1/orgs",
+            Some("bob"),
+            &headers,
+            Some(r#"{"name":"Acme"}"#),
+        )
         .await
-        .expect_problem(StatusCode::BAD_REQUEST, "invalid_header");
+        .expect(StatusCode::CREATED);
+    assert_ne!(bobs["id"], first["id"]);
+    api.call_with(
+        Method::POST,
+        "/v1/orgs",
+        Some("alice"),
+        &[("idempotency-key", "")],
+        Some(r#"{"name":"Acme"}"#),
+    )
+    .await
+    .expect_problem(StatusCode::BAD_REQUEST, "invalid_header");
 }
 
 #[tokio::test]
 async fn profile_is_created_on_first_sight_and_patched() {
     let api = api().await;
-    let me = api.call(Method::GET, "/v1/me", Some("carol"), None).await.expect(StatusCode::OK);
+    let me = api
+        .call(Method::GET, "/v1/me", Some("carol"), None)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(me["id"], "carol");
     assert_eq!(me["email"], "carol@example.com");
     assert_eq!(me["name"], "User carol");
@@ -272,33 +471,71 @@ async fn profile_is_created_on_first_sight_and_patched() {
         "name": "Carol", "avatar_url": "https://cdn.example.com/c.png", "job_title": "CTO",
         "preferences": {"theme": "dark", "locale": "en"}
     });
-    let updated = api.call(Method::PATCH, "/v1/me", Some("carol"), Some(&patch.to_string())).await.expect(StatusCode::OK);
+    let updated = api
+        .call(
+            Method::PATCH,
+            "/v1/me",
+            Some("carol"),
+            Some(&patch.to_string()),
+        )
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(updated["name"], "Carol");
     assert_eq!(updated["job_title"], "CTO");
-    assert_eq!(updated["preferences"], json!({"theme": "dark", "locale": "en"}));
+    assert_eq!(
+        updated["preferences"],
+        json!({"theme": "dark", "locale": "en"})
+    );
 
     // null clears; preferences merge key by key.
     let patch = json!({"avatar_url": null, "preferences": {"theme": null, "density": "compact"}});
-    let updated = api.call(Method::PATCH, "/v1/me", Some("carol"), Some(&patch.to_string())).await.expect(StatusCode::OK);
+    let updated = api
+        .call(
+            Method::PATCH,
+            "/v1/me",
+            Some("carol"),
+            Some(&patch.to_string()),
+        )
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(updated["avatar_url"], Value::Null);
     assert_eq!(updated["job_title"], "CTO");
-    assert_eq!(updated["preferences"], json!({"locale": "en", "density": "compact"}));
-    let me = api.call(Method::GET, "/v1/me", Some("carol"), None).await.expect(StatusCode::OK);
+    assert_eq!(
+        updated["preferences"],
+        json!({"locale": "en", "density": "compact"})
+    );
+    let me = api
+        .call(Method::GET, "/v1/me", Some("carol"), None)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(me, updated);
 }
 
 #[tokio::test]
 async fn last_active_at_is_written_at_most_once_a_minute() {
     let api = api().await;
-    let first = api.call(Method::GET, "/v1/me", Some("dave"), None).await.expect(StatusCode::OK);
+    let first = api
+        .call(Method::GET, "/v1/me", Some("dave"), None)
+        .await
+        .expect(StatusCode::OK);
     let before = api.store.round_trips();
     api.clock.advance(Duration::seconds(30));
-    let same = api.call(Method::GET, "/v1/me", Some("dave"), None).await.expect(StatusCode::OK);
+    let same = api
+        .call(Method::GET, "/v1/me", Some("dave"), None)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(same["last_active_at"], first["last_active_at"]);
-    assert_eq!(api.store.round_trips() - before, 1, "a fresh user costs one read and no write");
+    assert_eq!(
+        api.store.round_trips() - before,
+        1,
+        "a fresh user costs one read and no write"
+    );
 
     api.clock.advance(Duration::seconds(31));
-    let later = api.call(Method::GET, "/v1/me", Some("dave"), None).await.expect(StatusCode::OK);
+    let later = api
+        .call(Method::GET, "/v1/me", Some("dave"), None)
+        .await
+        .expect(StatusCode::OK);
     let expected = clock::rfc3339(api.clock.now());
     assert_eq!(later["last_active_at"], expected.as_str());
     assert_eq!(later["created_at"], first["created_at"]);
@@ -309,55 +546,166 @@ async fn bad_input_is_a_problem_and_changes_nothing() {
     let api = api().await;
     let org = api.create_org("erin", "Acme").await;
     let org_path = format!("/v1/orgs/{}", org["id"].as_str().unwrap());
-    let profile_before = api.call(Method::GET, "/v1/me", Some("erin"), None).await.expect(StatusCode::OK);
+    let profile_before = api
+        .call(Method::GET, "/v1/me", Some("erin"), None)
+        .await
+        .expect(StatusCode::OK);
 
     let long = "x".repeat(101);
     let cases: Vec<(Method, &str, String, &str)> = vec![
         (Method::POST, "/v1/orgs", "{".into(), "invalid_body"),
         (Method::POST, "/v1/orgs", "".into(), "invalid_body"),
         (Method::POST, "/v1/orgs", "[]".into(), "invalid_body"),
-        (Method::POST, "/v1/orgs", r#"{"name":"A","plan":"pro"}"#.into(), "invalid_body"),
-        (Method::POST, "/v1/orgs", r#"{"name":42}"#.into(), "invalid_body"),
+        (
+            Method::POST,
+            "/v1/orgs",
+            r#"{"name":"A","plan":"pro"}"#.into(),
+            "invalid_body",
+        ),
+        (
+            Method::POST,
+            "/v1/orgs",
+            r#"{"name":42}"#.into(),
+            "invalid_body",
+        ),
         (Method::POST, "/v1/orgs", r#"{}"#.into(), "invalid_body"),
-        (Method::POST, "/v1/orgs", r#"{"name":"   "}"#.into(), "validation_failed"),
-        (Method::POST, "/v1/orgs", format!(r#"{{"name":"{long}"}}"#), "validation_failed"),
-        (Method::PATCH, &org_path, r#"{"name":""}"#.into(), "validation_failed"),
-        (Method::PATCH, &org_path, r#"{"name":"B","id":"x"}"#.into(), "invalid_body"),
-        (Method::PATCH, "/v1/me", r#"{"avatar_url":"http://insecure.example.com/a.png"}"#.into(), "validation_failed"),
-        (Method::PATCH, "/v1/me", r#"{"avatar_url":"not a url"}"#.into(), "validation_failed"),
-        (Method::PATCH, "/v1/me", format!(r#"{{"job_title":"{long}"}}"#), "validation_failed"),
-        (Method::PATCH, "/v1/me", r#"{"name":""}"#.into(), "validation_failed"),
-        (Method::PATCH, "/v1/me", r#"{"email":"x@example.com"}"#.into(), "invalid_body"),
-        (Method::PATCH, "/v1/me", r#"{"preferences":[1,2]}"#.into(), "invalid_body"),
-        (Method::PATCH, "/v1/me", r#"{"name":"Ok","job_title":7}"#.into(), "invalid_body"),
+        (
+            Method::POST,
+            "/v1/orgs",
+            r#"{"name":"   "}"#.into(),
+            "validation_failed",
+        ),
+        (
+            Method::POST,
+            "/v1/orgs",
+            format!(r#"{{"name":"{long}"}}"#),
+            "validation_failed",
+        ),
+        (
+            Method::PATCH,
+            &org_path,
+            r#"{"name":""}"#.into(),
+            "validation_failed",
+        ),
+        (
+            Method::PATCH,
+            &org_path,
+            r#"{"name":"B","id":"x"}"#.into(),
+            "invalid_body",
+        ),
+        (
+            Method::PATCH,
+            "/v1/me",
+            r#"{"avatar_url":"http://insecure.example.com/a.png"}"#.into(),
+            "validation_failed",
+        ),
+        (
+            Method::PATCH,
+            "/v1/me",
+            r#"{"avatar_url":"not a url"}"#.into(),
+            "validation_failed",
+        ),
+        (
+            Method::PATCH,
+            "/v1/me",
+            format!(r#"{{"job_title":"{long}"}}"#),
+            "validation_failed",
+        ),
+        (
+            Method::PATCH,
+            "/v1/me",
+            r#"{"name":""}"#.into(),
+            "validation_failed",
+        ),
+        (
+            Method::PATCH,
+            "/v1/me",
+            r#"{"email":"x@example.com"}"#.into(),
+            "invalid_body",
+        ),
+        (
+            Method::PATCH,
+            "/v1/me",
+            r#"{"preferences":[1,2]}"#.into(),
+            "invalid_body",
+        ),
+        (
+            Method::PATCH,
+            "/v1/me",
+            r#"{"name":"Ok","job_title":7}"#.into(),
+            "invalid_body",
+        ),
     ];
     for (method, path, body, code) in cases {
-        let reply = api.call(method.clone(), path, Some("erin"), Some(&body)).await;
-        assert!(reply.status.is_client_error(), "{method} {path} {body}: {}", reply.status);
+        let reply = api
+            .call(method.clone(), path, Some("erin"), Some(&body))
+            .await;
+        assert!(
+            reply.status.is_client_error(),
+            "{method} {path} {body}: {}",
+            reply.status
+        );
         reply.expect_problem(StatusCode::BAD_REQUEST, code);
     }
-    let validation = api.call(Method::PATCH, "/v1/me", Some("erin"), Some(&format!(r#"{{"name":"","job_title":"{long}"}}"#))).await;
+    let validation = api
+        .call(
+            Method::PATCH,
+            "/v1/me",
+            Some("erin"),
+            Some(&format!(r#"{{"name":"","job_title":"{long}"}}"#)),
+        )
+        .await;
     let body = validation.expect_problem(StatusCode::BAD_REQUEST, "validation_failed");
     assert_eq!(body["errors"].as_array().unwrap().len(), 2, "{body}");
 
     // Oversize, wrong media type, bad query parameters.
     let huge = format!(r#"{{"name":"{}"}}"#, "x".repeat(300 * 1024));
-    api.call(Method::POST, "/v1/orgs", Some("erin"), Some(&huge)).await.expect_problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
-    api.call_with(Method::POST, "/v1/orgs", Some("erin"), &[("content-type", "text/plain")], None)
+    api.call(Method::POST, "/v1/orgs", Some("erin"), Some(&huge))
         .await
-        .expect_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+        .expect_problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    api.call_with(
+        Method::POST,
+        "/v1/orgs",
+        Some("erin"),
+        &[("content-type", "text/plain")],
+        None,
+    )
+    .await
+    .expect_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
     for query in ["limit=0", "limit=101", "limit=abc", "limit=-1", "sort=name"] {
-        let reply = api.call(Method::GET, &format!("/v1/orgs?{query}"), Some("erin"), None).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}: {}", reply.body);
+        let reply = api
+            .call(
+                Method::GET,
+                &format!("/v1/orgs?{query}"),
+                Some("erin"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{query}: {}",
+            reply.body
+        );
     }
     // Unknown routes and methods are problems too.
-    api.call(Method::GET, "/v1/nothing-here", Some("erin"), None).await.expect_problem(StatusCode::NOT_FOUND, "not_found");
-    api.call(Method::DELETE, "/v1/me", Some("erin"), None).await.expect_problem(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    api.call(Method::GET, "/v1/nothing-here", Some("erin"), None)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    api.call(Method::DELETE, "/v1/me", Some("erin"), None)
+        .await
+        .expect_problem(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
 
     // Nothing changed.
-    let list = api.call(Method::GET, "/v1/orgs", Some("erin"), None).await.expect(StatusCode::OK);
+    let list = api
+        .call(Method::GET, "/v1/orgs", Some("erin"), None)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(list["items"], json!([org]));
-    let profile_after = api.call(Method::GET, "/v1/me", Some("erin"), None).await.expect(StatusCode::OK);
+    let profile_after = api
+        .call(Method::GET, "/v1/me", Some("erin"), None)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(profile_after, profile_before);
     assert_eq!(api.activity(org["id"].as_str().unwrap()).await.len(), 1);
 }
@@ -370,14 +718,30 @@ async fn cors_preflight_is_answered_without_auth() {
         .uri("/v1/orgs")
         .header("origin", "https://app.example.com")
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization,content-type,x-org-id")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type,x-org-id",
+        )
         .body(Body::empty())
         .unwrap();
     let reply = api.send(preflight).await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.headers["access-control-allow-origin"], "https://app.example.com");
-    assert!(reply.headers["access-control-allow-methods"].to_str().unwrap().contains("POST"));
-    assert!(reply.headers["access-control-allow-headers"].to_str().unwrap().contains("x-org-id"));
+    assert_eq!(
+        reply.headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert!(
+        reply.headers["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    assert!(
+        reply.headers["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("x-org-id")
+    );
 
     let foreign = Request::builder()
         .method(Method::OPTIONS)
@@ -386,7 +750,13 @@ async fn cors_preflight_is_answered_without_auth() {
         .header("access-control-request-method", "POST")
         .body(Body::empty())
         .unwrap();
-    assert!(api.send(foreign).await.headers.get("access-control-allow-origin").is_none());
+    assert!(
+        api.send(foreign)
+            .await
+            .headers
+            .get("access-control-allow-origin")
+            .is_none()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -395,9 +765,18 @@ async fn concurrent_first_requests_create_one_user() {
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let api = api.clone();
-        tasks.spawn(async move { api.call(Method::GET, "/v1/me", Some("frank"), None).await.expect(StatusCode::OK) });
+        tasks.spawn(async move {
+            api.call(Method::GET, "/v1/me", Some("frank"), None)
+                .await
+                .expect(StatusCode::OK)
+        });
     }
-    let created: Vec<_> = tasks.join_all().await.into_iter().map(|me| me["created_at"].clone()).collect();
+    let created: Vec<_> = tasks
+        .join_all()
+        .await
+        .into_iter()
+        .map(|me| me["created_at"].clone())
+        .collect();
     assert!(created.windows(2).all(|w| w[0] == w[1]), "{created:?}");
 }
 
@@ -421,7 +800,9 @@ async fn the_sample_events_reach_their_routes() {
         let raw = raw.replace("01JD3YQ9V4Z8K2M6N0P3R5T7W9", org["id"].as_str().unwrap());
         let request = lambda_http::request::from_str(&raw).unwrap();
         let (parts, body) = request.into_parts();
-        let reply = api.send(Request::from_parts(parts, Body::from(body.to_vec()))).await;
+        let reply = api
+            .send(Request::from_parts(parts, Body::from(body.to_vec())))
+            .await;
         assert_eq!(reply.status, status, "{file}: {}", reply.body);
     }
 }

@@ -23,14 +23,24 @@ pub fn openapi() -> OpenApi {
     let components = document.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
-        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .build(),
+        ),
     );
-    document.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+    document.security = Some(vec![SecurityRequirement::new(
+        "bearer",
+        Vec::<String>::new(),
+    )]);
     document
 }
 
 pub fn openapi_json() -> String {
-    let mut json = openapi().to_pretty_json().expect("the OpenAPI document serializes");
+    let mut json = openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
     json.push('\n');
     json
 }
@@ -51,8 +61,12 @@ mod tests {
     #[test]
     fn every_template_route_is_documented_and_every_documented_route_deployed() {
         let template = sam_template::Template::load(&sam_template::default_path()).unwrap();
-        let mut deployed: Vec<(String, String)> =
-            template.functions().unwrap().into_iter().flat_map(|f| f.routes).collect();
+        let mut deployed: Vec<(String, String)> = template
+            .functions()
+            .unwrap()
+            .into_iter()
+            .flat_map(|f| f.routes)
+            .collect();
         deployed.sort();
         let document = openapi();
         let mut documented = Vec::new();

@@ -12,8 +12,12 @@ fn flags(args: &[String]) -> Result<HashMap<String, String>, String> {
     let mut map = HashMap::new();
     let mut iter = args.iter();
     while let Some(flag) = iter.next() {
-        let name = flag.strip_prefix("--").ok_or_else(|| format!("unexpected argument {flag}"))?;
-        let value = iter.next().ok_or_else(|| format!("--{name} needs a value"))?;
+        let name = flag
+            .strip_prefix("--")
+            .ok_or_else(|| format!("unexpected argument {flag}"))?;
+        let value = iter
+            .next()
+            .ok_or_else(|| format!("--{name} needs a value"))?;
         map.insert(name.to_owned(), value.clone());
     }
     Ok(map)
@@ -21,8 +25,13 @@ fn flags(args: &[String]) -> Result<HashMap<String, String>, String> {
 
 fn mint_token(flags: &HashMap<String, String>) -> Result<String, String> {
     let user = flags.get("user").ok_or("--user is required")?;
-    let ttl: u64 = flags.get("ttl").map_or(Ok(3600), |t| t.parse().map_err(|_| "--ttl must be seconds"))?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let ttl: u64 = flags
+        .get("ttl")
+        .map_or(Ok(3600), |t| t.parse().map_err(|_| "--ttl must be seconds"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let env = config::Env::from_process();
     let mut claims = serde_json::json!({
         "sub": user,
@@ -58,7 +67,11 @@ async fn create_table(flags: &HashMap<String, String>) -> Result<String, String>
             .credentials_provider(Credentials::new("local", "local", None, None, "devtools"))
             .build(),
     );
-    let existing = client.list_tables().send().await.map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+    let existing = client
+        .list_tables()
+        .send()
+        .await
+        .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
     if existing.table_names().iter().any(|t| t == table) {
         return Ok(format!("table {table} already exists"));
     }
@@ -81,9 +94,11 @@ async fn main() -> ExitCode {
         Some("openapi") => std::fs::write(devtools::openapi_path(), devtools::openapi_json())
             .map(|()| format!("wrote {}", devtools::openapi_path().display()))
             .map_err(|e| e.to_string()),
-        _ => Err("usage: devtools mint-token --user ID [--email E] [--name N] [--org ORG] [--ttl S] | \
+        _ => Err(
+            "usage: devtools mint-token --user ID [--email E] [--name N] [--org ORG] [--ttl S] | \
                   create-table --endpoint URL --table NAME | openapi"
-            .into()),
+                .into(),
+        ),
     };
     match result {
         Ok(output) => {

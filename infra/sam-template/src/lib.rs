@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use serde_norway::Value;
 
@@ -71,11 +71,15 @@ fn str_at<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 fn key_parts(value: Option<&Value>) -> Result<Vec<KeyPart>, TemplateError> {
-    let list = value.and_then(Value::as_sequence).ok_or_else(|| shape("KeySchema missing"))?;
+    let list = value
+        .and_then(Value::as_sequence)
+        .ok_or_else(|| shape("KeySchema missing"))?;
     list.iter()
         .map(|k| {
             Ok(KeyPart {
-                attribute: str_at(k, "AttributeName").ok_or_else(|| shape("AttributeName missing"))?.to_owned(),
+                attribute: str_at(k, "AttributeName")
+                    .ok_or_else(|| shape("AttributeName missing"))?
+                    .to_owned(),
                 hash: str_at(k, "KeyType") == Some("HASH"),
             })
         })
@@ -100,17 +104,23 @@ impl Template {
     }
 
     fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a String, &'a Value)> + 'a {
-        self.resources.iter().filter(move |(_, r)| str_at(r, "Type") == Some(kind))
+        self.resources
+            .iter()
+            .filter(move |(_, r)| str_at(r, "Type") == Some(kind))
     }
 
     /// The one DynamoDB table of the template.
     pub fn table(&self) -> Result<TableDefinition, TemplateError> {
         let mut tables = self.of_type("AWS::DynamoDB::Table");
-        let (logical_id, resource) = tables.next().ok_or_else(|| shape("no AWS::DynamoDB::Table"))?;
+        let (logical_id, resource) = tables
+            .next()
+            .ok_or_else(|| shape("no AWS::DynamoDB::Table"))?;
         if tables.next().is_some() {
             return Err(shape("more than one table: the design is single-table"));
         }
-        let props = resource.get("Properties").ok_or_else(|| shape("table without Properties"))?;
+        let props = resource
+            .get("Properties")
+            .ok_or_else(|| shape("table without Properties"))?;
         let attributes = props
             .get("AttributeDefinitions")
             .and_then(Value::as_sequence)
@@ -118,18 +128,27 @@ impl Template {
             .iter()
             .map(|a| {
                 Ok((
-                    str_at(a, "AttributeName").ok_or_else(|| shape("AttributeName missing"))?.to_owned(),
-                    str_at(a, "AttributeType").ok_or_else(|| shape("AttributeType missing"))?.to_owned(),
+                    str_at(a, "AttributeName")
+                        .ok_or_else(|| shape("AttributeName missing"))?
+                        .to_owned(),
+                    str_at(a, "AttributeType")
+                        .ok_or_else(|| shape("AttributeType missing"))?
+                        .to_owned(),
                 ))
             })
             .collect::<Result<_, TemplateError>>()?;
-        let indexes = match props.get("GlobalSecondaryIndexes").and_then(Value::as_sequence) {
+        let indexes = match props
+            .get("GlobalSecondaryIndexes")
+            .and_then(Value::as_sequence)
+        {
             None => Vec::new(),
             Some(list) => list
                 .iter()
                 .map(|gsi| {
                     Ok(Index {
-                        name: str_at(gsi, "IndexName").ok_or_else(|| shape("IndexName missing"))?.to_owned(),
+                        name: str_at(gsi, "IndexName")
+                            .ok_or_else(|| shape("IndexName missing"))?
+                            .to_owned(),
                         keys: key_parts(gsi.get("KeySchema"))?,
                         projection: gsi
                             .get("Projection")
@@ -162,22 +181,39 @@ impl Template {
                     .get("Metadata")
                     .and_then(|m| m.get("BuildProperties"))
                     .and_then(|b| str_at(b, "Binary"))
-                    .ok_or_else(|| shape(format!("{logical_id}: Metadata.BuildProperties.Binary missing")))?
+                    .ok_or_else(|| {
+                        shape(format!(
+                            "{logical_id}: Metadata.BuildProperties.Binary missing"
+                        ))
+                    })?
                     .to_owned();
                 let mut routes = Vec::new();
-                if let Some(events) = resource.get("Properties").and_then(|p| p.get("Events")).and_then(Value::as_mapping) {
+                if let Some(events) = resource
+                    .get("Properties")
+                    .and_then(|p| p.get("Events"))
+                    .and_then(Value::as_mapping)
+                {
                     for event in events.values() {
                         if str_at(event, "Type") != Some("HttpApi") {
                             continue;
                         }
-                        let props = event.get("Properties").ok_or_else(|| shape("HttpApi event without Properties"))?;
-                        let method = str_at(props, "Method").unwrap_or("ANY").to_ascii_uppercase();
-                        let path = str_at(props, "Path").ok_or_else(|| shape("HttpApi event without Path"))?;
+                        let props = event
+                            .get("Properties")
+                            .ok_or_else(|| shape("HttpApi event without Properties"))?;
+                        let method = str_at(props, "Method")
+                            .unwrap_or("ANY")
+                            .to_ascii_uppercase();
+                        let path = str_at(props, "Path")
+                            .ok_or_else(|| shape("HttpApi event without Path"))?;
                         routes.push((method, path.to_owned()));
                     }
                 }
                 routes.sort();
-                Ok(FunctionDefinition { logical_id: logical_id.clone(), binary, routes })
+                Ok(FunctionDefinition {
+                    logical_id: logical_id.clone(),
+                    binary,
+                    routes,
+                })
             })
             .collect()
     }
@@ -185,20 +221,31 @@ impl Template {
 
 impl TableDefinition {
     /// Creates this table (and turns on its TTL) under `table_name`.
-    pub async fn create(&self, client: &aws_sdk_dynamodb::Client, table_name: &str) -> Result<(), String> {
+    pub async fn create(
+        &self,
+        client: &aws_sdk_dynamodb::Client,
+        table_name: &str,
+    ) -> Result<(), String> {
         let schema = |parts: &[KeyPart]| {
             parts
                 .iter()
                 .map(|k| {
                     KeySchemaElement::builder()
                         .attribute_name(&k.attribute)
-                        .key_type(if k.hash { KeyType::Hash } else { KeyType::Range })
+                        .key_type(if k.hash {
+                            KeyType::Hash
+                        } else {
+                            KeyType::Range
+                        })
                         .build()
                         .map_err(|e| e.to_string())
                 })
                 .collect::<Result<Vec<_>, _>>()
         };
-        let mut request = client.create_table().table_name(table_name).billing_mode(BillingMode::PayPerRequest);
+        let mut request = client
+            .create_table()
+            .table_name(table_name)
+            .billing_mode(BillingMode::PayPerRequest);
         for (name, kind) in &self.attributes {
             request = request.attribute_definitions(
                 AttributeDefinition::builder()
@@ -214,18 +261,29 @@ impl TableDefinition {
                 GlobalSecondaryIndex::builder()
                     .index_name(&index.name)
                     .set_key_schema(Some(schema(&index.keys)?))
-                    .projection(Projection::builder().projection_type(ProjectionType::from(index.projection.as_str())).build())
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::from(index.projection.as_str()))
+                            .build(),
+                    )
                     .build()
                     .map_err(|e| e.to_string())?,
             );
         }
-        request.send().await.map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+        request
+            .send()
+            .await
+            .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
         if let Some(attribute) = &self.ttl_attribute {
             client
                 .update_time_to_live()
                 .table_name(table_name)
                 .time_to_live_specification(
-                    TimeToLiveSpecification::builder().enabled(true).attribute_name(attribute).build().map_err(|e| e.to_string())?,
+                    TimeToLiveSpecification::builder()
+                        .enabled(true)
+                        .attribute_name(attribute)
+                        .build()
+                        .map_err(|e| e.to_string())?,
                 )
                 .send()
                 .await
@@ -243,13 +301,25 @@ mod tests {
     fn reads_the_projects_template() {
         let template = Template::load(&default_path()).unwrap();
         let table = template.table().unwrap();
-        assert_eq!(table.keys, vec![
-            KeyPart { attribute: "PK".into(), hash: true },
-            KeyPart { attribute: "SK".into(), hash: false }
-        ]);
+        assert_eq!(
+            table.keys,
+            vec![
+                KeyPart {
+                    attribute: "PK".into(),
+                    hash: true
+                },
+                KeyPart {
+                    attribute: "SK".into(),
+                    hash: false
+                }
+            ]
+        );
         assert_eq!(table.ttl_attribute.as_deref(), Some("ttl"));
         let functions = template.functions().unwrap();
-        let accounts = functions.iter().find(|f| f.binary == "accounts").expect("accounts function");
+        let accounts = functions
+            .iter()
+            .find(|f| f.binary == "accounts")
+            .expect("accounts function");
         assert!(accounts.routes.contains(&("GET".into(), "/v1/me".into())));
     }
 }

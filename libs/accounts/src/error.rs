@@ -18,7 +18,9 @@ impl From<AccountsError> for Problem {
         match e {
             AccountsError::OrganizationNotFound => Problem::not_found(e.to_string()),
             AccountsError::Denied(denied) => denied.into(),
-            AccountsError::IdempotencyKeyReused => Problem::conflict("idempotency_key_reused", e.to_string()),
+            AccountsError::IdempotencyKeyReused => {
+                Problem::conflict("idempotency_key_reused", e.to_string())
+            }
             AccountsError::Store(StoreError::InvalidCursor) => {
                 Problem::bad_request("invalid_cursor", "the cursor is not valid for this list")
             }

@@ -7,6 +7,6 @@ pub mod validation;
 
 pub use error::AccountsError;
 pub use organizations::{
-    CreateOrganization, OrgRecord, Organization, Organizations, RenameOrganization, FREE_PLAN,
+    CreateOrganization, FREE_PLAN, OrgRecord, Organization, Organizations, RenameOrganization,
 };
 pub use profile::{Profile, ProfilePatch, update_profile};

@@ -87,7 +87,10 @@ struct IdempotencyRecord {
 }
 
 fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The organization use cases. Built once per cold start.
@@ -100,7 +103,11 @@ pub struct Organizations {
 
 impl Organizations {
     pub fn new(store: Store, clock: Clock, activity_retention: Duration) -> Self {
-        Self { store, clock, activity_retention }
+        Self {
+            store,
+            clock,
+            activity_retention,
+        }
     }
 
     /// Creates an organization owned by the caller: the organization, both membership items and
@@ -141,24 +148,45 @@ impl Organizations {
         .at(now);
 
         let mut transaction = Transaction::new()
-            .put(store::item(&keys::org_profile(&org.id), ORG_ENTITY, &org)?, Condition::NotExists)
             .put(
-                store::item(&keys::org_member(&org.id, caller.user_id()), MEMBERSHIP_ENTITY, &membership)?,
+                store::item(&keys::org_profile(&org.id), ORG_ENTITY, &org)?,
                 Condition::NotExists,
             )
             .put(
-                store::item(&keys::user_membership(caller.user_id(), &org.id), USER_MEMBERSHIP_ENTITY, &membership)?,
+                store::item(
+                    &keys::org_member(&org.id, caller.user_id()),
+                    MEMBERSHIP_ENTITY,
+                    &membership,
+                )?,
                 Condition::NotExists,
             )
-            .put(audit::entry_item(&entry, self.activity_retention)?, Condition::NotExists);
+            .put(
+                store::item(
+                    &keys::user_membership(caller.user_id(), &org.id),
+                    USER_MEMBERSHIP_ENTITY,
+                    &membership,
+                )?,
+                Condition::NotExists,
+            )
+            .put(
+                audit::entry_item(&entry, self.activity_retention)?,
+                Condition::NotExists,
+            );
 
         let idempotency = idempotency_key.map(|key| {
-            let key = keys::idempotency_record(caller.user_id(), "create-organization", &sha256_hex(key.as_bytes()));
+            let key = keys::idempotency_record(
+                caller.user_id(),
+                "create-organization",
+                &sha256_hex(key.as_bytes()),
+            );
             (key, sha256_hex(name.as_bytes()))
         });
         let idempotency_action = transaction.len();
         if let Some((key, request_hash)) = &idempotency {
-            let record = IdempotencyRecord { request_hash: request_hash.clone(), response: created.clone() };
+            let record = IdempotencyRecord {
+                request_hash: request_hash.clone(),
+                response: created.clone(),
+            };
             let item = store::with_ttl(
                 store::item(key, IDEMPOTENCY_ENTITY, &record)?,
                 (now + IDEMPOTENCY_WINDOW).unix_timestamp(),
@@ -168,15 +196,23 @@ impl Organizations {
 
         match self.store.transact(transaction).await {
             Ok(()) => Ok(created),
-            Err(StoreError::ConditionFailed { action: Some(action) }) if action == idempotency_action => {
-                let (key, request_hash) = idempotency.expect("only an idempotent request has this action");
+            Err(StoreError::ConditionFailed {
+                action: Some(action),
+            }) if action == idempotency_action => {
+                let (key, request_hash) =
+                    idempotency.expect("only an idempotent request has this action");
                 self.replay(&key, &request_hash, now).await
             }
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn replay(&self, key: &store::Key, request_hash: &str, now: DateTime) -> Result<Organization, AccountsError> {
+    async fn replay(
+        &self,
+        key: &store::Key,
+        request_hash: &str,
+        now: DateTime,
+    ) -> Result<Organization, AccountsError> {
         #[derive(Deserialize)]
         struct Stored {
             #[serde(flatten)]
@@ -200,7 +236,12 @@ impl Organizations {
     }
 
     /// The caller's organizations with their role, a page at a time.
-    pub async fn list(&self, caller: &Caller, limit: u16, cursor: Option<&str>) -> Result<Page<Organization>, AccountsError> {
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        limit: u16,
+        cursor: Option<&str>,
+    ) -> Result<Page<Organization>, AccountsError> {
         let page = self
             .store
             .query::<MembershipRecord>(Query {
@@ -211,21 +252,38 @@ impl Organizations {
                 newest_first: false,
             })
             .await?;
-        let org_keys: Vec<_> = page.items.iter().map(|m| keys::org_profile(&m.org_id)).collect();
+        let org_keys: Vec<_> = page
+            .items
+            .iter()
+            .map(|m| keys::org_profile(&m.org_id))
+            .collect();
         let orgs = self.store.batch_get(&org_keys).await?;
         let mut items = Vec::with_capacity(orgs.len());
         for (membership, org) in page.items.iter().zip(orgs) {
             match org {
-                Some(item) => items.push(Organization::new(&store::from_item(item)?, membership.role)),
-                None => tracing::warn!(org_id = %membership.org_id, "membership of a missing organization"),
+                Some(item) => {
+                    items.push(Organization::new(&store::from_item(item)?, membership.role))
+                }
+                None => {
+                    tracing::warn!(org_id = %membership.org_id, "membership of a missing organization")
+                }
             }
         }
-        Ok(Page { items, next_cursor: page.next_cursor })
+        Ok(Page {
+            items,
+            next_cursor: page.next_cursor,
+        })
     }
 
     /// Renames the member's organization (owners and admins).
-    pub async fn rename(&self, member: &OrgMember, request: RenameOrganization) -> Result<Organization, AccountsError> {
-        member.require(Permission::RenameOrganization).map_err(AccountsError::Denied)?;
+    pub async fn rename(
+        &self,
+        member: &OrgMember,
+        request: RenameOrganization,
+    ) -> Result<Organization, AccountsError> {
+        member
+            .require(Permission::RenameOrganization)
+            .map_err(AccountsError::Denied)?;
         let mut org: OrgRecord = self
             .store
             .get(&keys::org_profile(&member.org_id))
@@ -248,11 +306,10 @@ impl Organizations {
             .set("updated_at", &clock::rfc3339(now))
             .require_exists();
         self.store
-            .transact(
-                Transaction::new()
-                    .update(update)
-                    .put(audit::entry_item(&entry, self.activity_retention)?, Condition::NotExists),
-            )
+            .transact(Transaction::new().update(update).put(
+                audit::entry_item(&entry, self.activity_retention)?,
+                Condition::NotExists,
+            ))
             .await?;
         org.name = name;
         org.updated_at = now;

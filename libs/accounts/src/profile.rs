@@ -66,7 +66,9 @@ pub struct ProfilePatch {
 }
 
 /// Tells a field sent as `null` (`Some(None)`) from one not sent at all (`None`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -98,23 +100,42 @@ impl Validate for ProfilePatch {
         if let Some(preferences) = &self.preferences {
             let as_value = serde_json::Value::Object(preferences.clone());
             if serde_json::to_vec(&as_value).map_or(true, |v| v.len() > PREFERENCES_MAX_BYTES) {
-                check("preferences", Err(ValidationError::new("too_large").with_message("must be at most 16 KiB of JSON".into())));
+                check(
+                    "preferences",
+                    Err(ValidationError::new("too_large")
+                        .with_message("must be at most 16 KiB of JSON".into())),
+                );
             } else if depth(&as_value) > PREFERENCES_MAX_DEPTH {
-                check("preferences", Err(ValidationError::new("too_deep").with_message("must nest at most 8 levels".into())));
+                check(
+                    "preferences",
+                    Err(ValidationError::new("too_deep")
+                        .with_message("must nest at most 8 levels".into())),
+                );
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
 
 impl ProfilePatch {
     fn is_empty(&self) -> bool {
-        self.name.is_none() && self.avatar_url.is_none() && self.job_title.is_none() && self.preferences.is_none()
+        self.name.is_none()
+            && self.avatar_url.is_none()
+            && self.job_title.is_none()
+            && self.preferences.is_none()
     }
 }
 
 /// Applies a validated patch to the caller's profile in one write.
-pub async fn update_profile(store: &Store, caller: &Caller, patch: ProfilePatch) -> Result<Profile, AccountsError> {
+pub async fn update_profile(
+    store: &Store,
+    caller: &Caller,
+    patch: ProfilePatch,
+) -> Result<Profile, AccountsError> {
     if patch.is_empty() {
         return Ok(Profile::from(&caller.user));
     }
@@ -173,16 +194,32 @@ mod tests {
         ))
         .unwrap();
         let errors = p.validate().unwrap_err();
-        let fields: std::collections::BTreeSet<_> = errors.field_errors().keys().map(|k| k.to_string()).collect();
-        assert_eq!(fields, ["avatar_url", "job_title", "name"].map(String::from).into());
+        let fields: std::collections::BTreeSet<_> = errors
+            .field_errors()
+            .keys()
+            .map(|k| k.to_string())
+            .collect();
+        assert_eq!(
+            fields,
+            ["avatar_url", "job_title", "name"].map(String::from).into()
+        );
     }
 
     #[test]
     fn preferences_are_bounded() {
         let big = format!(r#"{{"preferences": {{"k": "{}"}}}}"#, "x".repeat(17 * 1024));
         assert!(patch(&big).unwrap().validate().is_err());
-        let deep = format!(r#"{{"preferences": {}1{}}}"#, r#"{"a":"#.repeat(9), "}".repeat(9));
+        let deep = format!(
+            r#"{{"preferences": {}1{}}}"#,
+            r#"{"a":"#.repeat(9),
+            "}".repeat(9)
+        );
         assert!(patch(&deep).unwrap().validate().is_err());
-        assert!(patch(r#"{"preferences": {"theme": "dark"}}"#).unwrap().validate().is_ok());
+        assert!(
+            patch(r#"{"preferences": {"theme": "dark"}}"#)
+                .unwrap()
+                .validate()
+                .is_ok()
+        );
     }
 }

@@ -17,7 +17,10 @@ pub fn display_name(value: &str) -> Result<(), ValidationError> {
         return Err(error("too_long", "must be at most 100 characters"));
     }
     if trimmed.chars().any(char::is_control) {
-        return Err(error("control_characters", "must not contain control characters"));
+        return Err(error(
+            "control_characters",
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }
@@ -28,7 +31,10 @@ pub fn job_title(value: &str) -> Result<(), ValidationError> {
         return Err(error("too_long", "must be at most 100 characters"));
     }
     if value.chars().any(char::is_control) {
-        return Err(error("control_characters", "must not contain control characters"));
+        return Err(error(
+            "control_characters",
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }

@@ -79,7 +79,10 @@ impl NewEntry<'_> {
 /// The item to put (with `Condition::NotExists`) in the transaction that makes the change.
 pub fn entry_item(entry: &ActivityEntry, retention: Duration) -> Result<Item, StoreError> {
     let item = store::item(&keys::activity(&entry.org_id, &entry.id), ENTITY, entry)?;
-    Ok(store::with_ttl(item, (entry.created_at + retention).unix_timestamp()))
+    Ok(store::with_ttl(
+        item,
+        (entry.created_at + retention).unix_timestamp(),
+    ))
 }
 
 #[cfg(test)]
@@ -100,8 +103,16 @@ mod tests {
             metadata: serde_json::json!({"from": "A", "to": "B"}),
         }
         .at(now);
-        let later = NewEntry { org_id: "01JORG", actor_id: "u1", action: "x", category: Category::Team, target_type: "t", target_id: "t", metadata: serde_json::Value::Null }
-            .at(now + Duration::seconds(1));
+        let later = NewEntry {
+            org_id: "01JORG",
+            actor_id: "u1",
+            action: "x",
+            category: Category::Team,
+            target_type: "t",
+            target_id: "t",
+            metadata: serde_json::Value::Null,
+        }
+        .at(now + Duration::seconds(1));
         assert!(entry.id < later.id);
         let item = entry_item(&entry, DEFAULT_RETENTION).unwrap();
         let ttl = item["ttl"].as_n().unwrap().parse::<i64>().unwrap();

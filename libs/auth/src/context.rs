@@ -43,7 +43,14 @@ impl OrgMember {
 
     /// Refuses unless the member's role allows `permission`.
     pub fn require(&self, permission: Permission) -> Result<(), Denied> {
-        if allows(self.role, permission) { Ok(()) } else { Err(Denied { role: self.role, permission }) }
+        if allows(self.role, permission) {
+            Ok(())
+        } else {
+            Err(Denied {
+                role: self.role,
+                permission,
+            })
+        }
     }
 }
 
@@ -79,7 +86,9 @@ impl From<ContextError> for Problem {
             ContextError::OrgRequired => Problem::bad_request("org_required", e.to_string()),
             ContextError::InvalidOrgId => Problem::bad_request("invalid_org_id", e.to_string()),
             ContextError::NotAMember => Problem::forbidden("not_a_member", e.to_string()),
-            ContextError::Store(StoreError::Throttled) => Problem::unavailable("the service is busy; retry shortly"),
+            ContextError::Store(StoreError::Throttled) => {
+                Problem::unavailable("the service is busy; retry shortly")
+            }
             ContextError::Store(_) => Problem::internal(),
         }
     }
@@ -87,7 +96,9 @@ impl From<ContextError> for Problem {
 
 /// Organization ids are ULIDs; anything else is refused before it reaches a key.
 pub fn parse_org_id(raw: &str) -> Result<String, ContextError> {
-    ulid::Ulid::from_string(raw.trim()).map(|id| id.to_string()).map_err(|_| ContextError::InvalidOrgId)
+    ulid::Ulid::from_string(raw.trim())
+        .map(|id| id.to_string())
+        .map_err(|_| ContextError::InvalidOrgId)
 }
 
 /// Loads request contexts. Built once per cold start.
@@ -104,29 +115,52 @@ impl ContextLoader {
 
     /// The caller, without an organization.
     pub async fn caller(&self, claims: Claims) -> Result<Caller, ContextError> {
-        let found = self.store.batch_get(&[keys::user_profile(&claims.sub)]).await?;
-        let user = self.ensure_user(&claims, found.into_iter().next().flatten()).await?;
+        let found = self
+            .store
+            .batch_get(&[keys::user_profile(&claims.sub)])
+            .await?;
+        let user = self
+            .ensure_user(&claims, found.into_iter().next().flatten())
+            .await?;
         Ok(Caller { claims, user })
     }
 
     /// The caller as a member of `org_id`, in one round trip; 403 when not a member.
-    pub async fn org_member(&self, claims: Claims, org_id: &str) -> Result<OrgMember, ContextError> {
+    pub async fn org_member(
+        &self,
+        claims: Claims,
+        org_id: &str,
+    ) -> Result<OrgMember, ContextError> {
         let org_id = parse_org_id(org_id)?;
         let found = self
             .store
-            .batch_get(&[keys::user_profile(&claims.sub), keys::org_member(&org_id, &claims.sub)])
+            .batch_get(&[
+                keys::user_profile(&claims.sub),
+                keys::org_member(&org_id, &claims.sub),
+            ])
             .await?;
         let mut found = found.into_iter();
         let (user_item, member_item) = (found.next().flatten(), found.next().flatten());
         // A membership means the user record exists already; without one we answer 403 and
         // still record the user, who is real and authenticated.
         let user = self.ensure_user(&claims, user_item).await?;
-        let membership: MembershipRecord = member_item.map(store::from_item).transpose()?.ok_or(ContextError::NotAMember)?;
-        Ok(OrgMember { caller: Caller { claims, user }, org_id, role: membership.role })
+        let membership: MembershipRecord = member_item
+            .map(store::from_item)
+            .transpose()?
+            .ok_or(ContextError::NotAMember)?;
+        Ok(OrgMember {
+            caller: Caller { claims, user },
+            org_id,
+            role: membership.role,
+        })
     }
 
     /// Creates the user on first sight and keeps `last_active_at` fresh (one write a minute).
-    async fn ensure_user(&self, claims: &Claims, item: Option<store::Item>) -> Result<UserRecord, ContextError> {
+    async fn ensure_user(
+        &self,
+        claims: &Claims,
+        item: Option<store::Item>,
+    ) -> Result<UserRecord, ContextError> {
         let now = self.clock.now();
         let Some(item) = item else {
             return self.create_user(claims, now).await;
@@ -138,7 +172,11 @@ impl ContextLoader {
         self.touch(user, now).await
     }
 
-    async fn create_user(&self, claims: &Claims, now: DateTime) -> Result<UserRecord, ContextError> {
+    async fn create_user(
+        &self,
+        claims: &Claims,
+        now: DateTime,
+    ) -> Result<UserRecord, ContextError> {
         let user = UserRecord {
             id: claims.sub.clone(),
             email: claims.email.clone(),
@@ -167,7 +205,10 @@ impl ContextLoader {
         let update = Update::new(keys::user_profile(&user.id))
             .set("last_active_at", &clock::rfc3339(now))
             .require_exists()
-            .condition("#last_active_at < :cutoff", [(":cutoff", AttributeValue::S(cutoff))]);
+            .condition(
+                "#last_active_at < :cutoff",
+                [(":cutoff", AttributeValue::S(cutoff))],
+            );
         match self.store.update::<UserRecord>(update).await {
             Ok(updated) => Ok(updated),
             // Another request of the same user touched it within the minute: nothing to do.
@@ -179,4 +220,3 @@ impl ContextLoader {
         }
     }
 }
-

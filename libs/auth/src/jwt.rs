@@ -76,9 +76,9 @@ fn classify(e: jsonwebtoken::errors::Error) -> AuthError {
     match e.kind() {
         ErrorKind::ExpiredSignature => AuthError::Expired,
         ErrorKind::ImmatureSignature => AuthError::NotYetValid,
-        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName | ErrorKind::UnsupportedAlgorithm => {
-            AuthError::WrongAlgorithm
-        }
+        ErrorKind::InvalidAlgorithm
+        | ErrorKind::InvalidAlgorithmName
+        | ErrorKind::UnsupportedAlgorithm => AuthError::WrongAlgorithm,
         ErrorKind::InvalidSignature => AuthError::BadSignature,
         ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
         ErrorKind::InvalidAudience => AuthError::WrongAudience,
@@ -100,7 +100,10 @@ pub struct HttpJwks {
 
 impl HttpJwks {
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), client: OnceCell::new() }
+        Self {
+            url: url.into(),
+            client: OnceCell::new(),
+        }
     }
 }
 
@@ -116,7 +119,11 @@ impl JwksSource for HttpJwks {
                         .map_err(|e| e.to_string())
                 })
                 .await?;
-            let response = client.get(&self.url).send().await.map_err(|e| e.to_string())?;
+            let response = client
+                .get(&self.url)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
             let response = response.error_for_status().map_err(|e| e.to_string())?;
             let body = response.bytes().await.map_err(|e| e.to_string())?;
             parse_jwks(&body)
@@ -131,8 +138,13 @@ pub fn parse_jwks(body: &[u8]) -> Result<Vec<Jwk>, String> {
     struct Document {
         keys: Vec<serde_json::Value>,
     }
-    let document: Document = serde_json::from_slice(body).map_err(|e| format!("not a JWKS document: {e}"))?;
-    Ok(document.keys.into_iter().filter_map(|k| serde_json::from_value(k).ok()).collect())
+    let document: Document =
+        serde_json::from_slice(body).map_err(|e| format!("not a JWKS document: {e}"))?;
+    Ok(document
+        .keys
+        .into_iter()
+        .filter_map(|k| serde_json::from_value(k).ok())
+        .collect())
 }
 
 struct KeyCache {
@@ -160,7 +172,10 @@ impl JwksVerifier {
             if let Some(key) = cache.keys.get(kid) {
                 return Ok(key.clone());
             }
-            if cache.fetched_at.is_some_and(|at| clock.now() - at < REFETCH_INTERVAL) {
+            if cache
+                .fetched_at
+                .is_some_and(|at| clock.now() - at < REFETCH_INTERVAL)
+            {
                 return Err(AuthError::UnknownKey);
             }
         }
@@ -213,22 +228,43 @@ fn validation(algorithm: Algorithm, issuer: &str, audience: &str) -> Validation 
 impl Authenticator {
     pub fn from_settings(settings: &AuthSettings, clock: Clock) -> Self {
         match settings {
-            AuthSettings::Jwks { jwks_url, issuer, audience } => {
-                Self::with_jwks_source(Box::new(HttpJwks::new(jwks_url.clone())), issuer, audience, clock)
-            }
-            AuthSettings::LocalHs256 { secret, issuer, audience } => Self {
-                mode: Arc::new(Mode::LocalHs256(DecodingKey::from_secret(secret.as_bytes()))),
+            AuthSettings::Jwks {
+                jwks_url,
+                issuer,
+                audience,
+            } => Self::with_jwks_source(
+                Box::new(HttpJwks::new(jwks_url.clone())),
+                issuer,
+                audience,
+                clock,
+            ),
+            AuthSettings::LocalHs256 {
+                secret,
+                issuer,
+                audience,
+            } => Self {
+                mode: Arc::new(Mode::LocalHs256(DecodingKey::from_secret(
+                    secret.as_bytes(),
+                ))),
                 validation: Arc::new(validation(Algorithm::HS256, issuer, audience)),
                 clock,
             },
         }
     }
 
-    pub fn with_jwks_source(source: Box<dyn JwksSource>, issuer: &str, audience: &str, clock: Clock) -> Self {
+    pub fn with_jwks_source(
+        source: Box<dyn JwksSource>,
+        issuer: &str,
+        audience: &str,
+        clock: Clock,
+    ) -> Self {
         Self {
             mode: Arc::new(Mode::Jwks(JwksVerifier {
                 source,
-                cache: RwLock::new(KeyCache { keys: HashMap::new(), fetched_at: None }),
+                cache: RwLock::new(KeyCache {
+                    keys: HashMap::new(),
+                    fetched_at: None,
+                }),
                 refetch: Mutex::new(()),
             })),
             validation: Arc::new(validation(Algorithm::RS256, issuer, audience)),
@@ -258,7 +294,8 @@ impl Authenticator {
                 verifier.key(kid, &self.clock).await?
             }
         };
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map_err(classify)?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map_err(classify)?;
         let claims = data.claims;
         if !is_usable_user_id(&claims.sub) {
             return Err(AuthError::BadSubject);
@@ -306,35 +343,59 @@ mod tests {
     fn rs256(claims: &serde_json::Value, kid: Option<&str>, pem: &str) -> String {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = kid.map(str::to_owned);
-        jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap()).unwrap()
+        jsonwebtoken::encode(
+            &header,
+            claims,
+            &EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+        )
+        .unwrap()
     }
 
     fn jwks_authenticator() -> (Authenticator, Arc<AtomicUsize>, Clock) {
         let fetches = Arc::new(AtomicUsize::new(0));
         let clock = Clock::manual(datetime!(2026-06-01 00:00:00 UTC));
-        let auth = Authenticator::with_jwks_source(Box::new(CountingJwks(fetches.clone())), ISSUER, AUDIENCE, clock.clone());
+        let auth = Authenticator::with_jwks_source(
+            Box::new(CountingJwks(fetches.clone())),
+            ISSUER,
+            AUDIENCE,
+            clock.clone(),
+        );
         (auth, fetches, clock)
     }
 
     fn local_authenticator() -> Authenticator {
         Authenticator::from_settings(
-            &AuthSettings::LocalHs256 { secret: "s3cret".into(), issuer: ISSUER.into(), audience: AUDIENCE.into() },
+            &AuthSettings::LocalHs256 {
+                secret: "s3cret".into(),
+                issuer: ISSUER.into(),
+                audience: AUDIENCE.into(),
+            },
             Clock::system(),
         )
     }
 
     fn hs256(claims: &serde_json::Value, secret: &str) -> String {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
     }
 
     #[tokio::test]
     async fn accepts_a_good_rs256_token() {
         let (auth, fetches, _) = jwks_authenticator();
-        let verified = auth.verify(&rs256(&claims(), Some("test-key-1"), SIGNING_KEY)).await.unwrap();
+        let verified = auth
+            .verify(&rs256(&claims(), Some("test-key-1"), SIGNING_KEY))
+            .await
+            .unwrap();
         assert_eq!(verified.sub, "user-1");
         assert_eq!(verified.email.as_deref(), Some("a@example.com"));
         // The second token is verified from the cache.
-        auth.verify(&rs256(&claims(), Some("test-key-1"), SIGNING_KEY)).await.unwrap();
+        auth.verify(&rs256(&claims(), Some("test-key-1"), SIGNING_KEY))
+            .await
+            .unwrap();
         assert_eq!(fetches.load(Ordering::SeqCst), 1);
     }
 
@@ -343,11 +404,19 @@ mod tests {
         let (auth, _, _) = jwks_authenticator();
         let mut expired = claims();
         expired["exp"] = (now() - 120).into();
-        assert_eq!(auth.verify(&rs256(&expired, Some("test-key-1"), SIGNING_KEY)).await, Err(AuthError::Expired));
+        assert_eq!(
+            auth.verify(&rs256(&expired, Some("test-key-1"), SIGNING_KEY))
+                .await,
+            Err(AuthError::Expired)
+        );
 
         let mut early = claims();
         early["nbf"] = (now() + 300).into();
-        assert_eq!(auth.verify(&rs256(&early, Some("test-key-1"), SIGNING_KEY)).await, Err(AuthError::NotYetValid));
+        assert_eq!(
+            auth.verify(&rs256(&early, Some("test-key-1"), SIGNING_KEY))
+                .await,
+            Err(AuthError::NotYetValid)
+        );
     }
 
     #[tokio::test]
@@ -355,22 +424,40 @@ mod tests {
         let (auth, _, _) = jwks_authenticator();
         let mut c = claims();
         c["iss"] = "https://evil.example.com/".into();
-        assert_eq!(auth.verify(&rs256(&c, Some("test-key-1"), SIGNING_KEY)).await, Err(AuthError::WrongIssuer));
+        assert_eq!(
+            auth.verify(&rs256(&c, Some("test-key-1"), SIGNING_KEY))
+                .await,
+            Err(AuthError::WrongIssuer)
+        );
 
         let mut c = claims();
         c["aud"] = "another-api".into();
-        assert_eq!(auth.verify(&rs256(&c, Some("test-key-1"), SIGNING_KEY)).await, Err(AuthError::WrongAudience));
+        assert_eq!(
+            auth.verify(&rs256(&c, Some("test-key-1"), SIGNING_KEY))
+                .await,
+            Err(AuthError::WrongAudience)
+        );
 
         for claim in ["exp", "iss", "aud", "sub"] {
             let mut c = claims();
             c.as_object_mut().unwrap().remove(claim);
-            let result = auth.verify(&rs256(&c, Some("test-key-1"), SIGNING_KEY)).await;
-            assert_eq!(result, Err(AuthError::MissingClaim(claim.into())), "{claim}");
+            let result = auth
+                .verify(&rs256(&c, Some("test-key-1"), SIGNING_KEY))
+                .await;
+            assert_eq!(
+                result,
+                Err(AuthError::MissingClaim(claim.into())),
+                "{claim}"
+            );
         }
 
         let mut c = claims();
         c["sub"] = "".into();
-        assert_eq!(auth.verify(&rs256(&c, Some("test-key-1"), SIGNING_KEY)).await, Err(AuthError::BadSubject));
+        assert_eq!(
+            auth.verify(&rs256(&c, Some("test-key-1"), SIGNING_KEY))
+                .await,
+            Err(AuthError::BadSubject)
+        );
     }
 
     #[tokio::test]
@@ -381,7 +468,10 @@ mod tests {
         let parts: Vec<&str> = token.split('.').collect();
         let mut evil = claims();
         evil["sub"] = "admin".into();
-        let payload = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, evil.to_string());
+        let payload = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            evil.to_string(),
+        );
         let tampered = format!("{}.{}.{}", parts[0], payload, parts[2]);
         assert_eq!(auth.verify(&tampered).await, Err(AuthError::BadSignature));
 
@@ -396,18 +486,32 @@ mod tests {
         let confused = hs256(&claims(), JWKS);
         assert_eq!(auth.verify(&confused).await, Err(AuthError::WrongAlgorithm));
 
-        let header = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, r#"{"alg":"none","typ":"JWT"}"#);
-        let payload = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims().to_string());
-        for unsigned in [format!("{header}.{payload}."), format!("{header}.{payload}")] {
+        let header = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            r#"{"alg":"none","typ":"JWT"}"#,
+        );
+        let payload = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            claims().to_string(),
+        );
+        for unsigned in [
+            format!("{header}.{payload}."),
+            format!("{header}.{payload}"),
+        ] {
             assert!(auth.verify(&unsigned).await.is_err(), "{unsigned}");
         }
 
         // Local mode accepts HS256 only.
         let local = local_authenticator();
         assert!(local.verify(&hs256(&claims(), "s3cret")).await.is_ok());
-        assert_eq!(local.verify(&hs256(&claims(), "guess")).await, Err(AuthError::BadSignature));
         assert_eq!(
-            local.verify(&rs256(&claims(), Some("test-key-1"), SIGNING_KEY)).await,
+            local.verify(&hs256(&claims(), "guess")).await,
+            Err(AuthError::BadSignature)
+        );
+        assert_eq!(
+            local
+                .verify(&rs256(&claims(), Some("test-key-1"), SIGNING_KEY))
+                .await,
             Err(AuthError::WrongAlgorithm)
         );
     }
@@ -421,10 +525,18 @@ mod tests {
         for _ in 0..5 {
             assert_eq!(auth.verify(&unknown).await, Err(AuthError::UnknownKey));
         }
-        assert_eq!(fetches.load(Ordering::SeqCst), 1, "no refetch within the minute");
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            1,
+            "no refetch within the minute"
+        );
         clock.advance(Duration::seconds(61));
         assert_eq!(auth.verify(&unknown).await, Err(AuthError::UnknownKey));
-        assert_eq!(fetches.load(Ordering::SeqCst), 2, "one refetch after the minute");
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            2,
+            "one refetch after the minute"
+        );
 
         let no_kid = rs256(&claims(), None, SIGNING_KEY);
         assert_eq!(auth.verify(&no_kid).await, Err(AuthError::UnknownKey));
@@ -435,11 +547,28 @@ mod tests {
         let local = local_authenticator();
         let token = hs256(&claims(), "s3cret");
         assert_eq!(local.verify_header(None).await, Err(AuthError::Missing));
-        assert_eq!(local.verify_header(Some(&token)).await, Err(AuthError::NotBearer));
-        assert_eq!(local.verify_header(Some(&format!("Basic {token}"))).await, Err(AuthError::NotBearer));
-        assert_eq!(local.verify_header(Some("Bearer ")).await, Err(AuthError::NotBearer));
-        assert!(local.verify_header(Some(&format!("bearer {token}"))).await.is_ok());
-        assert_eq!(local.verify_header(Some("Bearer not.a.jwt")).await, Err(AuthError::Malformed));
+        assert_eq!(
+            local.verify_header(Some(&token)).await,
+            Err(AuthError::NotBearer)
+        );
+        assert_eq!(
+            local.verify_header(Some(&format!("Basic {token}"))).await,
+            Err(AuthError::NotBearer)
+        );
+        assert_eq!(
+            local.verify_header(Some("Bearer ")).await,
+            Err(AuthError::NotBearer)
+        );
+        assert!(
+            local
+                .verify_header(Some(&format!("bearer {token}")))
+                .await
+                .is_ok()
+        );
+        assert_eq!(
+            local.verify_header(Some("Bearer not.a.jwt")).await,
+            Err(AuthError::Malformed)
+        );
     }
 
     #[test]

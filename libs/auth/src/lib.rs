@@ -6,6 +6,8 @@ mod jwt;
 pub mod records;
 pub mod roles;
 
-pub use context::{ACTIVITY_WRITE_INTERVAL, Caller, ContextError, ContextLoader, Denied, OrgMember, parse_org_id};
+pub use context::{
+    ACTIVITY_WRITE_INTERVAL, Caller, ContextError, ContextLoader, Denied, OrgMember, parse_org_id,
+};
 pub use jwt::{AuthError, Authenticator, Claims, HttpJwks, JwksSource, parse_jwks};
 pub use roles::{Permission, Role};

@@ -77,7 +77,10 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         Role::Member => 2,
         Role::Viewer => 3,
     };
-    TABLE.iter().find(|(p, _)| *p == permission).is_some_and(|(_, row)| row[column])
+    TABLE
+        .iter()
+        .find(|(p, _)| *p == permission)
+        .is_some_and(|(_, row)| row[column])
 }
 
 /// Whether `actor` may give someone the role `role` (by invitation or role change). Owners may
@@ -106,14 +109,26 @@ mod tests {
     use super::*;
 
     fn who(permission: Permission) -> Vec<Role> {
-        Role::ALL.into_iter().filter(|r| allows(*r, permission)).collect()
+        Role::ALL
+            .into_iter()
+            .filter(|r| allows(*r, permission))
+            .collect()
     }
 
     #[test]
     fn every_permission_has_a_row() {
         for p in [
-            ReadOrganization, RenameOrganization, ManageInvitations, ChangeRoles, RemoveMembers, ReadBilling,
-            ManageBilling, TrackEvents, ManageApiKeys, ReadBillingActivity, SendNotifications,
+            ReadOrganization,
+            RenameOrganization,
+            ManageInvitations,
+            ChangeRoles,
+            RemoveMembers,
+            ReadBilling,
+            ManageBilling,
+            TrackEvents,
+            ManageApiKeys,
+            ReadBillingActivity,
+            SendNotifications,
         ] {
             assert_eq!(TABLE.iter().filter(|(q, _)| *q == p).count(), 1, "{p:?}");
         }
@@ -136,13 +151,27 @@ mod tests {
     #[test]
     fn admins_grant_and_manage_only_members_and_viewers() {
         use Role::*;
-        let granted: Vec<_> = Role::ALL.into_iter().filter(|r| can_grant(Admin, *r)).collect();
+        let granted: Vec<_> = Role::ALL
+            .into_iter()
+            .filter(|r| can_grant(Admin, *r))
+            .collect();
         assert_eq!(granted, vec![Member, Viewer]);
-        let managed: Vec<_> = Role::ALL.into_iter().filter(|r| can_manage(Admin, *r)).collect();
+        let managed: Vec<_> = Role::ALL
+            .into_iter()
+            .filter(|r| can_manage(Admin, *r))
+            .collect();
         assert_eq!(managed, vec![Member, Viewer]);
-        assert!(Role::ALL.into_iter().all(|r| can_grant(Owner, r) && can_manage(Owner, r)));
+        assert!(
+            Role::ALL
+                .into_iter()
+                .all(|r| can_grant(Owner, r) && can_manage(Owner, r))
+        );
         for actor in [Member, Viewer] {
-            assert!(Role::ALL.into_iter().all(|r| !can_grant(actor, r) && !can_manage(actor, r)));
+            assert!(
+                Role::ALL
+                    .into_iter()
+                    .all(|r| !can_grant(actor, r) && !can_manage(actor, r))
+            );
         }
     }
 }

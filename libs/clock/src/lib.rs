@@ -61,8 +61,9 @@ fn truncate_to_millis(t: OffsetDateTime) -> OffsetDateTime {
 /// The fixed width makes stored times sort as strings in time order, which key conditions and
 /// condition expressions rely on.
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
     t.to_offset(time::UtcOffset::UTC)
         .format(FORMAT)
         .expect("a UTC time always formats")
@@ -94,19 +95,24 @@ pub mod serde_rfc3339 {
         use serde::{Deserialize, Deserializer, Serializer};
         use time::OffsetDateTime;
 
-        pub fn serialize<S: Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
+        pub fn serialize<S: Serializer>(
+            t: &Option<OffsetDateTime>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
             match t {
                 Some(t) => s.serialize_str(&super::super::rfc3339(*t)),
                 None => s.serialize_none(),
             }
         }
 
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OffsetDateTime>, D::Error> {
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<OffsetDateTime>, D::Error> {
             match Option::<String>::deserialize(d)? {
                 None => Ok(None),
-                Some(raw) => super::super::parse_rfc3339(&raw)
-                    .map(Some)
-                    .ok_or_else(|| serde::de::Error::custom(format!("not an RFC 3339 time: {raw}"))),
+                Some(raw) => super::super::parse_rfc3339(&raw).map(Some).ok_or_else(|| {
+                    serde::de::Error::custom(format!("not an RFC 3339 time: {raw}"))
+                }),
             }
         }
     }
@@ -138,7 +144,10 @@ mod tests {
         let t = datetime!(2026-03-04 05:06:07.123456789 +02:00);
         let clock = Clock::manual(t);
         assert_eq!(rfc3339(clock.now()), "2026-03-04T03:06:07.123Z");
-        assert_eq!(parse_rfc3339("2026-03-04T05:06:07+02:00"), Some(datetime!(2026-03-04 03:06:07 UTC)));
+        assert_eq!(
+            parse_rfc3339("2026-03-04T05:06:07+02:00"),
+            Some(datetime!(2026-03-04 03:06:07 UTC))
+        );
         assert_eq!(parse_rfc3339("yesterday"), None);
     }
 }

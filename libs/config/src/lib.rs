@@ -21,12 +21,20 @@ impl Env {
     }
 
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Self(pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+        Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        )
     }
 
     /// A set, non-blank value.
     pub fn optional(&self, name: &str) -> Option<String> {
-        self.0.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        self.0
+            .get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
     }
 
     pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
@@ -40,11 +48,21 @@ impl Env {
     /// A comma-separated list; blank entries are dropped.
     pub fn list(&self, name: &str) -> Vec<String> {
         self.optional(name)
-            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
-    pub fn parsed<T: std::str::FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    pub fn parsed<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        default: T,
+    ) -> Result<T, ConfigError>
     where
         T::Err: std::fmt::Display,
     {
@@ -62,9 +80,17 @@ impl Env {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AuthSettings {
     /// Production: RS256 against the issuer's JWKS.
-    Jwks { jwks_url: String, issuer: String, audience: String },
+    Jwks {
+        jwks_url: String,
+        issuer: String,
+        audience: String,
+    },
     /// Local development only, chosen explicitly with `AUTH_MODE=local`: HS256 with a shared secret.
-    LocalHs256 { secret: String, issuer: String, audience: String },
+    LocalHs256 {
+        secret: String,
+        issuer: String,
+        audience: String,
+    },
 }
 
 pub const LOCAL_SECRET: &str = "local-dev-secret";
@@ -137,7 +163,10 @@ mod tests {
     #[test]
     fn jwks_is_the_default_and_needs_its_settings() {
         let env = Env::from_pairs([("TABLE_NAME", "t")]);
-        assert_eq!(HttpSettings::from_env(&env).unwrap_err(), ConfigError::Missing("JWKS_URL"));
+        assert_eq!(
+            HttpSettings::from_env(&env).unwrap_err(),
+            ConfigError::Missing("JWKS_URL")
+        );
     }
 
     #[test]
@@ -166,15 +195,31 @@ mod tests {
             ("CORS_ALLOWED_ORIGINS", "https://a.example, ftp://b"),
         ]);
         let err = HttpSettings::from_env(&env).unwrap_err().to_string();
-        assert!(err.contains("CORS_ALLOWED_ORIGINS") && err.contains("ftp://b"), "{err}");
+        assert!(
+            err.contains("CORS_ALLOWED_ORIGINS") && err.contains("ftp://b"),
+            "{err}"
+        );
 
-        let env = Env::from_pairs([("TABLE_NAME", "t"), ("JWKS_URL", "http://evil"), ("JWT_ISSUER", "i"), ("JWT_AUDIENCE", "a")]);
-        assert!(HttpSettings::from_env(&env).unwrap_err().to_string().contains("JWKS_URL"));
+        let env = Env::from_pairs([
+            ("TABLE_NAME", "t"),
+            ("JWKS_URL", "http://evil"),
+            ("JWT_ISSUER", "i"),
+            ("JWT_AUDIENCE", "a"),
+        ]);
+        assert!(
+            HttpSettings::from_env(&env)
+                .unwrap_err()
+                .to_string()
+                .contains("JWKS_URL")
+        );
     }
 
     #[test]
     fn missing_table_is_reported() {
         let env = Env::from_pairs([("AUTH_MODE", "local")]);
-        assert_eq!(HttpSettings::from_env(&env).unwrap_err(), ConfigError::Missing("TABLE_NAME"));
+        assert_eq!(
+            HttpSettings::from_env(&env).unwrap_err(),
+            ConfigError::Missing("TABLE_NAME")
+        );
     }
 }

@@ -11,9 +11,23 @@ use utoipa::ToSchema;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
-/// An `application/problem+json` body.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// A problem: what every failed request answers, rendered as `application/problem+json`
+/// (RFC 9457). `type` and `title` are derived from `code` and `status` when it is rendered.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
+    pub status: u16,
+    /// Stable machine-readable code, e.g. `validation_failed`, `org_required`.
+    pub code: String,
+    /// What went wrong with this request.
+    pub detail: String,
+    /// Per-field messages, present for validation problems.
+    pub errors: Vec<FieldError>,
+}
+
+/// The rendered document, as the OpenAPI document describes it.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[schema(as = Problem)]
+pub struct ProblemDocument {
     /// A URI naming the problem type: `urn:objecta:problem:<code>`.
     #[serde(rename = "type")]
     pub problem_type: String,
@@ -30,6 +44,20 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
 }
 
+impl Serialize for Problem {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        ProblemDocument {
+            problem_type: format!("urn:objecta:problem:{}", self.code),
+            title: self.status_code().canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.status,
+            detail: self.detail.clone(),
+            code: self.code.clone(),
+            errors: self.errors.clone(),
+        }
+        .serialize(serializer)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FieldError {
     /// The field's path in the request, e.g. `name` or `preferences.theme`.
@@ -39,20 +67,16 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
 impl Problem {
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
-        Self {
-            problem_type: format!("urn:objecta:problem:{code}"),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: status.as_u16(),
-            detail: detail.into(),
-            code: code.to_owned(),
-            errors: Vec::new(),
-        }
+        Self { status: status.as_u16(), code: code.to_owned(), detail: detail.into(), errors: Vec::new() }
     }
 
     pub fn status_code(&self) -> StatusCode {
@@ -69,7 +93,10 @@ impl Problem {
             [one] => format!("{}: {}", one.field, one.message),
             many => format!("{} fields are invalid", many.len()),
         };
-        Self { errors, ..Self::bad_request("validation_failed", detail) }
+        Self {
+            errors,
+            ..Self::bad_request("validation_failed", detail)
+        }
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {

@@ -43,11 +43,16 @@ pub(crate) struct CursorScope<'a> {
 }
 
 impl CursorScope<'_> {
-    pub(crate) fn encode(&self, last_key: &HashMap<String, AttributeValue>) -> Result<String, StoreError> {
+    pub(crate) fn encode(
+        &self,
+        last_key: &HashMap<String, AttributeValue>,
+    ) -> Result<String, StoreError> {
         let mut k = BTreeMap::new();
         for (name, value) in last_key {
             let AttributeValue::S(s) = value else {
-                return Err(StoreError::Internal(format!("key attribute {name} is not a string")));
+                return Err(StoreError::Internal(format!(
+                    "key attribute {name} is not a string"
+                )));
             };
             k.insert(name.clone(), s.clone());
         }
@@ -59,12 +64,18 @@ impl CursorScope<'_> {
         Ok(URL_SAFE_NO_PAD.encode(json))
     }
 
-    pub(crate) fn decode(&self, cursor: &str) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    pub(crate) fn decode(
+        &self,
+        cursor: &str,
+    ) -> Result<HashMap<String, AttributeValue>, StoreError> {
         if cursor.len() > MAX_CURSOR_LEN {
             return Err(StoreError::InvalidCursor);
         }
-        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| StoreError::InvalidCursor)?;
-        let payload: Payload = serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(cursor)
+            .map_err(|_| StoreError::InvalidCursor)?;
+        let payload: Payload =
+            serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
         let expected = fingerprint(self.query_name, self.partition_attr, self.partition_value);
         if payload.q != expected {
             return Err(StoreError::InvalidCursor);
@@ -74,7 +85,11 @@ impl CursorScope<'_> {
         if payload.k.get(self.partition_attr).map(String::as_str) != Some(self.partition_value) {
             return Err(StoreError::InvalidCursor);
         }
-        Ok(payload.k.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
+        Ok(payload
+            .k
+            .into_iter()
+            .map(|(k, v)| (k, AttributeValue::S(v)))
+            .collect())
     }
 }
 
@@ -83,7 +98,11 @@ mod tests {
     use super::*;
 
     fn scope<'a>(name: &'a str, pk: &'a str) -> CursorScope<'a> {
-        CursorScope { query_name: name, partition_attr: "PK", partition_value: pk }
+        CursorScope {
+            query_name: name,
+            partition_attr: "PK",
+            partition_value: pk,
+        }
     }
 
     fn last_key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
@@ -102,9 +121,17 @@ mod tests {
 
     #[test]
     fn rejects_a_cursor_of_another_organization_or_query() {
-        let cursor = scope("members", "ORG#a").encode(&last_key("ORG#a", "MEMBER#u1")).unwrap();
-        assert!(matches!(scope("members", "ORG#b").decode(&cursor), Err(StoreError::InvalidCursor)));
-        assert!(matches!(scope("activity", "ORG#a").decode(&cursor), Err(StoreError::InvalidCursor)));
+        let cursor = scope("members", "ORG#a")
+            .encode(&last_key("ORG#a", "MEMBER#u1"))
+            .unwrap();
+        assert!(matches!(
+            scope("members", "ORG#b").decode(&cursor),
+            Err(StoreError::InvalidCursor)
+        ));
+        assert!(matches!(
+            scope("activity", "ORG#a").decode(&cursor),
+            Err(StoreError::InvalidCursor)
+        ));
     }
 
     #[test]
@@ -113,13 +140,23 @@ mod tests {
         let cursor = s.encode(&last_key("ORG#a", "MEMBER#u1")).unwrap();
 
         // Rewriting the start key to another partition, keeping the fingerprint.
-        let mut payload: Payload = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&cursor).unwrap()).unwrap();
+        let mut payload: Payload =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&cursor).unwrap()).unwrap();
         payload.k.insert("PK".into(), "ORG#b".into());
         let forged = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&payload).unwrap());
         assert!(matches!(s.decode(&forged), Err(StoreError::InvalidCursor)));
 
-        for garbage in ["", "%%%", "bm90IGpzb24", &"A".repeat(5000), &cursor[..cursor.len() - 3]] {
-            assert!(matches!(s.decode(garbage), Err(StoreError::InvalidCursor)), "{garbage:?}");
+        for garbage in [
+            "",
+            "%%%",
+            "bm90IGpzb24",
+            &"A".repeat(5000),
+            &cursor[..cursor.len() - 3],
+        ] {
+            assert!(
+                matches!(s.decode(garbage), Err(StoreError::InvalidCursor)),
+                "{garbage:?}"
+            );
         }
     }
 }

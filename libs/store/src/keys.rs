@@ -51,7 +51,10 @@ pub fn org_member(org_id: &str, user_id: &str) -> Key {
 
 /// Where [`org_member`] items of one organization are listed from.
 pub fn org_members(org_id: &str) -> Partition {
-    Partition { pk: org_partition(org_id), sk_prefix: "MEMBER#".into() }
+    Partition {
+        pk: org_partition(org_id),
+        sk_prefix: "MEMBER#".into(),
+    }
 }
 
 /// One audit-log entry; the id is a ULID so the sort key orders entries by time.
@@ -60,7 +63,10 @@ pub fn activity(org_id: &str, activity_id: &str) -> Key {
 }
 
 pub fn activities(org_id: &str) -> Partition {
-    Partition { pk: org_partition(org_id), sk_prefix: "ACTIVITY#".into() }
+    Partition {
+        pk: org_partition(org_id),
+        sk_prefix: "ACTIVITY#".into(),
+    }
 }
 
 // ---- global lookup items, under USER#<user_id> ----
@@ -77,13 +83,19 @@ pub fn user_membership(user_id: &str, org_id: &str) -> Key {
 }
 
 pub fn user_memberships(user_id: &str) -> Partition {
-    Partition { pk: user_partition(user_id), sk_prefix: "MEMBERSHIP#".into() }
+    Partition {
+        pk: user_partition(user_id),
+        sk_prefix: "MEMBERSHIP#".into(),
+    }
 }
 
 /// Global lookup: the outcome of a create request made with an `Idempotency-Key` header,
 /// scoped to the user and the operation, kept for a day.
 pub fn idempotency_record(user_id: &str, operation: &str, key_hash: &str) -> Key {
-    Key::new(user_partition(user_id), format!("IDEMPOTENCY#{operation}#{key_hash}"))
+    Key::new(
+        user_partition(user_id),
+        format!("IDEMPOTENCY#{operation}#{key_hash}"),
+    )
 }
 
 /// The items of one partition whose sort key starts with a prefix: what a Query reads.
@@ -100,11 +112,23 @@ mod tests {
     #[test]
     fn tenant_items_live_under_their_organization() {
         let org = "01JORG";
-        for key in [org_profile(org), org_member(org, "u1"), activity(org, "01JACT")] {
+        for key in [
+            org_profile(org),
+            org_member(org, "u1"),
+            activity(org, "01JACT"),
+        ] {
             assert_eq!(key.pk, "ORG#01JORG");
         }
-        assert!(org_member(org, "u1").sk.starts_with(&org_members(org).sk_prefix));
-        assert!(activity(org, "01JACT").sk.starts_with(&activities(org).sk_prefix));
+        assert!(
+            org_member(org, "u1")
+                .sk
+                .starts_with(&org_members(org).sk_prefix)
+        );
+        assert!(
+            activity(org, "01JACT")
+                .sk
+                .starts_with(&activities(org).sk_prefix)
+        );
     }
 
     #[test]
@@ -114,7 +138,11 @@ mod tests {
         assert_eq!(key.sk, "MEMBERSHIP#01JORG");
         assert!(key.sk.starts_with(&user_memberships("auth0|abc").sk_prefix));
         // A profile never matches the memberships prefix, so listing memberships never returns it.
-        assert!(!user_profile("auth0|abc").sk.starts_with(&user_memberships("auth0|abc").sk_prefix));
+        assert!(
+            !user_profile("auth0|abc")
+                .sk
+                .starts_with(&user_memberships("auth0|abc").sk_prefix)
+        );
     }
 
     #[test]

@@ -105,7 +105,11 @@ pub struct Store {
 
 impl Store {
     pub fn new(client: Client, table: impl Into<Arc<str>>) -> Self {
-        Self { client, table: table.into(), round_trips: Arc::default() }
+        Self {
+            client,
+            table: table.into(),
+            round_trips: Arc::default(),
+        }
     }
 
     pub fn table(&self) -> &str {
@@ -143,7 +147,9 @@ impl Store {
             return Ok(Vec::new());
         }
         if keys.len() > 100 {
-            return Err(StoreError::Internal("BatchGetItem takes at most 100 keys".into()));
+            return Err(StoreError::Internal(
+                "BatchGetItem takes at most 100 keys".into(),
+            ));
         }
         let mut found: HashMap<Key, Item> = HashMap::new();
         let mut pending = KeysAndAttributes::builder()
@@ -160,10 +166,18 @@ impl Store {
                 .send()
                 .await
                 .map_err(|e| StoreError::from_sdk("BatchGetItem", e))?;
-            for item in output.responses.unwrap_or_default().remove(&*self.table).unwrap_or_default() {
+            for item in output
+                .responses
+                .unwrap_or_default()
+                .remove(&*self.table)
+                .unwrap_or_default()
+            {
                 found.insert(key_of(&item)?, item);
             }
-            match output.unprocessed_keys.and_then(|mut u| u.remove(&*self.table)) {
+            match output
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&*self.table))
+            {
                 Some(rest) if !rest.keys.is_empty() => {
                     pending = rest;
                     backoff(attempt).await;
@@ -174,14 +188,19 @@ impl Store {
         Err(StoreError::Throttled)
     }
 
-    /// One page of a Query, decoded into `T`.
-    pub async fn query<T: DeserializeOwned>(&self, query: Query<'_>) -> Result<Page<T>, StoreError> {
+    /// One page of a Query, decoded into `T`. It reads one item more than asked for, so the last
+    /// page says so (`next_cursor: None`) instead of handing out a cursor to an empty page.
+    pub async fn query<T: DeserializeOwned>(
+        &self,
+        query: Query<'_>,
+    ) -> Result<Page<T>, StoreError> {
         let scope = CursorScope {
             query_name: query.name,
             partition_attr: keys::PK,
             partition_value: &query.partition.pk,
         };
         let start = query.cursor.map(|c| scope.decode(c)).transpose()?;
+        let limit = usize::from(query.limit.clamp(1, 1000));
         self.count_round_trip();
         let output = self
             .client
@@ -191,19 +210,26 @@ impl Store {
             .expression_attribute_names("#pk", keys::PK)
             .expression_attribute_names("#sk", keys::SK)
             .expression_attribute_values(":pk", AttributeValue::S(query.partition.pk.clone()))
-            .expression_attribute_values(":prefix", AttributeValue::S(query.partition.sk_prefix.clone()))
+            .expression_attribute_values(
+                ":prefix",
+                AttributeValue::S(query.partition.sk_prefix.clone()),
+            )
             .scan_index_forward(!query.newest_first)
-            .limit(i32::from(query.limit.clamp(1, 1000)))
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
             .consistent_read(true)
             .set_exclusive_start_key(start)
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("Query", e))?;
-        let items = output.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
-        let next_cursor = match output.last_evaluated_key {
-            Some(last) if !last.is_empty() => Some(scope.encode(&last)?),
-            _ => None,
+        let mut items = output.items.unwrap_or_default();
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            let last = items.last().expect("limit is at least 1");
+            Some(scope.encode(&key_attributes(&key_of(last)?))?)
+        } else {
+            None
         };
+        let items = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
         Ok(Page { items, next_cursor })
     }
 
@@ -248,21 +274,39 @@ impl Store {
     pub async fn transact(&self, transaction: Transaction) -> Result<(), StoreError> {
         let items = transaction.into_items(&self.table)?;
         self.count_round_trip();
-        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
         match result {
             Ok(_) => Ok(()),
             Err(err) => {
                 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-                if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) = err.as_service_error() {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
+                    err.as_service_error()
+                {
                     let reasons = cancel.cancellation_reasons();
-                    if let Some(action) = reasons.iter().position(|r| r.code() == Some("ConditionalCheckFailed")) {
-                        return Err(StoreError::ConditionFailed { action: Some(action) });
+                    if let Some(action) = reasons
+                        .iter()
+                        .position(|r| r.code() == Some("ConditionalCheckFailed"))
+                    {
+                        return Err(StoreError::ConditionFailed {
+                            action: Some(action),
+                        });
                     }
-                    if reasons.iter().any(|r| matches!(r.code(), Some("TransactionConflict"))) {
+                    if reasons
+                        .iter()
+                        .any(|r| matches!(r.code(), Some("TransactionConflict")))
+                    {
                         return Err(StoreError::TransactionConflict);
                     }
                     if reasons.iter().any(|r| {
-                        matches!(r.code(), Some("ThrottlingError") | Some("ProvisionedThroughputExceeded"))
+                        matches!(
+                            r.code(),
+                            Some("ThrottlingError") | Some("ProvisionedThroughputExceeded")
+                        )
                     }) {
                         return Err(StoreError::Throttled);
                     }
@@ -278,19 +322,26 @@ pub fn item<T: Serialize>(key: &Key, entity: &str, record: &T) -> Result<Item, S
     let mut item: Item = serde_dynamo::aws_sdk_dynamodb_1::to_item(record)
         .map_err(|e| StoreError::Internal(format!("cannot store {entity}: {e}")))?;
     item.extend(key_attributes(key));
-    item.insert(keys::ENTITY.to_owned(), AttributeValue::S(entity.to_owned()));
+    item.insert(
+        keys::ENTITY.to_owned(),
+        AttributeValue::S(entity.to_owned()),
+    );
     Ok(item)
 }
 
 /// Adds the TTL attribute (epoch seconds) to an item.
 pub fn with_ttl(mut item: Item, expires_at_epoch: i64) -> Item {
-    item.insert(keys::TTL.to_owned(), AttributeValue::N(expires_at_epoch.to_string()));
+    item.insert(
+        keys::TTL.to_owned(),
+        AttributeValue::N(expires_at_epoch.to_string()),
+    );
     item
 }
 
 /// Decodes a stored item into a record; key and bookkeeping attributes are ignored.
 pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
-    serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|e| StoreError::Malformed(e.to_string()))
+    serde_dynamo::aws_sdk_dynamodb_1::from_item(item)
+        .map_err(|e| StoreError::Malformed(e.to_string()))
 }
 
 fn key_attributes(key: &Key) -> Item {
@@ -305,7 +356,10 @@ fn key_of(item: &Item) -> Result<Key, StoreError> {
         Some(AttributeValue::S(s)) => Ok(s.clone()),
         _ => Err(StoreError::Malformed(format!("item without string {name}"))),
     };
-    Ok(Key { pk: get(keys::PK)?, sk: get(keys::SK)? })
+    Ok(Key {
+        pk: get(keys::PK)?,
+        sk: get(keys::SK)?,
+    })
 }
 
 /// Waits a little before retrying unprocessed keys (exponential, capped at 0.8 s).

@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update as SdkUpdate};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put, TransactWriteItem, Update as SdkUpdate,
+};
 use serde::Serialize;
 
 use crate::{Item, Key, StoreError, key_attributes, keys};
@@ -16,10 +18,18 @@ pub enum Condition {
     /// The item must exist (update of a known record).
     Exists,
     /// A condition expression with its own `#name` and `:value` placeholders.
-    Expression { expression: String, names: HashMap<String, String>, values: Item },
+    Expression {
+        expression: String,
+        names: HashMap<String, String>,
+        values: Item,
+    },
 }
 
-type Parts = (Option<String>, Option<HashMap<String, String>>, Option<Item>);
+type Parts = (
+    Option<String>,
+    Option<HashMap<String, String>>,
+    Option<Item>,
+);
 
 impl Condition {
     pub(crate) fn into_parts(self) -> Parts {
@@ -28,7 +38,11 @@ impl Condition {
             Self::Always => (None, None, None),
             Self::NotExists => (Some("attribute_not_exists(#pk)".into()), pk_name(), None),
             Self::Exists => (Some("attribute_exists(#pk)".into()), pk_name(), None),
-            Self::Expression { expression, names, values } => (
+            Self::Expression {
+                expression,
+                names,
+                values,
+            } => (
                 Some(expression),
                 (!names.is_empty()).then_some(names),
                 (!values.is_empty()).then_some(values),
@@ -57,12 +71,19 @@ pub(crate) struct UpdateParts {
 
 impl Update {
     pub fn new(key: Key) -> Self {
-        Self { key, sets: Vec::new(), condition: None, condition_values: Item::new(), require_exists: false }
+        Self {
+            key,
+            sets: Vec::new(),
+            condition: None,
+            condition_values: Item::new(),
+            require_exists: false,
+        }
     }
 
     /// Sets attribute `name` to `value` (serialized like the record field it replaces).
     pub fn set<T: Serialize>(mut self, name: &str, value: &T) -> Self {
-        let value = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(value).map_err(|e| e.to_string());
+        let value =
+            serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(value).map_err(|e| e.to_string());
         self.sets.push((name.to_owned(), value));
         self
     }
@@ -75,21 +96,29 @@ impl Update {
 
     /// An extra condition over attributes referenced as `#<name>` (for attributes also being set)
     /// and values `:<placeholder>` supplied here.
-    pub fn condition(mut self, expression: &str, values: impl IntoIterator<Item = (&'static str, AttributeValue)>) -> Self {
+    pub fn condition(
+        mut self,
+        expression: &str,
+        values: impl IntoIterator<Item = (&'static str, AttributeValue)>,
+    ) -> Self {
         self.condition = Some(expression.to_owned());
-        self.condition_values.extend(values.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        self.condition_values
+            .extend(values.into_iter().map(|(k, v)| (k.to_owned(), v)));
         self
     }
 
     pub(crate) fn into_parts(self) -> Result<UpdateParts, StoreError> {
         if self.sets.is_empty() {
-            return Err(StoreError::Internal("an update must set at least one attribute".into()));
+            return Err(StoreError::Internal(
+                "an update must set at least one attribute".into(),
+            ));
         }
         let mut names = HashMap::new();
         let mut values = self.condition_values;
         let mut assignments = Vec::with_capacity(self.sets.len());
         for (i, (name, value)) in self.sets.into_iter().enumerate() {
-            let value = value.map_err(|e| StoreError::Internal(format!("cannot store {name}: {e}")))?;
+            let value =
+                value.map_err(|e| StoreError::Internal(format!("cannot store {name}: {e}")))?;
             names.insert(format!("#{name}"), name.clone());
             values.insert(format!(":v{i}"), value);
             assignments.push(format!("#{name} = :v{i}"));
@@ -103,7 +132,9 @@ impl Update {
             // Condition expressions may reference attributes that are not being set.
             for token in extra.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '#')) {
                 if let Some(attr) = token.strip_prefix('#') {
-                    names.entry(token.to_owned()).or_insert_with(|| attr.to_owned());
+                    names
+                        .entry(token.to_owned())
+                        .or_insert_with(|| attr.to_owned());
                 }
             }
             conditions.push(format!("({extra})"));
@@ -130,6 +161,7 @@ enum Action {
     Put(Item, Condition),
     Update(Update),
     Check(Key, Condition),
+    Delete(Key, Condition),
 }
 
 impl Transaction {
@@ -153,6 +185,11 @@ impl Transaction {
         self
     }
 
+    pub fn delete(mut self, key: Key, condition: Condition) -> Self {
+        self.actions.push(Action::Delete(key, condition));
+        self
+    }
+
     pub fn len(&self) -> usize {
         self.actions.len()
     }
@@ -163,7 +200,10 @@ impl Transaction {
 
     pub(crate) fn into_items(self, table: &str) -> Result<Vec<TransactWriteItem>, StoreError> {
         if self.actions.is_empty() || self.actions.len() > 100 {
-            return Err(StoreError::Internal(format!("a transaction takes 1 to 100 actions, not {}", self.actions.len())));
+            return Err(StoreError::Internal(format!(
+                "a transaction takes 1 to 100 actions, not {}",
+                self.actions.len()
+            )));
         }
         let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Internal(e.to_string());
         self.actions
@@ -210,6 +250,18 @@ impl Transaction {
                             .map_err(built)?;
                         TransactWriteItem::builder().condition_check(check).build()
                     }
+                    Action::Delete(key, condition) => {
+                        let (expression, names, values) = condition.into_parts();
+                        let delete = aws_sdk_dynamodb::types::Delete::builder()
+                            .table_name(table)
+                            .set_key(Some(key_attributes(&key)))
+                            .set_condition_expression(expression)
+                            .set_expression_attribute_names(names)
+                            .set_expression_attribute_values(values)
+                            .build()
+                            .map_err(built)?;
+                        TransactWriteItem::builder().delete(delete).build()
+                    }
                 })
             })
             .collect()
@@ -226,18 +278,28 @@ mod tests {
             .set("name", &"Ada")
             .set("last_active_at", &"2026-01-01T00:00:00Z")
             .require_exists()
-            .condition("#last_active_at < :cutoff", [(":cutoff", AttributeValue::S("x".into()))])
+            .condition(
+                "#last_active_at < :cutoff",
+                [(":cutoff", AttributeValue::S("x".into()))],
+            )
             .into_parts()
             .unwrap();
         assert_eq!(parts.expression, "SET #name = :v0, #last_active_at = :v1");
-        assert_eq!(parts.condition.as_deref(), Some("attribute_exists(#pk) AND (#last_active_at < :cutoff)"));
+        assert_eq!(
+            parts.condition.as_deref(),
+            Some("attribute_exists(#pk) AND (#last_active_at < :cutoff)")
+        );
         assert_eq!(parts.names["#last_active_at"], "last_active_at");
         assert!(parts.values.contains_key(":cutoff"));
     }
 
     #[test]
     fn empty_updates_and_transactions_are_refused() {
-        assert!(Update::new(crate::keys::user_profile("u1")).into_parts().is_err());
+        assert!(
+            Update::new(crate::keys::user_profile("u1"))
+                .into_parts()
+                .is_err()
+        );
         assert!(Transaction::new().into_items("t").is_err());
     }
 }

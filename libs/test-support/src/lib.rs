@@ -18,7 +18,13 @@ pub fn dynamodb_client() -> aws_sdk_dynamodb::Client {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(dynamodb_endpoint())
-        .credentials_provider(Credentials::new("local", "local", None, None, "test-support"))
+        .credentials_provider(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "test-support",
+        ))
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }
@@ -61,7 +67,10 @@ pub fn local_settings(table: &str) -> config::HttpSettings {
 
 /// A local HS256 token for `sub`, valid for an hour; `extra` claims are merged in.
 pub fn token(sub: &str, extra: serde_json::Value) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let mut claims = serde_json::json!({
         "sub": sub,
         "iss": config::LOCAL_ISSUER,

@@ -22,7 +22,10 @@ where
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
         if let Some(content_type) = request.headers().get(CONTENT_TYPE) {
-            let content_type = content_type.to_str().unwrap_or_default().to_ascii_lowercase();
+            let content_type = content_type
+                .to_str()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
             let essence = content_type.split(';').next().unwrap_or_default().trim();
             if essence != "application/json" && !essence.ends_with("+json") {
                 return Err(Problem::new(
@@ -40,9 +43,9 @@ where
         if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
             return Err(Problem::payload_too_large(MAX_BODY_BYTES));
         }
-        let body = Bytes::from_request(request, state)
-            .await
-            .map_err(|_| Problem::bad_request("invalid_body", "the request body could not be read"))?;
+        let body = Bytes::from_request(request, state).await.map_err(|_| {
+            Problem::bad_request("invalid_body", "the request body could not be read")
+        })?;
         parse(&body).map(ValidJson)
     }
 }
@@ -53,7 +56,10 @@ pub fn parse<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, Problem> 
         return Err(Problem::payload_too_large(MAX_BODY_BYTES));
     }
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(Problem::bad_request("invalid_body", "a JSON body is required"));
+        return Err(Problem::bad_request(
+            "invalid_body",
+            "a JSON body is required",
+        ));
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(deserializer).map_err(|e| {
@@ -61,12 +67,20 @@ pub fn parse<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, Problem> 
         let inner = e.into_inner();
         let message = without_position(&inner.to_string());
         if inner.is_data() && path != "." {
-            Problem { errors: vec![FieldError::new(&path, &message)], ..Problem::bad_request("invalid_body", format!("{path}: {message}")) }
+            Problem {
+                errors: vec![FieldError::new(&path, &message)],
+                ..Problem::bad_request("invalid_body", format!("{path}: {message}"))
+            }
         } else {
-            Problem::bad_request("invalid_body", format!("the body is not valid JSON for this route: {message}"))
+            Problem::bad_request(
+                "invalid_body",
+                format!("the body is not valid JSON for this route: {message}"),
+            )
         }
     })?;
-    value.validate().map_err(|errors| Problem::validation(field_errors(&errors, "")))?;
+    value
+        .validate()
+        .map_err(|errors| Problem::validation(field_errors(&errors, "")))?;
     Ok(value)
 }
 
@@ -82,10 +96,18 @@ fn without_position(message: &str) -> String {
 pub fn field_errors(errors: &ValidationErrors, prefix: &str) -> Vec<FieldError> {
     let mut out = Vec::new();
     for (field, kind) in errors.errors() {
-        let path = if prefix.is_empty() { field.to_string() } else { format!("{prefix}.{field}") };
+        let path = if prefix.is_empty() {
+            field.to_string()
+        } else {
+            format!("{prefix}.{field}")
+        };
         match kind {
             ValidationErrorsKind::Field(list) => out.extend(list.iter().map(|e| {
-                let message = e.message.as_ref().map(|m| m.to_string()).unwrap_or_else(|| format!("is invalid ({})", e.code));
+                let message = e
+                    .message
+                    .as_ref()
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| format!("is invalid ({})", e.code));
                 FieldError::new(&path, message)
             })),
             ValidationErrorsKind::Struct(inner) => out.extend(field_errors(inner, &path)),
@@ -126,7 +148,10 @@ mod tests {
 
         let p = parse::<Body>(br#"{"name":"abcd"}"#).unwrap_err();
         assert_eq!((p.status, p.code.as_str()), (400, "validation_failed"));
-        assert_eq!(p.errors, vec![FieldError::new("name", "must be 1-3 characters")]);
+        assert_eq!(
+            p.errors,
+            vec![FieldError::new("name", "must be 1-3 characters")]
+        );
 
         let p = parse::<Body>(b"").unwrap_err();
         assert_eq!(p.code, "invalid_body");

@@ -14,7 +14,10 @@ pub struct Identity {
 
 impl Identity {
     pub fn new(authenticator: Authenticator, contexts: ContextLoader) -> Self {
-        Self { authenticator, contexts }
+        Self {
+            authenticator,
+            contexts,
+        }
     }
 
     pub fn contexts(&self) -> &ContextLoader {
@@ -22,10 +25,13 @@ impl Identity {
     }
 
     async fn claims(&self, parts: &Parts) -> Result<Claims, Problem> {
-        let header = match parts.headers.get(axum::http::header::AUTHORIZATION) {
-            None => None,
-            Some(value) => Some(value.to_str().map_err(|_| Problem::unauthorized("the Authorization header is not readable"))?),
-        };
+        let header =
+            match parts.headers.get(axum::http::header::AUTHORIZATION) {
+                None => None,
+                Some(value) => Some(value.to_str().map_err(|_| {
+                    Problem::unauthorized("the Authorization header is not readable")
+                })?),
+            };
         Ok(self.authenticator.verify_header(header).await?)
     }
 }
@@ -78,9 +84,16 @@ where
         let claims = identity.claims(parts).await?;
         let header = match parts.headers.get("x-org-id") {
             None => None,
-            Some(value) => Some(value.to_str().map_err(|_| Problem::from(ContextError::InvalidOrgId))?.to_owned()),
+            Some(value) => Some(
+                value
+                    .to_str()
+                    .map_err(|_| Problem::from(ContextError::InvalidOrgId))?
+                    .to_owned(),
+            ),
         };
-        let org_id = header.or_else(|| claims.org_id.clone()).ok_or(ContextError::OrgRequired)?;
+        let org_id = header
+            .or_else(|| claims.org_id.clone())
+            .ok_or(ContextError::OrgRequired)?;
         Ok(Self(identity.contexts.org_member(claims, &org_id).await?))
     }
 }

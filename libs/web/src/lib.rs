@@ -42,11 +42,19 @@ impl<T: Serialize> IntoResponse for Json<T> {
 
 /// Adds what every function's router needs: problem+json for unknown routes and methods, CORS
 /// from configuration (preflight answered before any authentication), and a request log line.
-pub fn finish<S: Clone + Send + Sync + 'static>(router: Router<S>, cors_allowed_origins: &[String], state: S) -> Router {
+pub fn finish<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    cors_allowed_origins: &[String],
+    state: S,
+) -> Router {
     router
         .fallback(|| async { Problem::not_found("no route matches this path") })
         .method_not_allowed_fallback(|| async {
-            Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this path does not accept that method")
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this path does not accept that method",
+            )
         })
         .with_state(state)
         .layer(axum::middleware::from_fn(log_request))
@@ -57,11 +65,21 @@ fn cors(allowed_origins: &[String]) -> CorsLayer {
     let origins = if allowed_origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
     } else {
-        AllowOrigin::list(allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+        AllowOrigin::list(
+            allowed_origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok()),
+        )
     };
     CorsLayer::new()
         .allow_origin(origins)
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers([
             http::header::AUTHORIZATION,
             http::header::CONTENT_TYPE,

@@ -28,7 +28,10 @@ impl ListParams {
             None => Ok(DEFAULT_LIMIT),
             Some(raw) => match raw.parse::<u16>() {
                 Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-                _ => Err(Problem::validation(vec![FieldError::new("limit", "must be an integer from 1 to 100")])),
+                _ => Err(Problem::validation(vec![FieldError::new(
+                    "limit",
+                    "must be an integer from 1 to 100",
+                )])),
             },
         }
     }
@@ -60,6 +63,9 @@ pub struct ListResponse<T> {
 
 impl<T> From<store::Page<T>> for ListResponse<T> {
     fn from(page: store::Page<T>) -> Self {
-        Self { items: page.items, next_cursor: page.next_cursor }
+        Self {
+            items: page.items,
+            next_cursor: page.next_cursor,
+        }
     }
 }

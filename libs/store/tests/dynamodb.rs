@@ -1,0 +1,244 @@
+//! The store against DynamoDB Local: conditions, transactions, batch reads, paging.
+
+use serde::{Deserialize, Serialize};
+use store::{Condition, Query, Store, StoreError, Transaction, Update, keys};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Note {
+    id: String,
+    text: String,
+}
+
+async fn store() -> Store {
+    let client = test_support::dynamodb_client();
+    let table = test_support::fresh_table(&client).await;
+    Store::new(client, table)
+}
+
+fn note(org: &str, id: &str, text: &str) -> store::Item {
+    // Activity keys stand in for any tenant-owned, ULID-sorted item.
+    store::item(
+        &keys::activity(org, id),
+        "note",
+        &Note {
+            id: id.into(),
+            text: text.into(),
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn put_get_and_conditions() {
+    let store = store().await;
+    let key = keys::activity("o1", "a");
+    store
+        .put(note("o1", "a", "first"), Condition::NotExists)
+        .await
+        .unwrap();
+    let err = store
+        .put(note("o1", "a", "second"), Condition::NotExists)
+        .await
+        .unwrap_err();
+    assert!(err.is_condition_failed(), "{err:?}");
+    assert_eq!(
+        store.get::<Note>(&key).await.unwrap().unwrap().text,
+        "first"
+    );
+    assert_eq!(
+        store
+            .get::<Note>(&keys::activity("o1", "missing"))
+            .await
+            .unwrap(),
+        None
+    );
+
+    let updated: Note = store
+        .update(
+            Update::new(key.clone())
+                .set("text", &"edited")
+                .require_exists(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.text, "edited");
+    let err = store
+        .update::<Note>(
+            Update::new(keys::activity("o1", "nope"))
+                .set("text", &"x")
+                .require_exists(),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_condition_failed());
+    // The failed conditional update did not create the item.
+    assert_eq!(
+        store
+            .get::<Note>(&keys::activity("o1", "nope"))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_transaction_is_all_or_nothing_and_names_the_failed_action() {
+    let store = store().await;
+    store
+        .put(note("o1", "taken", "x"), Condition::Always)
+        .await
+        .unwrap();
+    let transaction = Transaction::new()
+        .put(note("o1", "new-1", "x"), Condition::NotExists)
+        .put(note("o1", "taken", "y"), Condition::NotExists)
+        .put(note("o1", "new-2", "x"), Condition::NotExists);
+    match store.transact(transaction).await {
+        Err(StoreError::ConditionFailed { action: Some(1) }) => {}
+        other => panic!("expected the second action to fail, got {other:?}"),
+    }
+    for id in ["new-1", "new-2"] {
+        assert_eq!(
+            store.get::<Note>(&keys::activity("o1", id)).await.unwrap(),
+            None,
+            "{id} was written"
+        );
+    }
+    assert_eq!(
+        store
+            .get::<Note>(&keys::activity("o1", "taken"))
+            .await
+            .unwrap()
+            .unwrap()
+            .text,
+        "x"
+    );
+
+    let check = Transaction::new()
+        .check(keys::activity("o1", "taken"), Condition::Exists)
+        .put(note("o1", "new-3", "x"), Condition::NotExists);
+    store.transact(check).await.unwrap();
+    assert!(
+        store
+            .get::<Note>(&keys::activity("o1", "new-3"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn batch_get_answers_in_key_order_with_gaps() {
+    let store = store().await;
+    store
+        .put(note("o1", "a", "A"), Condition::Always)
+        .await
+        .unwrap();
+    store
+        .put(note("o2", "b", "B"), Condition::Always)
+        .await
+        .unwrap();
+    let found = store
+        .batch_get(&[
+            keys::activity("o2", "b"),
+            keys::activity("o1", "missing"),
+            keys::activity("o1", "a"),
+        ])
+        .await
+        .unwrap();
+    let texts: Vec<_> = found
+        .into_iter()
+        .map(|i| i.map(|i| store::from_item::<Note>(i).unwrap().text))
+        .collect();
+    assert_eq!(texts, vec![Some("B".into()), None, Some("A".into())]);
+    assert!(store.batch_get(&[]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn queries_page_through_one_partition_and_refuse_foreign_cursors() {
+    let store = store().await;
+    for i in 0..5 {
+        store
+            .put(note("o1", &format!("{i:02}"), "mine"), Condition::Always)
+            .await
+            .unwrap();
+    }
+    store
+        .put(note("o2", "00", "theirs"), Condition::Always)
+        .await
+        .unwrap();
+    store
+        .put(
+            store::item(
+                &keys::org_profile("o1"),
+                "org",
+                &Note {
+                    id: "p".into(),
+                    text: "profile".into(),
+                },
+            )
+            .unwrap(),
+            Condition::Always,
+        )
+        .await
+        .unwrap();
+
+    fn query(cursor: Option<&str>) -> Query<'_> {
+        Query {
+            name: "notes",
+            partition: keys::activities("o1"),
+            limit: 2,
+            cursor,
+            newest_first: true,
+        }
+    }
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        pages += 1;
+        let page = store.query::<Note>(query(cursor.as_deref())).await.unwrap();
+        seen.extend(page.items.into_iter().map(|n| n.id));
+        let Some(next) = page.next_cursor else { break };
+        cursor = Some(next);
+    }
+    // Newest first, only this partition's notes, not its profile.
+    assert_eq!(seen, ["04", "03", "02", "01", "00"]);
+    assert_eq!(pages, 3, "the last page says it is the last");
+
+    let first = store.query::<Note>(query(None)).await.unwrap();
+    let cursor = first.next_cursor.unwrap();
+    let foreign = Query {
+        name: "notes",
+        partition: keys::activities("o2"),
+        limit: 2,
+        cursor: Some(&cursor),
+        newest_first: true,
+    };
+    assert!(matches!(
+        store.query::<Note>(foreign).await,
+        Err(StoreError::InvalidCursor)
+    ));
+    let other_list = Query {
+        name: "members",
+        partition: keys::activities("o1"),
+        limit: 2,
+        cursor: Some(&cursor),
+        newest_first: true,
+    };
+    assert!(matches!(
+        store.query::<Note>(other_list).await,
+        Err(StoreError::InvalidCursor)
+    ));
+}
+
+#[tokio::test]
+async fn round_trips_are_counted() {
+    let store = store().await;
+    let before = store.round_trips();
+    store.get::<Note>(&keys::activity("o1", "x")).await.unwrap();
+    store
+        .batch_get(&[keys::activity("o1", "x"), keys::activity("o1", "y")])
+        .await
+        .unwrap();
+    assert_eq!(store.round_trips() - before, 2);
+}
