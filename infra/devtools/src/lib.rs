@@ -58,6 +58,28 @@ mod tests {
         );
     }
 
+    /// Routes served without a token (§3 of the brief).
+    const PUBLIC_ROUTES: [(&str, &str); 4] = [
+        ("GET", "/v1/health"),
+        ("GET", "/v1/openapi.json"),
+        ("GET", "/v1/billing/plans"),
+        ("POST", "/v1/webhooks/stripe"),
+    ];
+
+    #[test]
+    fn the_optional_gateway_authorizer_covers_every_private_route() {
+        let template = sam_template::Template::load(&sam_template::default_path()).unwrap();
+        let mut private: Vec<(String, String)> = template
+            .functions()
+            .unwrap()
+            .into_iter()
+            .flat_map(|f| f.routes)
+            .filter(|(m, p)| !PUBLIC_ROUTES.contains(&(m.as_str(), p.as_str())))
+            .collect();
+        private.sort();
+        assert_eq!(template.gateway_authorized_routes().unwrap(), private);
+    }
+
     #[test]
     fn every_template_route_is_documented_and_every_documented_route_deployed() {
         let template = sam_template::Template::load(&sam_template::default_path()).unwrap();

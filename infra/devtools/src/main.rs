@@ -3,10 +3,15 @@
 //! - `mint-token --user ID [--email E] [--name N] [--org ORG_ID] [--ttl SECONDS]`: a local
 //!   HS256 token (AUTH_MODE=local, secret from JWT_HS256_SECRET or the local default);
 //! - `create-table --endpoint URL --table NAME`: the template's table in DynamoDB Local;
-//! - `openapi`: regenerates `docs/openapi.json` from the code.
+//! - `openapi`: regenerates `docs/openapi.json` from the code;
+//! - `bench --binary PATH --event FILE --dynamodb URL --table NAME [--runs N] [--burst N]`: cold
+//!   start, warm latency and peak RSS of a release binary (see `infra/bench`).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
+
+mod bench;
+mod runtime_api;
 
 fn flags(args: &[String]) -> Result<HashMap<String, String>, String> {
     let mut map = HashMap::new();
@@ -82,6 +87,33 @@ async fn create_table(flags: &HashMap<String, String>) -> Result<String, String>
     Ok(format!("created table {table} from template.yaml"))
 }
 
+async fn run_bench(flags: &HashMap<String, String>) -> Result<String, String> {
+    let get = |name: &str| {
+        flags
+            .get(name)
+            .cloned()
+            .ok_or(format!("--{name} is required"))
+    };
+    let count = |name: &str, default: usize| {
+        flags.get(name).map_or(Ok(default), |v| {
+            v.parse().map_err(|_| format!("--{name} must be a number"))
+        })
+    };
+    let options = bench::BenchOptions {
+        binary: get("binary")?,
+        event_file: get("event")?,
+        dynamodb: get("dynamodb")?,
+        table: get("table")?,
+        runs: count("runs", 21)?,
+        burst: count("burst", 500)?,
+    };
+    let token = mint_token(&HashMap::from([(
+        "user".to_owned(),
+        "bench-user".to_owned(),
+    )]))?;
+    bench::run(options, token).await
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -91,12 +123,17 @@ async fn main() -> ExitCode {
             Ok(f) => create_table(&f).await,
             Err(e) => Err(e),
         },
+        Some("bench") => match flags(&args[1..]) {
+            Ok(f) => run_bench(&f).await,
+            Err(e) => Err(e),
+        },
         Some("openapi") => std::fs::write(devtools::openapi_path(), devtools::openapi_json())
             .map(|()| format!("wrote {}", devtools::openapi_path().display()))
             .map_err(|e| e.to_string()),
         _ => Err(
             "usage: devtools mint-token --user ID [--email E] [--name N] [--org ORG] [--ttl S] | \
-                  create-table --endpoint URL --table NAME | openapi"
+                  create-table --endpoint URL --table NAME | openapi | \
+                  bench --binary PATH --event FILE --dynamodb URL --table NAME [--runs N] [--burst N]"
                 .into(),
         ),
     };

@@ -219,6 +219,34 @@ impl Template {
     }
 }
 
+impl Template {
+    /// `(METHOD, path)` of the routes the HTTP API's OpenAPI body puts behind the optional
+    /// gateway JWT authorizer.
+    pub fn gateway_authorized_routes(&self) -> Result<Vec<(String, String)>, TemplateError> {
+        let (_, api) = self
+            .of_type("AWS::Serverless::HttpApi")
+            .next()
+            .ok_or_else(|| shape("no HttpApi"))?;
+        let paths = api
+            .get("Properties")
+            .and_then(|p| p.get("DefinitionBody"))
+            .and_then(|d| d.get("paths"))
+            .and_then(Value::as_mapping);
+        let mut routes = Vec::new();
+        for (path, methods) in paths.into_iter().flatten() {
+            let path = path.as_str().ok_or_else(|| shape("non-string path"))?;
+            for (method, operation) in methods.as_mapping().into_iter().flatten() {
+                if operation.get("security").is_some() {
+                    let method = method.as_str().ok_or_else(|| shape("non-string method"))?;
+                    routes.push((method.to_ascii_uppercase(), path.to_owned()));
+                }
+            }
+        }
+        routes.sort();
+        Ok(routes)
+    }
+}
+
 impl TableDefinition {
     /// Creates this table (and turns on its TTL) under `table_name`.
     pub async fn create(

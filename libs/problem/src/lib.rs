@@ -48,7 +48,11 @@ impl Serialize for Problem {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         ProblemDocument {
             problem_type: format!("urn:objecta:problem:{}", self.code),
-            title: self.status_code().canonical_reason().unwrap_or("Error").to_owned(),
+            title: self
+                .status_code()
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_owned(),
             status: self.status,
             detail: self.detail.clone(),
             code: self.code.clone(),
@@ -76,7 +80,12 @@ impl FieldError {
 
 impl Problem {
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
-        Self { status: status.as_u16(), code: code.to_owned(), detail: detail.into(), errors: Vec::new() }
+        Self {
+            status: status.as_u16(),
+            code: code.to_owned(),
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
     }
 
     pub fn status_code(&self) -> StatusCode {
