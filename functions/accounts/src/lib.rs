@@ -6,7 +6,7 @@ use accounts::{
 };
 use auth::{Authenticator, ContextError, ContextLoader};
 use axum::Router;
-use axum::extract::{FromRef, Path, State};
+use axum::extract::{FromRef, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -15,7 +15,10 @@ use config::HttpSettings;
 use problem::{Problem, ProblemDocument};
 use store::Store;
 use utoipa::OpenApi;
-use web::{Authenticated, Created, Identity, Json, ListParams, ListResponse, ValidJson, Verified};
+use web::{
+    Authenticated, Created, Identity, Json, ListParams, ListResponse, PathParam, ValidJson,
+    Verified,
+};
 
 /// Everything the handlers share, built once per cold start.
 #[derive(Clone)]
@@ -164,7 +167,7 @@ async fn list_organizations(
 async fn rename_organization(
     State(app): State<App>,
     Verified(claims): Verified,
-    Path(org_id): Path<String>,
+    PathParam(org_id): PathParam,
     ValidJson(request): ValidJson<RenameOrganization>,
 ) -> Result<Json<Organization>, Problem> {
     // The organization is the object here: one the caller does not belong to does not exist

@@ -42,10 +42,13 @@ impl Reply {
 }
 
 async fn api() -> Api {
+    api_with(Clock::manual(clock::DateTime::now_utc())).await
+}
+
+async fn api_with(clock: Clock) -> Api {
     let client = test_support::dynamodb_client();
     let table = test_support::fresh_table(&client).await;
     let settings = test_support::local_settings(&table);
-    let clock = Clock::manual(clock::DateTime::now_utc());
     let app = App::new(&settings, client, clock.clone(), 365);
     let store = app.store().clone();
     Api {
@@ -688,6 +691,35 @@ async fn bad_input_is_a_problem_and_changes_nothing() {
             reply.body
         );
     }
+    // A body over the limit without a Content-Length is cut off at the limit, not buffered.
+    let chunks = futures_chunks(300 * 1024);
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/orgs")
+        .header("authorization", bearer("erin"))
+        .header("content-type", "application/json")
+        .body(Body::from_stream(chunks))
+        .unwrap();
+    api.send(request)
+        .await
+        .expect_problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    // Numbers DynamoDB cannot store, and paths that are not text.
+    api.call(
+        Method::PATCH,
+        "/v1/me",
+        Some("erin"),
+        Some(r#"{"preferences":{"x":1e300}}"#),
+    )
+    .await
+    .expect_problem(StatusCode::BAD_REQUEST, "validation_failed");
+    api.call(
+        Method::PATCH,
+        "/v1/orgs/%FF%FE",
+        Some("erin"),
+        Some(r#"{"name":"x"}"#),
+    )
+    .await
+    .expect_problem(StatusCode::BAD_REQUEST, "invalid_path");
     // Unknown routes and methods are problems too.
     api.call(Method::GET, "/v1/nothing-here", Some("erin"), None)
         .await
@@ -708,6 +740,39 @@ async fn bad_input_is_a_problem_and_changes_nothing() {
         .expect(StatusCode::OK);
     assert_eq!(profile_after, profile_before);
     assert_eq!(api.activity(org["id"].as_str().unwrap()).await.len(), 1);
+}
+
+/// A streamed body of `size` bytes with no declared length.
+fn futures_chunks(
+    size: usize,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
+    let mut body = br#"{"name":""#.to_vec();
+    body.resize(size, b'x');
+    let chunks: Vec<_> = body.chunks(16 * 1024).map(|c| Ok(c.to_vec())).collect();
+    futures_util::stream::iter(chunks)
+}
+
+#[tokio::test]
+async fn merged_preferences_stay_bounded() {
+    let api = api().await;
+    let chunk = "p".repeat(6 * 1024);
+    for i in 0..2 {
+        let body = json!({ "preferences": { format!("k{i}"): chunk } }).to_string();
+        api.call(Method::PATCH, "/v1/me", Some("hank"), Some(&body))
+            .await
+            .expect(StatusCode::OK);
+    }
+    let body = json!({ "preferences": { "k2": chunk } }).to_string();
+    let problem = api
+        .call(Method::PATCH, "/v1/me", Some("hank"), Some(&body))
+        .await;
+    let problem = problem.expect_problem(StatusCode::BAD_REQUEST, "validation_failed");
+    assert_eq!(problem["errors"][0]["field"], "preferences");
+    let me = api
+        .call(Method::GET, "/v1/me", Some("hank"), None)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(me["preferences"].as_object().unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -761,7 +826,8 @@ async fn cors_preflight_is_answered_without_auth() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_first_requests_create_one_user() {
-    let api = std::sync::Arc::new(api().await);
+    // A running clock: were the creation not conditional, the racers would store different times.
+    let api = std::sync::Arc::new(api_with(Clock::system()).await);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let api = api.clone();

@@ -9,6 +9,9 @@ pub enum AccountsError {
     IdempotencyKeyReused,
     #[error(transparent)]
     Denied(auth::Denied),
+    /// A rule that needs stored state to check, e.g. the size of the merged preferences.
+    #[error("the request is invalid")]
+    Invalid(Vec<problem::FieldError>),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -21,13 +24,8 @@ impl From<AccountsError> for Problem {
             AccountsError::IdempotencyKeyReused => {
                 Problem::conflict("idempotency_key_reused", e.to_string())
             }
-            AccountsError::Store(StoreError::InvalidCursor) => {
-                Problem::bad_request("invalid_cursor", "the cursor is not valid for this list")
-            }
-            AccountsError::Store(StoreError::Throttled | StoreError::TransactionConflict) => {
-                Problem::unavailable("the service is busy; retry shortly")
-            }
-            AccountsError::Store(_) => Problem::internal(),
+            AccountsError::Invalid(errors) => Problem::validation(errors),
+            AccountsError::Store(e) => e.into(),
         }
     }
 }

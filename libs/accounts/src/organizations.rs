@@ -6,6 +6,7 @@ use auth::{Caller, OrgMember, Permission, Role};
 use clock::{Clock, DateTime, Duration};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use store::aws_sdk_dynamodb::types::AttributeValue;
 use store::{Condition, Page, Query, Store, StoreError, Transaction, Update, keys};
 use utoipa::ToSchema;
 use validator::Validate;
@@ -305,12 +306,42 @@ impl Organizations {
             .set("name", &name)
             .set("updated_at", &clock::rfc3339(now))
             .require_exists();
-        self.store
-            .transact(Transaction::new().update(update).put(
+        // The role read at the start of the request must still hold when the change is made.
+        let still_allowed = Condition::Expression {
+            expression: "#role IN (:owner, :admin)".into(),
+            names: [("#role".to_owned(), "role".to_owned())].into(),
+            values: [
+                (
+                    ":owner".to_owned(),
+                    AttributeValue::S(Role::Owner.as_str().into()),
+                ),
+                (
+                    ":admin".to_owned(),
+                    AttributeValue::S(Role::Admin.as_str().into()),
+                ),
+            ]
+            .into(),
+        };
+        let transaction = Transaction::new()
+            .update(update)
+            .check(keys::org_member(&org.id, member.user_id()), still_allowed)
+            .put(
                 audit::entry_item(&entry, self.activity_retention)?,
                 Condition::NotExists,
-            ))
-            .await?;
+            );
+        match self.store.transact(transaction).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { action: Some(0) }) => {
+                return Err(AccountsError::OrganizationNotFound);
+            }
+            Err(StoreError::ConditionFailed { action: Some(1) }) => {
+                return Err(AccountsError::Denied(auth::Denied {
+                    role: member.role,
+                    permission: Permission::RenameOrganization,
+                }));
+            }
+            Err(e) => return Err(e.into()),
+        }
         org.name = name;
         org.updated_at = now;
         Ok(Organization::new(&org, member.role))

@@ -72,6 +72,22 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// DynamoDB stores numbers of magnitude 1e-130 to below 1e126 (and zero).
+fn storable_numbers(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Number(n) => n
+            .as_f64()
+            .is_some_and(|x| x == 0.0 || (x.is_finite() && (1e-130..1e126).contains(&x.abs()))),
+        serde_json::Value::Object(map) => map.values().all(storable_numbers),
+        serde_json::Value::Array(items) => items.iter().all(storable_numbers),
+        _ => true,
+    }
+}
+
+fn preferences_too_large(preferences: &serde_json::Map<String, serde_json::Value>) -> bool {
+    serde_json::to_vec(preferences).map_or(true, |v| v.len() > PREFERENCES_MAX_BYTES)
+}
+
 fn depth(value: &serde_json::Value) -> usize {
     match value {
         serde_json::Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
@@ -104,6 +120,12 @@ impl Validate for ProfilePatch {
                     "preferences",
                     Err(ValidationError::new("too_large")
                         .with_message("must be at most 16 KiB of JSON".into())),
+                );
+            } else if !storable_numbers(&as_value) {
+                check(
+                    "preferences",
+                    Err(ValidationError::new("number_range")
+                        .with_message("numbers must be 0 or of magnitude 1e-130 to 1e125".into())),
                 );
             } else if depth(&as_value) > PREFERENCES_MAX_DEPTH {
                 check(
@@ -158,6 +180,13 @@ pub async fn update_profile(
             } else {
                 preferences.insert(key, value);
             }
+        }
+        // The patch was bounded; the merged whole must be too.
+        if preferences_too_large(&preferences) {
+            return Err(AccountsError::Invalid(vec![problem::FieldError::new(
+                "preferences",
+                "must be at most 16 KiB of JSON once merged with the stored preferences",
+            )]));
         }
         update = update.set("preferences", &preferences);
     }

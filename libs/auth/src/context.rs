@@ -86,10 +86,7 @@ impl From<ContextError> for Problem {
             ContextError::OrgRequired => Problem::bad_request("org_required", e.to_string()),
             ContextError::InvalidOrgId => Problem::bad_request("invalid_org_id", e.to_string()),
             ContextError::NotAMember => Problem::forbidden("not_a_member", e.to_string()),
-            ContextError::Store(StoreError::Throttled) => {
-                Problem::unavailable("the service is busy; retry shortly")
-            }
-            ContextError::Store(_) => Problem::internal(),
+            ContextError::Store(e) => e.into(),
         }
     }
 }

@@ -64,11 +64,17 @@ pub enum AuthError {
     BadSubject,
     #[error("the token is malformed")]
     Malformed,
+    /// The identity provider's keys could not be fetched: not the caller's fault.
+    #[error("the signing keys cannot be fetched right now; retry shortly")]
+    KeysUnavailable,
 }
 
 impl From<AuthError> for Problem {
     fn from(e: AuthError) -> Self {
-        Problem::unauthorized(e.to_string())
+        match e {
+            AuthError::KeysUnavailable => Problem::unavailable(e.to_string()),
+            _ => Problem::unauthorized(e.to_string()),
+        }
     }
 }
 
@@ -149,7 +155,10 @@ pub fn parse_jwks(body: &[u8]) -> Result<Vec<Jwk>, String> {
 
 struct KeyCache {
     keys: HashMap<String, DecodingKey>,
+    /// When the keys were last fetched successfully.
     fetched_at: Option<DateTime>,
+    /// When a fetch was last tried, successful or not.
+    attempted_at: Option<DateTime>,
 }
 
 struct JwksVerifier {
@@ -159,35 +168,71 @@ struct JwksVerifier {
     refetch: Mutex<()>,
 }
 
+/// An unknown `kid` refetches the JWKS at most this often.
 const REFETCH_INTERVAL: Duration = Duration::minutes(1);
+/// Without any keys (a cold start during an identity-provider hiccup), retry sooner.
+const RETRY_WITHOUT_KEYS: Duration = Duration::seconds(5);
+/// Keys are refreshed after this long, so a key the provider withdrew stops being accepted.
+const MAX_KEY_AGE: Duration = Duration::hours(1);
+
+impl KeyCache {
+    fn fresh_key(&self, kid: &str, now: DateTime) -> Option<DecodingKey> {
+        let fresh = self.fetched_at.is_some_and(|at| now - at < MAX_KEY_AGE);
+        fresh.then(|| self.keys.get(kid).cloned()).flatten()
+    }
+
+    fn may_fetch(&self, now: DateTime) -> bool {
+        let wait = if self.keys.is_empty() {
+            RETRY_WITHOUT_KEYS
+        } else {
+            REFETCH_INTERVAL
+        };
+        self.attempted_at.is_none_or(|at| now - at >= wait)
+    }
+}
 
 impl JwksVerifier {
     async fn key(&self, kid: &str, clock: &Clock) -> Result<DecodingKey, AuthError> {
-        if let Some(key) = self.cache.read().await.keys.get(kid) {
-            return Ok(key.clone());
+        if let Some(key) = self.cache.read().await.fresh_key(kid, clock.now()) {
+            return Ok(key);
         }
         let _one_fetch_at_a_time = self.refetch.lock().await;
+        let now = clock.now();
         {
             let cache = self.cache.read().await;
-            if let Some(key) = cache.keys.get(kid) {
-                return Ok(key.clone());
+            if let Some(key) = cache.fresh_key(kid, now) {
+                return Ok(key);
             }
-            if cache
-                .fetched_at
-                .is_some_and(|at| clock.now() - at < REFETCH_INTERVAL)
-            {
-                return Err(AuthError::UnknownKey);
+            if !cache.may_fetch(now) {
+                // Too soon to ask again: answer from what we have, stale or not.
+                return match cache.keys.get(kid) {
+                    Some(key) => Ok(key.clone()),
+                    None if cache.keys.is_empty() => Err(AuthError::KeysUnavailable),
+                    None => Err(AuthError::UnknownKey),
+                };
             }
         }
         let fetched = self.source.fetch().await;
         let mut cache = self.cache.write().await;
-        cache.fetched_at = Some(clock.now());
-        match fetched {
-            Ok(jwks) => cache.keys = usable_keys(jwks),
+        cache.attempted_at = Some(now);
+        let failed = match fetched {
+            Ok(jwks) => {
+                cache.keys = usable_keys(jwks);
+                cache.fetched_at = Some(now);
+                false
+            }
             // Keep the keys we had: an identity-provider hiccup must not lock everyone out.
-            Err(error) => tracing::error!(%error, "fetching the JWKS failed"),
+            Err(error) => {
+                tracing::error!(%error, "fetching the JWKS failed");
+                true
+            }
+        };
+        match cache.keys.get(kid) {
+            Some(key) => Ok(key.clone()),
+            // We could not ask the provider, so we cannot say the token is bad.
+            None if failed => Err(AuthError::KeysUnavailable),
+            None => Err(AuthError::UnknownKey),
         }
-        cache.keys.get(kid).cloned().ok_or(AuthError::UnknownKey)
     }
 }
 
@@ -264,6 +309,7 @@ impl Authenticator {
                 cache: RwLock::new(KeyCache {
                     keys: HashMap::new(),
                     fetched_at: None,
+                    attempted_at: None,
                 }),
                 refetch: Mutex::new(()),
             })),
@@ -540,6 +586,67 @@ mod tests {
 
         let no_kid = rs256(&claims(), None, SIGNING_KEY);
         assert_eq!(auth.verify(&no_kid).await, Err(AuthError::UnknownKey));
+    }
+
+    /// Fails its first `failures` fetches, then serves the fixture.
+    struct FlakyJwks {
+        failures: AtomicUsize,
+        fetches: Arc<AtomicUsize>,
+    }
+
+    impl JwksSource for FlakyJwks {
+        fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<Vec<Jwk>, String>> + Send + '_>> {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            let fail = self
+                .failures
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            Box::pin(async move {
+                if fail {
+                    Err("connection refused".into())
+                } else {
+                    parse_jwks(JWKS.as_bytes())
+                }
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_identity_provider_is_a_503_and_retried_soon() {
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let clock = Clock::manual(datetime!(2026-06-01 00:00:00 UTC));
+        let source = FlakyJwks {
+            failures: AtomicUsize::new(1),
+            fetches: fetches.clone(),
+        };
+        let auth =
+            Authenticator::with_jwks_source(Box::new(source), ISSUER, AUDIENCE, clock.clone());
+        let token = rs256(&claims(), Some("test-key-1"), SIGNING_KEY);
+        assert_eq!(auth.verify(&token).await, Err(AuthError::KeysUnavailable));
+        assert_eq!(Problem::from(AuthError::KeysUnavailable).status, 503);
+        // Not hammered: within the retry delay nobody fetches again.
+        assert_eq!(auth.verify(&token).await, Err(AuthError::KeysUnavailable));
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        clock.advance(Duration::seconds(6));
+        assert!(auth.verify(&token).await.is_ok());
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn keys_are_refreshed_after_an_hour() {
+        let (auth, fetches, clock) = jwks_authenticator();
+        let token = rs256(&claims(), Some("test-key-1"), SIGNING_KEY);
+        auth.verify(&token).await.unwrap();
+        clock.advance(Duration::minutes(59));
+        auth.verify(&token).await.unwrap();
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        clock.advance(Duration::minutes(2));
+        auth.verify(&token).await.unwrap();
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            2,
+            "a key older than an hour is fetched again"
+        );
     }
 
     #[tokio::test]

@@ -102,7 +102,7 @@ impl AuthSettings {
         match env.or("AUTH_MODE", "jwks").as_str() {
             "jwks" => {
                 let jwks_url = env.required("JWKS_URL")?;
-                if !(jwks_url.starts_with("https://") || jwks_url.starts_with("http://127.0.0.1")) {
+                if !(jwks_url.starts_with("https://") || is_loopback_http(&jwks_url)) {
                     return Err(ConfigError::Malformed {
                         name: "JWKS_URL",
                         reason: "must be an https URL".into(),
@@ -127,6 +127,23 @@ impl AuthSettings {
     }
 }
 
+/// `http://127.0.0.1[:port][/...]`: plain HTTP is only for a JWKS served on this machine (tests).
+fn is_loopback_http(url: &str) -> bool {
+    url.strip_prefix("http://127.0.0.1")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(':') || rest.starts_with('/'))
+}
+
+/// `scheme://host[:port]`, nothing more (no wildcard, no path).
+fn is_origin(origin: &str) -> bool {
+    let Some(rest) = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    !rest.is_empty() && !rest.contains(['/', '*', ' ', '?', '#'])
+}
+
 /// What every HTTP function needs.
 #[derive(Clone, Debug)]
 pub struct HttpSettings {
@@ -139,10 +156,7 @@ pub struct HttpSettings {
 impl HttpSettings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let cors_allowed_origins = env.list("CORS_ALLOWED_ORIGINS");
-        if let Some(bad) = cors_allowed_origins
-            .iter()
-            .find(|o| *o != "*" && !(o.starts_with("https://") || o.starts_with("http://")))
-        {
+        if let Some(bad) = cors_allowed_origins.iter().find(|o| !is_origin(o)) {
             return Err(ConfigError::Malformed {
                 name: "CORS_ALLOWED_ORIGINS",
                 reason: format!("{bad:?} is not an origin such as https://app.example.com"),
@@ -221,5 +235,39 @@ mod tests {
             HttpSettings::from_env(&env).unwrap_err(),
             ConfigError::Missing("TABLE_NAME")
         );
+    }
+
+    #[test]
+    fn plain_http_jwks_only_on_loopback_and_no_wildcard_origins() {
+        let jwks = |url: &'static str| {
+            Env::from_pairs([
+                ("TABLE_NAME", "t"),
+                ("JWKS_URL", url),
+                ("JWT_ISSUER", "i"),
+                ("JWT_AUDIENCE", "a"),
+            ])
+        };
+        for bad in [
+            "http://evil",
+            "http://127.0.0.1.evil.example/jwks",
+            "ftp://127.0.0.1/jwks",
+        ] {
+            let err = HttpSettings::from_env(&jwks(bad)).unwrap_err().to_string();
+            assert!(err.contains("JWKS_URL"), "{bad}: {err}");
+        }
+        for good in [
+            "https://idp.example.com/.well-known/jwks.json",
+            "http://127.0.0.1:9000/jwks",
+        ] {
+            assert!(HttpSettings::from_env(&jwks(good)).is_ok(), "{good}");
+        }
+        for bad in ["*", "https://*.example.com", "https://app.example.com/path"] {
+            let env = Env::from_pairs([
+                ("TABLE_NAME", "t"),
+                ("AUTH_MODE", "local"),
+                ("CORS_ALLOWED_ORIGINS", bad),
+            ]);
+            assert!(HttpSettings::from_env(&env).is_err(), "{bad}");
+        }
     }
 }

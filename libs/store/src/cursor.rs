@@ -1,9 +1,11 @@
 //! Opaque pagination cursors.
 //!
 //! A cursor carries DynamoDB's `LastEvaluatedKey` plus a fingerprint of the query it came from
-//! (the query's name and partition). A cursor presented to another query, another organization's
-//! partition, or altered in transit is rejected before it reaches DynamoDB, so a client can never
-//! steer a Query into a partition it was not authorized for.
+//! (the query's name and partition). Before a cursor reaches DynamoDB it must name this query, and
+//! its start key must be a well-formed key inside the queried partition and sort-key range. A
+//! client can therefore only move its own position within a list it may already read: never into
+//! another organization's partition, and never into a DynamoDB validation error. (The fingerprint
+//! is not a secret signature; the start-key checks are what make a forged cursor harmless.)
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -40,7 +42,12 @@ pub(crate) struct CursorScope<'a> {
     pub query_name: &'a str,
     pub partition_attr: &'a str,
     pub partition_value: &'a str,
+    pub sort_attr: &'a str,
+    pub sort_prefix: &'a str,
 }
+
+/// DynamoDB's limit on a sort key value.
+const MAX_SORT_KEY_BYTES: usize = 1024;
 
 impl CursorScope<'_> {
     pub(crate) fn encode(
@@ -82,8 +89,14 @@ impl CursorScope<'_> {
         }
         // The start key must lie in the partition being queried; DynamoDB would otherwise either
         // reject it or, worse, be asked about a partition the caller may not read.
-        if payload.k.get(self.partition_attr).map(String::as_str) != Some(self.partition_value) {
+        if payload.k.len() != 2
+            || payload.k.get(self.partition_attr).map(String::as_str) != Some(self.partition_value)
+        {
             return Err(StoreError::InvalidCursor);
+        }
+        match payload.k.get(self.sort_attr) {
+            Some(sk) if sk.starts_with(self.sort_prefix) && sk.len() <= MAX_SORT_KEY_BYTES => {}
+            _ => return Err(StoreError::InvalidCursor),
         }
         Ok(payload
             .k
@@ -102,6 +115,8 @@ mod tests {
             query_name: name,
             partition_attr: "PK",
             partition_value: pk,
+            sort_attr: "SK",
+            sort_prefix: "MEMBER#",
         }
     }
 
@@ -145,6 +160,33 @@ mod tests {
         payload.k.insert("PK".into(), "ORG#b".into());
         let forged = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&payload).unwrap());
         assert!(matches!(s.decode(&forged), Err(StoreError::InvalidCursor)));
+
+        // Start keys outside the list's sort-key range, oversized, or with extra attributes.
+        for k in [
+            BTreeMap::from([("PK".to_owned(), "ORG#a".to_owned())]),
+            BTreeMap::from([
+                ("PK".to_owned(), "ORG#a".to_owned()),
+                ("SK".to_owned(), "ZZZ".to_owned()),
+            ]),
+            BTreeMap::from([
+                ("PK".to_owned(), "ORG#a".to_owned()),
+                ("SK".to_owned(), format!("MEMBER#{}", "x".repeat(1100))),
+            ]),
+            BTreeMap::from([
+                ("PK".to_owned(), "ORG#a".to_owned()),
+                ("SK".to_owned(), "MEMBER#u".to_owned()),
+                ("GSI1PK".to_owned(), "x".to_owned()),
+            ]),
+        ] {
+            let forged = URL_SAFE_NO_PAD.encode(
+                serde_json::to_vec(&Payload {
+                    q: payload.q.clone(),
+                    k,
+                })
+                .unwrap(),
+            );
+            assert!(matches!(s.decode(&forged), Err(StoreError::InvalidCursor)));
+        }
 
         for garbage in [
             "",

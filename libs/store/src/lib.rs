@@ -39,6 +39,9 @@ pub enum StoreError {
     TransactionConflict,
     #[error("DynamoDB is throttling requests")]
     Throttled,
+    /// DynamoDB could not be reached or did not answer in time.
+    #[error("DynamoDB is unavailable: {0}")]
+    Unavailable(String),
     #[error("the pagination cursor is not valid for this list")]
     InvalidCursor,
     #[error("an item does not have the expected shape: {0}")]
@@ -59,6 +62,14 @@ impl StoreError {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug,
     {
+        if matches!(
+            err,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)
+        ) {
+            let detail = format!("{operation}: {}", DisplayErrorContext(&err));
+            tracing::error!(error = %detail, "DynamoDB unreachable");
+            return Self::Unavailable(detail);
+        }
         match err.code() {
             Some("ConditionalCheckFailedException") => Self::ConditionFailed { action: None },
             Some("TransactionConflictException") | Some("TransactionInProgressException") => {
@@ -71,6 +82,30 @@ impl StoreError {
                 let detail = format!("{operation}: {}", DisplayErrorContext(&err));
                 tracing::error!(error = %detail, "DynamoDB request failed");
                 Self::Service(detail)
+            }
+        }
+    }
+}
+
+impl From<StoreError> for problem::Problem {
+    /// How storage failures look to a client: a bad cursor is theirs (400), contention and
+    /// outages are worth a retry (503), anything else is ours (500, logged where it happened).
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::InvalidCursor => {
+                problem::Problem::bad_request("invalid_cursor", e.to_string())
+            }
+            StoreError::Throttled
+            | StoreError::TransactionConflict
+            | StoreError::Unavailable(_) => {
+                problem::Problem::unavailable("the service is busy; retry shortly")
+            }
+            StoreError::ConditionFailed { .. }
+            | StoreError::Malformed(_)
+            | StoreError::Service(_)
+            | StoreError::Internal(_) => {
+                tracing::error!(error = %e, "storage failure");
+                problem::Problem::internal()
             }
         }
     }
@@ -198,6 +233,8 @@ impl Store {
             query_name: query.name,
             partition_attr: keys::PK,
             partition_value: &query.partition.pk,
+            sort_attr: keys::SK,
+            sort_prefix: &query.partition.sk_prefix,
         };
         let start = query.cursor.map(|c| scope.decode(c)).transpose()?;
         let limit = usize::from(query.limit.clamp(1, 1000));
@@ -220,14 +257,26 @@ impl Store {
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| StoreError::from_sdk("Query", e))?;
+            .map_err(|e| match StoreError::from_sdk("Query", e) {
+                // Belt and braces: a start key DynamoDB refuses is the cursor's fault.
+                StoreError::Service(detail)
+                    if query.cursor.is_some() && detail.contains("ValidationException") =>
+                {
+                    StoreError::InvalidCursor
+                }
+                other => other,
+            })?;
         let mut items = output.items.unwrap_or_default();
         let next_cursor = if items.len() > limit {
             items.truncate(limit);
             let last = items.last().expect("limit is at least 1");
             Some(scope.encode(&key_attributes(&key_of(last)?))?)
         } else {
-            None
+            // DynamoDB may also stop early at its 1 MB page size: then there is more to read.
+            match output.last_evaluated_key {
+                Some(last) if !last.is_empty() => Some(scope.encode(&last)?),
+                _ => None,
+            }
         };
         let items = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
         Ok(Page { items, next_cursor })

@@ -94,8 +94,8 @@ impl Update {
         self
     }
 
-    /// An extra condition over attributes referenced as `#<name>` (for attributes also being set)
-    /// and values `:<placeholder>` supplied here.
+    /// An extra condition. Attributes are referenced as `#<attribute name>` (`#pk` is the
+    /// partition key); values as `:<placeholder>`, supplied here.
     pub fn condition(
         mut self,
         expression: &str,
@@ -113,19 +113,22 @@ impl Update {
                 "an update must set at least one attribute".into(),
             ));
         }
-        let mut names = HashMap::new();
+        let mut names = HashMap::from([("#pk".to_owned(), keys::PK.to_owned())]);
         let mut values = self.condition_values;
         let mut assignments = Vec::with_capacity(self.sets.len());
         for (i, (name, value)) in self.sets.into_iter().enumerate() {
             let value =
                 value.map_err(|e| StoreError::Internal(format!("cannot store {name}: {e}")))?;
             names.insert(format!("#{name}"), name.clone());
-            values.insert(format!(":v{i}"), value);
-            assignments.push(format!("#{name} = :v{i}"));
+            if values.insert(format!(":set{i}"), value).is_some() {
+                return Err(StoreError::Internal(format!(
+                    "condition value :set{i} collides with a set value"
+                )));
+            }
+            assignments.push(format!("#{name} = :set{i}"));
         }
         let mut conditions = Vec::new();
         if self.require_exists {
-            names.insert("#pk".into(), keys::PK.into());
             conditions.push("attribute_exists(#pk)".to_owned());
         }
         if let Some(extra) = self.condition {
@@ -284,13 +287,35 @@ mod tests {
             )
             .into_parts()
             .unwrap();
-        assert_eq!(parts.expression, "SET #name = :v0, #last_active_at = :v1");
+        assert_eq!(
+            parts.expression,
+            "SET #name = :set0, #last_active_at = :set1"
+        );
         assert_eq!(
             parts.condition.as_deref(),
             Some("attribute_exists(#pk) AND (#last_active_at < :cutoff)")
         );
         assert_eq!(parts.names["#last_active_at"], "last_active_at");
         assert!(parts.values.contains_key(":cutoff"));
+    }
+
+    #[test]
+    fn conditions_may_name_attributes_that_are_not_set() {
+        let parts = Update::new(crate::keys::org_profile("o"))
+            .set("name", &"B")
+            .condition(
+                "#role IN (:owner, :admin) AND #pk = :pk",
+                [
+                    (":owner", AttributeValue::S("owner".into())),
+                    (":admin", AttributeValue::S("admin".into())),
+                    (":pk", AttributeValue::S("ORG#o".into())),
+                ],
+            )
+            .into_parts()
+            .unwrap();
+        assert_eq!(parts.names["#role"], "role");
+        assert_eq!(parts.names["#pk"], "PK");
+        assert!(!parts.names.contains_key("#name") || parts.names["#name"] == "name");
     }
 
     #[test]

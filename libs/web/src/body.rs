@@ -43,9 +43,15 @@ where
         if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
             return Err(Problem::payload_too_large(MAX_BODY_BYTES));
         }
-        let body = Bytes::from_request(request, state).await.map_err(|_| {
-            Problem::bad_request("invalid_body", "the request body could not be read")
-        })?;
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    Problem::payload_too_large(MAX_BODY_BYTES)
+                } else {
+                    Problem::bad_request("invalid_body", "the request body could not be read")
+                }
+            })?;
         parse(&body).map(ValidJson)
     }
 }

@@ -16,6 +16,25 @@ use problem::Problem;
 use serde::Serialize;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+/// A single path parameter, e.g. the `{id}` of `/v1/orgs/{id}`, with problem+json rejections.
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Problem> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Self(value))
+            .map_err(|_| {
+                Problem::bad_request("invalid_path", "a path parameter is not valid UTF-8 text")
+            })
+    }
+}
+
 /// 201 with the created object.
 pub struct Created<T>(pub T);
 
@@ -57,20 +76,19 @@ pub fn finish<S: Clone + Send + Sync + 'static>(
             )
         })
         .with_state(state)
+        // Bodies are buffered up to the limit and no further (413 beyond it).
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(log_request))
         .layer(cors(cors_allowed_origins))
 }
 
 fn cors(allowed_origins: &[String]) -> CorsLayer {
-    let origins = if allowed_origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(
-            allowed_origins
-                .iter()
-                .filter_map(|o| HeaderValue::from_str(o).ok()),
-        )
-    };
+    // Exact origins only (configuration refuses wildcards): bearer tokens, no cookies.
+    let origins = AllowOrigin::list(
+        allowed_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok()),
+    );
     CorsLayer::new()
         .allow_origin(origins)
         .allow_methods([
