@@ -1,0 +1,383 @@
+//! The local cloud: stands in for API Gateway (HTTP API, WebSocket API, `@connections`) and
+//! Lambda's SQS event sources on 127.0.0.1, running each function's real `bootstrap` binary, all
+//! read from `template.yaml`. See `main.rs` for the command line.
+
+pub mod admin;
+pub mod events;
+pub mod http_api;
+pub mod jwt;
+pub mod logs;
+pub mod runtime;
+pub mod sqs;
+pub mod websocket;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sam_template::{Resolver, Template};
+use serde_json::Value;
+
+use crate::http_api::{Cors, HttpApi, HttpRoute};
+use crate::jwt::{JwtAuthorizer, JwtKey};
+use crate::runtime::{Function, FunctionSpec};
+use crate::websocket::{Connections, WebSocketApi};
+
+pub struct Config {
+    pub template: PathBuf,
+    /// Where the functions' binaries are (`target/debug` or `target/release`).
+    pub binaries_dir: PathBuf,
+    pub http_addr: SocketAddr,
+    pub websocket_addr: SocketAddr,
+    /// `@connections` and the status endpoint.
+    pub admin_addr: SocketAddr,
+    /// DynamoDB Local, where the template's table is created (if missing).
+    pub dynamodb_endpoint: Option<String>,
+    pub table_name: String,
+    /// moto, where the template's queues are created and polled.
+    pub sqs_endpoint: Option<String>,
+    /// Prefix of queue names (tests run side by side on one moto).
+    pub queue_prefix: String,
+    pub parameters: BTreeMap<String, String>,
+    /// Set in every function's environment, over the template's values.
+    pub environment: BTreeMap<String, String>,
+    pub max_instances: usize,
+    /// Key of the emulated JWT authorizer.
+    pub jwt_key: JwtKey,
+    pub websocket_idle_timeout: Duration,
+}
+
+pub struct Cloud {
+    pub http: SocketAddr,
+    pub websocket: SocketAddr,
+    pub admin: SocketAddr,
+    pub functions: BTreeMap<String, Arc<Function>>,
+    pub queues: BTreeMap<String, sqs::Queue>,
+    pub connections: Arc<Connections>,
+}
+
+impl Cloud {
+    /// Stops every idle instance (busy ones end with the process group).
+    pub fn shutdown(&self) {
+        for function in self.functions.values() {
+            function.recycle();
+        }
+    }
+}
+
+fn local_client_config(endpoint: &str) -> aws_sdk_sqs::config::Builder {
+    aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "local-cloud",
+        ))
+}
+
+async fn ensure_table(template: &Template, endpoint: &str, table_name: &str) -> Result<(), String> {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "local-cloud",
+            ))
+            .build(),
+    );
+    let tables = client
+        .list_tables()
+        .send()
+        .await
+        .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+    if tables.table_names().iter().any(|t| t == table_name) {
+        logs::system("dynamodb", &format!("table {table_name} exists"));
+        return Ok(());
+    }
+    template
+        .table()
+        .map_err(|e| e.to_string())?
+        .create(&client, table_name)
+        .await?;
+    logs::system(
+        "dynamodb",
+        &format!("created table {table_name} from the template"),
+    );
+    Ok(())
+}
+
+async fn serve(addr: SocketAddr, router: axum::Router) -> Result<SocketAddr, String> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    Ok(bound)
+}
+
+/// `(METHOD, path)` of a route.
+type RouteKey = (String, String);
+
+/// The JWT authorizer of the HTTP API, if the template enables one under these parameters, and
+/// the routes it guards.
+fn authorizer(
+    template: &Template,
+    resolver: &Resolver,
+    key: JwtKey,
+) -> Result<(Option<JwtAuthorizer>, Vec<RouteKey>), String> {
+    let Some(definition) = template.jwt_authorizer() else {
+        return Ok((None, Vec::new()));
+    };
+    let schemes = resolver
+        .value(&definition.scheme)
+        .map_err(|e| e.to_string())?;
+    let jwt = schemes
+        .as_ref()
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|s| s.values())
+        .find_map(|scheme| {
+            scheme
+                .get("x-amazon-apigateway-authorizer")
+                .filter(|a| a.get("type").and_then(Value::as_str) == Some("jwt"))
+        })
+        .and_then(|a| a.get("jwtConfiguration"));
+    let Some(jwt) = jwt else {
+        return Ok((None, Vec::new()));
+    };
+    let issuer = jwt
+        .get("issuer")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let audiences: Vec<String> = jwt
+        .get("audience")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect();
+    let mut guarded = Vec::new();
+    for (method, path, security) in definition.routes {
+        let resolved = resolver.value(&security).map_err(|e| e.to_string())?;
+        if resolved
+            .as_ref()
+            .and_then(Value::as_array)
+            .is_some_and(|list| !list.is_empty())
+        {
+            guarded.push((method, path));
+        }
+    }
+    logs::system(
+        "http",
+        &format!(
+            "JWT authorizer on: issuer {issuer}, audience {audiences:?}, {} routes",
+            guarded.len()
+        ),
+    );
+    Ok((Some(JwtAuthorizer::new(issuer, &audiences, key)?), guarded))
+}
+
+/// Starts everything the template describes.
+pub async fn start(config: Config) -> Result<Cloud, String> {
+    let template = Template::load(&config.template).map_err(|e| e.to_string())?;
+    let mut resolver = Resolver::new(&template, config.parameters.clone());
+    let region = resolver.region.clone();
+    let account = resolver.account.clone();
+
+    if let Ok(table) = template.table() {
+        resolver.set_ref(&table.logical_id, &config.table_name);
+        resolver.set_attribute(
+            &table.logical_id,
+            "Arn",
+            format!(
+                "arn:aws:dynamodb:{region}:{account}:table/{}",
+                config.table_name
+            ),
+        );
+        if let Some(endpoint) = &config.dynamodb_endpoint {
+            ensure_table(&template, endpoint, &config.table_name).await?;
+        }
+    }
+    let definitions = template.functions().map_err(|e| e.to_string())?;
+    for f in &definitions {
+        resolver.set_ref(&f.logical_id, &f.logical_id);
+        resolver.set_attribute(
+            &f.logical_id,
+            "Arn",
+            format!(
+                "arn:aws:lambda:{region}:{account}:function:{}",
+                f.logical_id
+            ),
+        );
+    }
+    for api in template.websocket_apis() {
+        resolver.set_ref(&api.logical_id, "local");
+        resolver.set_attribute(
+            &api.logical_id,
+            "ApiEndpoint",
+            format!("ws://{}", config.websocket_addr),
+        );
+    }
+    let sqs_client = config
+        .sqs_endpoint
+        .as_ref()
+        .map(|e| aws_sdk_sqs::Client::from_conf(local_client_config(e).build()));
+    let queues = match &sqs_client {
+        Some(client) => {
+            sqs::create_queues(client, &template, &mut resolver, &config.queue_prefix).await?
+        }
+        None => BTreeMap::new(),
+    };
+
+    let mut functions = BTreeMap::new();
+    let mut missing = Vec::new();
+    for definition in &definitions {
+        let mut environment = BTreeMap::new();
+        for (name, value) in &definition.environment {
+            match resolver.string(value) {
+                Ok(value) => {
+                    environment.insert(name.clone(), value);
+                }
+                Err(error) => logs::system(
+                    &definition.logical_id,
+                    &format!("{name} left unset: {error}"),
+                ),
+            }
+        }
+        environment.extend(config.environment.clone());
+        let binary = config.binaries_dir.join(&definition.binary);
+        if !binary.exists() {
+            missing.push(binary.display().to_string());
+        }
+        let spec = FunctionSpec {
+            name: definition.logical_id.clone(),
+            binary,
+            environment,
+            timeout: Duration::from_secs(definition.timeout_secs),
+            memory_mb: definition.memory_mb,
+            max_instances: config.max_instances,
+        };
+        functions.insert(definition.logical_id.clone(), Function::new(spec));
+    }
+    if !missing.is_empty() {
+        return Err(format!(
+            "function binaries not built: {} (run `cargo build --bins`)",
+            missing.join(", ")
+        ));
+    }
+
+    let (jwt, guarded) = authorizer(&template, &resolver, config.jwt_key)?;
+    let mut routes = Vec::new();
+    for definition in &definitions {
+        for (method, path) in &definition.routes {
+            routes.push(HttpRoute {
+                method: method.clone(),
+                path: path.clone(),
+                function: functions[&definition.logical_id].clone(),
+                authorized: guarded.iter().any(|(m, p)| m == method && p == path),
+            });
+        }
+    }
+    let cors = match template.cors() {
+        None => None,
+        Some(c) => Some(Cors {
+            allow_origins: resolver.list(&c.allow_origins).map_err(|e| e.to_string())?,
+            allow_methods: c.allow_methods,
+            allow_headers: c.allow_headers,
+            expose_headers: c.expose_headers,
+            max_age_secs: c.max_age_secs,
+            allow_credentials: c.allow_credentials,
+        }),
+    };
+    let http = Arc::new(HttpApi::new(routes, cors, jwt)?);
+    let http_addr = serve(config.http_addr, http.router()).await?;
+
+    let connections = Arc::new(Connections::default());
+    let ws_definition = template.websocket_apis().into_iter().next();
+    let websocket = Arc::new(WebSocketApi {
+        routes: ws_definition
+            .as_ref()
+            .map(|api| {
+                api.routes
+                    .iter()
+                    .filter_map(|(key, f)| functions.get(f).map(|f| (key.clone(), f.clone())))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        selection_field: ws_definition.as_ref().and_then(|api| {
+            api.route_selection_expression
+                .strip_prefix("$request.body.")
+                .map(str::to_owned)
+        }),
+        connections: connections.clone(),
+        idle_timeout: config.websocket_idle_timeout,
+    });
+    let websocket_addr = serve(config.websocket_addr, websocket.router()).await?;
+    let admin = Arc::new(admin::Admin {
+        connections: connections.clone(),
+        functions: functions.clone(),
+    });
+    let admin_addr = serve(config.admin_addr, admin.router()).await?;
+
+    if let Some(client) = &sqs_client {
+        for definition in &definitions {
+            for event in &definition.sqs_events {
+                let arn = resolver.string(&event.queue).map_err(|e| e.to_string())?;
+                let queue = queues
+                    .values()
+                    .find(|q| q.arn == arn)
+                    .cloned()
+                    .ok_or_else(|| format!("{}: no queue {arn}", definition.logical_id))?;
+                logs::system(
+                    "sqs",
+                    &format!(
+                        "{} polls {} (batch {}, window {} s)",
+                        definition.logical_id,
+                        queue.name,
+                        event.batch_size,
+                        event.batching_window_secs
+                    ),
+                );
+                Arc::new(sqs::Mapping {
+                    function: functions[&definition.logical_id].clone(),
+                    queue,
+                    batch_size: event.batch_size,
+                    batching_window: Duration::from_secs(event.batching_window_secs.into()),
+                    report_batch_item_failures: event.report_batch_item_failures,
+                    concurrency: event
+                        .maximum_concurrency
+                        .unwrap_or(2)
+                        .min(config.max_instances as u32),
+                    region: region.clone(),
+                })
+                .start(client.clone());
+            }
+        }
+    }
+    Ok(Cloud {
+        http: http_addr,
+        websocket: websocket_addr,
+        admin: admin_addr,
+        functions,
+        queues,
+        connections,
+    })
+}

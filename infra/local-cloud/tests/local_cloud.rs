@@ -1,0 +1,667 @@
+//! The local cloud end to end: real test functions (test-functions/), moto for SQS, and the
+//! HTTP API, WebSocket API, @connections and SQS event sources of tests/fixtures/template.yaml.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use futures_util::{SinkExt, StreamExt};
+use local_cloud::jwt::JwtKey;
+use local_cloud::{Cloud, Config};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Builds the test functions once (they are another package's binaries) and says where they are.
+fn binaries() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = std::process::Command::new(env!("CARGO"))
+                .args(["build", "-q", "-p", "local-cloud-test-functions", "--bins"])
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building the test functions failed");
+            // target/<profile>/deps/<this test> -> target/<profile>
+            std::env::current_exe()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .to_path_buf()
+        })
+        .clone()
+}
+
+fn sqs_endpoint() -> String {
+    std::env::var("SQS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
+}
+
+struct Harness {
+    cloud: Cloud,
+    records: PathBuf,
+    http: reqwest::Client,
+}
+
+async fn start(parameters: &[(&str, &str)]) -> Harness {
+    local_cloud::logs::set_quiet(std::env::var_os("LOCAL_CLOUD_LOGS").is_none());
+    let id = ulid::Ulid::generate().to_string().to_lowercase();
+    let records = std::env::temp_dir().join(format!("local-cloud-{id}.jsonl"));
+    let config = Config {
+        template: PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/template.yaml"
+        )),
+        binaries_dir: binaries(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        websocket_addr: "127.0.0.1:0".parse().unwrap(),
+        admin_addr: "127.0.0.1:0".parse().unwrap(),
+        dynamodb_endpoint: None,
+        table_name: "unused".into(),
+        sqs_endpoint: Some(sqs_endpoint()),
+        queue_prefix: format!("t{}-", &id[16..]),
+        parameters: parameters
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        environment: BTreeMap::from([("RECORD_FILE".to_owned(), records.display().to_string())]),
+        max_instances: 2,
+        jwt_key: JwtKey::Hs256("test-secret".into()),
+        websocket_idle_timeout: Duration::from_secs(60),
+    };
+    let cloud = local_cloud::start(config).await.unwrap_or_else(|e| {
+        panic!(
+            "the local cloud did not start: {e}\n(is moto running at {}? ./infra/test starts it)",
+            sqs_endpoint()
+        )
+    });
+    Harness {
+        cloud,
+        records,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Harness {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.cloud.http)
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// The recorded events, waiting until `done` holds for them.
+    async fn records_until(&self, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&self.records).unwrap_or_default();
+            let records: Vec<Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            if done(&records) {
+                return records;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out; records so far: {records:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn status(&self) -> Value {
+        self.http
+            .get(format!("http://{}/__local/status", self.cloud.admin))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+fn token(claims: Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(b"test-secret"),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn requests_become_payload_2_events_and_answers_map_back() {
+    let h = start(&[]).await;
+    let response = h
+        .http
+        .get(h.url("/items/abc%20d?x=1&x=2&y=%C3%A9"))
+        .header("X-Custom", "One")
+        .header("cookie", "session=s1; theme=dark")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let event: Value = response.json().await.unwrap();
+    assert_eq!(event["version"], "2.0");
+    assert_eq!(event["routeKey"], "GET /items/{id}");
+    assert_eq!(event["rawPath"], "/items/abc%20d");
+    assert_eq!(event["rawQueryString"], "x=1&x=2&y=%C3%A9");
+    assert_eq!(
+        event["queryStringParameters"],
+        json!({"x": "1,2", "y": "é"})
+    );
+    assert_eq!(event["pathParameters"], json!({"id": "abc d"}));
+    assert_eq!(event["headers"]["x-custom"], "One");
+    assert_eq!(event["cookies"], json!(["session=s1", "theme=dark"]));
+    let context = &event["requestContext"];
+    assert_eq!(context["http"]["method"], "GET");
+    assert_eq!(context["http"]["path"], "/items/abc%20d");
+    assert_eq!(context["http"]["sourceIp"], "127.0.0.1");
+    assert_eq!(context["routeKey"], "GET /items/{id}");
+    assert_eq!(context["stage"], "$default");
+    assert!(context["requestId"].is_string() && context["timeEpoch"].is_i64());
+    assert!(context.get("authorizer").is_none());
+
+    // Bodies arrive byte for byte: text as is, anything else base64.
+    let binary = vec![0u8, 159, 146, 150, 255, b'\r', b'\n'];
+    let event: Value = h
+        .http
+        .post(h.url("/items"))
+        .body(binary.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(event["isBase64Encoded"], true);
+    assert_eq!(
+        STANDARD.decode(event["body"].as_str().unwrap()).unwrap(),
+        binary
+    );
+    let text = "{\"sig\":\"t=1,v1=abc\"}\r\n  é";
+    let event: Value = h
+        .http
+        .post(h.url("/items"))
+        .body(text)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (event["isBase64Encoded"].as_bool(), event["body"].as_str()),
+        (Some(false), Some(text))
+    );
+
+    // Greedy paths and ANY.
+    let event: Value = h
+        .http
+        .delete(h.url("/misc/a/b"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(event["routeKey"], "ANY /misc/{proxy+}");
+    assert_eq!(event["pathParameters"]["proxy"], "a/b");
+
+    // Responses: base64 bodies decoded, cookies and headers kept, bare JSON answers taken whole.
+    let binary = h.get("/binary").await;
+    assert_eq!(binary.headers()["content-type"], "application/octet-stream");
+    assert_eq!(
+        binary.bytes().await.unwrap().as_ref(),
+        &[0u8, 159, 146, 150]
+    );
+    let cookies = h.get("/cookies").await;
+    assert_eq!(cookies.status(), 204);
+    assert_eq!(cookies.headers()["x-test"], "yes");
+    assert_eq!(cookies.headers().get_all("set-cookie").iter().count(), 2);
+    let bare = h.get("/bare").await;
+    assert_eq!(bare.headers()["content-type"], "application/json");
+    assert_eq!(bare.json::<Value>().await.unwrap(), json!({"bare": true}));
+
+    let missing = h.get("/nowhere").await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing.json::<Value>().await.unwrap(),
+        json!({"message": "Not Found"})
+    );
+}
+
+#[tokio::test]
+async fn the_jwt_authorizer_accepts_and_rejects_as_api_gateway_does() {
+    let h = start(&[]).await;
+    let exp = jsonwebtoken::get_current_timestamp() + 600;
+    let unauthorized = h.get("/secure").await;
+    assert_eq!(unauthorized.status(), 401);
+    assert_eq!(
+        unauthorized.json::<Value>().await.unwrap(),
+        json!({"message": "Unauthorized"})
+    );
+    for claims in [
+        json!({"iss": "test-issuer", "aud": "other", "exp": exp, "sub": "u1"}),
+        json!({"iss": "other", "aud": "test-api", "exp": exp, "sub": "u1"}),
+        json!({"iss": "test-issuer", "aud": "test-api", "exp": 1000, "sub": "u1"}),
+    ] {
+        let response = h
+            .http
+            .get(h.url("/secure"))
+            .bearer_auth(token(claims))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    let good = token(
+        json!({"iss": "test-issuer", "aud": "test-api", "exp": exp, "sub": "u1", "scope": "read write"}),
+    );
+    let event: Value = h
+        .http
+        .get(h.url("/secure"))
+        .bearer_auth(good)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"],
+        "u1"
+    );
+    assert_eq!(
+        event["requestContext"]["authorizer"]["jwt"]["scopes"],
+        json!(["read", "write"])
+    );
+    // Routes the authorizer does not guard need no token.
+    assert_eq!(h.get("/items/1").await.status(), 200);
+
+    // With the template's condition off, there is no authorizer at all.
+    let open = start(&[("GatewayJwtAuthorizer", "disabled")]).await;
+    assert_eq!(open.get("/secure").await.status(), 200);
+}
+
+#[tokio::test]
+async fn cors_follows_the_template() {
+    let h = start(&[]).await;
+    let preflight = h
+        .http
+        .request(reqwest::Method::OPTIONS, h.url("/items"))
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(
+        preflight.headers()["access-control-allow-methods"],
+        "GET,POST"
+    );
+    assert_eq!(preflight.headers()["access-control-max-age"], "300");
+    let foreign = h
+        .http
+        .request(reqwest::Method::OPTIONS, h.url("/items"))
+        .header("origin", "https://evil.example.com")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let simple = h
+        .http
+        .get(h.url("/items/1"))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        simple.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+}
+
+#[tokio::test]
+async fn a_crashed_instance_is_replaced_and_errors_map_to_gateway_statuses() {
+    let h = start(&[]).await;
+    assert_eq!(h.get("/items/1").await.status(), 200);
+    let crashed = h.get("/crash").await;
+    assert_eq!(crashed.status(), 502);
+    assert_eq!(
+        crashed.json::<Value>().await.unwrap(),
+        json!({"message": "Internal Server Error"})
+    );
+    assert_eq!(
+        h.get("/items/2").await.status(),
+        200,
+        "a fresh instance serves the next request"
+    );
+    assert_eq!(h.get("/fail").await.status(), 500);
+    let started = Instant::now();
+    assert_eq!(
+        h.get("/sleep").await.status(),
+        503,
+        "past the function's timeout"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(h.get("/items/3").await.status(), 200);
+
+    let status = h.status().await;
+    let echo = &status["functions"]["EchoFunction"];
+    assert!(echo["instances_started"].as_u64().unwrap() >= 3, "{echo}");
+    assert!(
+        echo["init_ms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|ms| ms.as_f64().unwrap() > 0.0)
+    );
+    assert!(echo["peak_rss_kib"].as_u64().unwrap() > 0);
+    assert!(echo["invocations"].as_u64().unwrap() >= 6);
+}
+
+#[tokio::test]
+async fn websocket_connect_route_disconnect_and_connections_api() {
+    let h = start(&[]).await;
+    let url = format!("ws://{}/?token=abc", h.cloud.websocket);
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let records = h
+        .records_until(|r| {
+            r.iter()
+                .any(|e| e["requestContext"]["eventType"] == "CONNECT")
+        })
+        .await;
+    let connect = records
+        .iter()
+        .find(|e| e["requestContext"]["eventType"] == "CONNECT")
+        .unwrap();
+    assert_eq!(connect["requestContext"]["routeKey"], "$connect");
+    assert_eq!(connect["queryStringParameters"]["token"], "abc");
+    let id = connect["requestContext"]["connectionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(id.len(), 16, "shaped like API Gateway's ids: {id}");
+
+    socket
+        .send(Message::text(r#"{"action":"sendmessage","text":"hi"}"#))
+        .await
+        .unwrap();
+    socket.send(Message::text("not json at all")).await.unwrap();
+    let records = h
+        .records_until(|r| {
+            r.iter()
+                .filter(|e| e["requestContext"]["eventType"] == "MESSAGE")
+                .count()
+                == 2
+        })
+        .await;
+    let messages: Vec<_> = records
+        .iter()
+        .filter(|e| e["requestContext"]["eventType"] == "MESSAGE")
+        .collect();
+    assert_eq!(messages[0]["requestContext"]["routeKey"], "sendmessage");
+    assert_eq!(
+        messages[0]["body"],
+        r#"{"action":"sendmessage","text":"hi"}"#
+    );
+    assert_eq!(messages[1]["requestContext"]["routeKey"], "$default");
+    assert_eq!(messages[1]["requestContext"]["connectionId"], id.as_str());
+
+    // @connections: deliver, describe, delete.
+    let admin = format!(
+        "http://{}/@connections/{}",
+        h.cloud.admin,
+        id.replace('=', "%3D")
+    );
+    assert_eq!(
+        h.http
+            .post(&admin)
+            .body(r#"{"type":"notification"}"#)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let received = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(received, Message::text(r#"{"type":"notification"}"#));
+    let described: Value = h
+        .http
+        .get(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        described["ConnectedAt"].is_string() && described["Identity"]["SourceIp"] == "127.0.0.1"
+    );
+    assert_eq!(h.http.delete(&admin).send().await.unwrap().status(), 204);
+    let closed = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .unwrap();
+    assert!(
+        matches!(closed, Some(Ok(Message::Close(_))) | None),
+        "{closed:?}"
+    );
+    let records = h
+        .records_until(|r| {
+            r.iter()
+                .any(|e| e["requestContext"]["eventType"] == "DISCONNECT")
+        })
+        .await;
+    let disconnect = records
+        .iter()
+        .find(|e| e["requestContext"]["eventType"] == "DISCONNECT")
+        .unwrap();
+    assert_eq!(disconnect["requestContext"]["connectionId"], id.as_str());
+
+    // Gone: the closed connection and an unknown one answer 410 GoneException.
+    for target in [
+        admin.clone(),
+        format!("http://{}/@connections/nope", h.cloud.admin),
+    ] {
+        let gone = h.http.post(&target).body("x").send().await.unwrap();
+        assert_eq!(gone.status(), 410);
+        assert_eq!(gone.headers()["x-amzn-errortype"], "GoneException");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_connect_refuses_the_upgrade_and_limits_apply() {
+    let h = start(&[]).await;
+    let refused =
+        tokio_tungstenite::connect_async(format!("ws://{}/?deny=1", h.cloud.websocket)).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 403)
+        }
+        other => panic!("expected a refused upgrade, got {other:?}"),
+    }
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/", h.cloud.websocket))
+        .await
+        .unwrap();
+    socket
+        .send(Message::text("x".repeat(129 * 1024)))
+        .await
+        .unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .unwrap();
+    match closed {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1009),
+        other => assert!(matches!(other, None | Some(Err(_))), "{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn sqs_batches_partial_failures_retries_and_dead_letters() {
+    let h = start(&[]).await;
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .endpoint_url(sqs_endpoint())
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "local", "local", None, None, "test",
+            ))
+            .build(),
+    );
+    let jobs = &h.cloud.queues["Jobs"];
+    let dead = &h.cloud.queues["JobsDeadLetters"];
+    for body in ["ok-1", "ok-2", "poison-1"] {
+        sqs.send_message()
+            .queue_url(&jobs.url)
+            .message_body(body)
+            .message_attributes(
+                "kind",
+                aws_sdk_sqs::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value("test")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let seen = |records: &[Value], body: &str| -> Vec<Value> {
+        records
+            .iter()
+            .flat_map(|e| e["Records"].as_array().cloned().unwrap_or_default())
+            .filter(|r| r["body"] == body)
+            .collect()
+    };
+    // The poison message fails alone: it comes back (receive count 2), the others do not.
+    let records = h.records_until(|r| seen(r, "poison-1").len() >= 2).await;
+    let ok = seen(&records, "ok-1");
+    assert_eq!(
+        ok.len(),
+        1,
+        "a successful message is deleted, not redelivered"
+    );
+    let record = &ok[0];
+    assert_eq!(record["eventSource"], "aws:sqs");
+    assert_eq!(record["eventSourceARN"], jobs.arn.as_str());
+    assert_eq!(record["awsRegion"], "us-east-1");
+    assert_eq!(record["attributes"]["ApproximateReceiveCount"], "1");
+    assert!(
+        record["messageId"].is_string()
+            && record["receiptHandle"].is_string()
+            && record["md5OfBody"].is_string()
+    );
+    assert_eq!(record["messageAttributes"]["kind"]["stringValue"], "test");
+    assert_eq!(record["messageAttributes"]["kind"]["dataType"], "String");
+    let counts: Vec<_> = seen(&records, "poison-1")
+        .iter()
+        .map(|r| r["attributes"]["ApproximateReceiveCount"].clone())
+        .collect();
+    assert_eq!(counts[..2], [json!("1"), json!("2")]);
+
+    // After maxReceiveCount (2) the queue's redrive policy moves it to the dead-letter queue.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut dead_bodies = Vec::new();
+    while dead_bodies.is_empty() && Instant::now() < deadline {
+        let output = sqs
+            .receive_message()
+            .queue_url(&dead.url)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        dead_bodies.extend(
+            output
+                .messages
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|m| m.body),
+        );
+    }
+    assert_eq!(dead_bodies, ["poison-1"]);
+    assert_eq!(seen(&h.records_until(|_| true).await, "ok-2").len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_invocation_is_retried_then_dead_lettered() {
+    let h = start(&[]).await;
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .endpoint_url(sqs_endpoint())
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "local", "local", None, None, "test",
+            ))
+            .build(),
+    );
+    let jobs = &h.cloud.queues["Jobs"];
+    // `crash` ends the instance mid-batch: the whole batch fails and is delivered again.
+    sqs.send_message()
+        .queue_url(&jobs.url)
+        .message_body("crash")
+        .send()
+        .await
+        .unwrap();
+    let records = h
+        .records_until(|r| {
+            r.iter()
+                .filter(|e| e["Records"][0]["body"] == "crash")
+                .count()
+                >= 2
+        })
+        .await;
+    let attempts: Vec<_> = records
+        .iter()
+        .filter(|e| e["Records"][0]["body"] == "crash")
+        .map(|e| e["Records"][0]["attributes"]["ApproximateReceiveCount"].clone())
+        .collect();
+    assert_eq!(attempts[..2], [json!("1"), json!("2")]);
+    let dead = &h.cloud.queues["JobsDeadLetters"];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut found = false;
+    while !found && Instant::now() < deadline {
+        let output = sqs
+            .receive_message()
+            .queue_url(&dead.url)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        found = output
+            .messages
+            .unwrap_or_default()
+            .iter()
+            .any(|m| m.body.as_deref() == Some("crash"));
+    }
+    assert!(found, "the failed message reached the dead-letter queue");
+    let status = h.status().await;
+    assert!(
+        status["functions"]["WorkerFunction"]["instances_started"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
+}
