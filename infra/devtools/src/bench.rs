@@ -1,167 +1,225 @@
-//! `devtools bench`: cold start, latency and memory of a function's release binary, run as Lambda
-//! runs it (a fresh process speaking the Runtime API), against DynamoDB Local.
+//! `devtools bench`: each function's release binary run by the local cloud as Lambda runs it,
+//! against DynamoDB Local. Cold starts and memory are read from the local cloud's own
+//! measurements; warm latency is taken through the HTTP API and by invoking the function
+//! directly, so the difference is the gateway's overhead.
 
-use std::collections::HashMap;
-use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
 
-use axum::body::Bytes;
-use tokio::process::{Child, Command};
-
-use crate::runtime_api::{Outcome, RuntimeApi};
+use bytes::Bytes;
+use local_cloud::jwt::JwtKey;
 
 pub struct BenchOptions {
-    pub binary: String,
-    pub event_file: String,
+    pub binaries: PathBuf,
     pub dynamodb: String,
     pub table: String,
     pub runs: usize,
     pub burst: usize,
+    /// `(function logical id, event file)`.
+    pub functions: Vec<(String, PathBuf)>,
 }
 
-fn spawn(binary: &str, runtime_api: &str, options: &BenchOptions) -> std::io::Result<Child> {
-    let env: HashMap<&str, &str> = HashMap::from([
-        ("AWS_LAMBDA_RUNTIME_API", runtime_api),
-        ("AWS_LAMBDA_FUNCTION_NAME", "bench"),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn ms(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1000.0
+}
+
+/// An API Gateway event file as an HTTP request: method, path with query, headers, body.
+struct Sample {
+    event: serde_json::Value,
+}
+
+impl Sample {
+    fn load(path: &PathBuf, token: &str) -> Result<Self, String> {
+        let raw = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut event: serde_json::Value = serde_json::from_str(&raw).map_err(|e| e.to_string())?;
+        event["headers"]["authorization"] = format!("Bearer {token}").into();
+        Ok(Self { event })
+    }
+
+    fn request(&self, client: &reqwest::Client, base: &str) -> reqwest::RequestBuilder {
+        let method = self.event["requestContext"]["http"]["method"]
+            .as_str()
+            .unwrap_or("GET");
+        let query = self.event["rawQueryString"]
+            .as_str()
+            .filter(|q| !q.is_empty())
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        let url = format!(
+            "{base}{}{query}",
+            self.event["rawPath"].as_str().unwrap_or("/")
+        );
+        let mut request = client.request(method.parse().unwrap_or(reqwest::Method::GET), url);
+        for (name, value) in self.event["headers"].as_object().into_iter().flatten() {
+            if name != "host" && name != "content-length" {
+                request = request.header(name, value.as_str().unwrap_or_default());
+            }
+        }
+        if let Some(body) = self.event["body"].as_str() {
+            request = request.body(body.to_owned());
+        }
+        request
+    }
+}
+
+pub async fn run(options: BenchOptions, token: String) -> Result<String, String> {
+    local_cloud::logs::set_quiet(true);
+    let environment: BTreeMap<String, String> = [
+        ("AUTH_MODE", "local"),
+        ("JWT_ISSUER", config::LOCAL_ISSUER),
+        ("JWT_AUDIENCE", config::LOCAL_AUDIENCE),
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "local"),
         ("AWS_SECRET_ACCESS_KEY", "local"),
         ("AWS_EC2_METADATA_DISABLED", "true"),
         ("AWS_ENDPOINT_URL_DYNAMODB", options.dynamodb.as_str()),
-        ("TABLE_NAME", options.table.as_str()),
-        ("AUTH_MODE", "local"),
         ("RUST_LOG", "info"),
-    ]);
-    Command::new(binary)
-        .env_clear()
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-}
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let parameters = [
+        ("JwtIssuer", "https://objecta-local.invalid/"),
+        ("JwksUrl", "https://objecta-local.invalid/jwks"),
+        ("JwtAudience", config::LOCAL_AUDIENCE),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let cloud = local_cloud::start(local_cloud::Config {
+        template: sam_template::default_path(),
+        binaries_dir: options.binaries.clone(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        websocket_addr: "127.0.0.1:0".parse().unwrap(),
+        admin_addr: "127.0.0.1:0".parse().unwrap(),
+        dynamodb_endpoint: Some(options.dynamodb.clone()),
+        table_name: options.table.clone(),
+        sqs_endpoint: None,
+        queue_prefix: String::new(),
+        parameters,
+        environment,
+        max_instances: 1,
+        jwt_key: JwtKey::Hs256(config::LOCAL_SECRET.into()),
+        websocket_idle_timeout: local_cloud::websocket::DEFAULT_IDLE_TIMEOUT,
+    })
+    .await?;
+    let base = format!("http://{}", cloud.http);
+    let client = reqwest::Client::new();
+    let template =
+        sam_template::Template::load(&sam_template::default_path()).map_err(|e| e.to_string())?;
+    let definitions = template.functions().map_err(|e| e.to_string())?;
+    let mut report = Vec::new();
+    for (name, event_file) in &options.functions {
+        let function = cloud
+            .functions
+            .get(name)
+            .ok_or_else(|| format!("no function {name} in the template"))?;
+        let definition = definitions
+            .iter()
+            .find(|d| &d.logical_id == name)
+            .expect("same template");
+        let size = std::fs::metadata(options.binaries.join(&definition.binary))
+            .map_err(|e| e.to_string())?
+            .len();
+        let sample = Sample::load(event_file, &token)?;
+        let expect_ok = |status: reqwest::StatusCode| -> Result<(), String> {
+            if status.is_success() {
+                Ok(())
+            } else {
+                Err(format!("{name} answered {status}"))
+            }
+        };
 
-/// The event with a fresh local token in its Authorization header.
-fn event(options: &BenchOptions, token: &str) -> Result<Bytes, String> {
-    let raw = std::fs::read_to_string(&options.event_file)
-        .map_err(|e| format!("{}: {e}", options.event_file))?;
-    let mut event: serde_json::Value = serde_json::from_str(&raw).map_err(|e| e.to_string())?;
-    event["headers"]["authorization"] = format!("Bearer {token}").into();
-    Ok(Bytes::from(event.to_string()))
-}
-
-fn status_of(outcome: Option<Outcome>) -> Result<u64, String> {
-    match outcome {
-        Some(Outcome::Response(body)) => {
-            let value: serde_json::Value =
-                serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-            value["statusCode"]
-                .as_u64()
-                .ok_or_else(|| format!("no statusCode in {value}"))
+        // Warm-up: creates the user, so every measured request does the same reads.
+        expect_ok(
+            sample
+                .request(&client, &base)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .status(),
+        )?;
+        let before = function.stats();
+        let mut cold_gateway = Vec::new();
+        for _ in 0..options.runs {
+            function.recycle();
+            let started = Instant::now();
+            expect_ok(
+                sample
+                    .request(&client, &base)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .status(),
+            )?;
+            cold_gateway.push(ms(started));
         }
-        Some(Outcome::Error(body)) => Err(format!(
-            "invocation error: {}",
-            String::from_utf8_lossy(&body)
-        )),
-        None => Err("the function never answered".into()),
-    }
-}
+        let stats = function.stats();
+        let init = &stats.init_ms[before.init_ms.len()..];
+        let first = &stats.first_response_ms[before.first_response_ms.len()..];
 
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn percentile(values: &mut [f64], p: f64) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let rank = ((p / 100.0) * (values.len() as f64 - 1.0)).round() as usize;
-    values[rank.min(values.len() - 1)]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-pub async fn run(options: BenchOptions, token: String) -> Result<String, String> {
-    let api = RuntimeApi::default();
-    let address = api.start().await.map_err(|e| e.to_string())?.to_string();
-    let event = event(&options, &token)?;
-    let size = std::fs::metadata(&options.binary)
-        .map_err(|e| format!("{}: {e}", options.binary))?
-        .len();
-    let name = Path::new(&options.binary)
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
-
-    // Warm-up: creates the user record, so every measured run does the same read.
-    let mut child = spawn(&options.binary, &address, &options).map_err(|e| e.to_string())?;
-    let status = status_of(api.invoke(event.clone()).await)?;
-    if status != 200 {
-        return Err(format!("warm-up answered {status}, expected 200"));
-    }
-    child.kill().await.ok();
-
-    let (mut to_poll, mut to_response) = (Vec::new(), Vec::new());
-    for _ in 0..options.runs {
-        api.reset();
-        let started = Instant::now();
-        let mut child = spawn(&options.binary, &address, &options).map_err(|e| e.to_string())?;
-        let status = status_of(api.invoke(event.clone()).await)?;
-        let answered = started.elapsed();
-        if status != 200 {
-            return Err(format!("cold invocation answered {status}"));
+        let mut through_gateway = Vec::with_capacity(options.burst);
+        for _ in 0..options.burst {
+            let started = Instant::now();
+            expect_ok(
+                sample
+                    .request(&client, &base)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .status(),
+            )?;
+            through_gateway.push(ms(started));
         }
-        let polled = api
-            .first_poll()
-            .ok_or("no poll recorded")?
-            .duration_since(started);
-        to_poll.push(ms(polled));
-        to_response.push(ms(answered));
-        child.kill().await.ok();
-        if let Some(error) = api.init_error() {
-            return Err(format!("init error: {}", String::from_utf8_lossy(&error)));
+        let event = Bytes::from(sample.event.to_string());
+        let mut direct = Vec::with_capacity(options.burst);
+        for _ in 0..options.burst {
+            let started = Instant::now();
+            let answer = function
+                .invoke(event.clone())
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            direct.push(ms(started));
+            let status = serde_json::from_slice::<serde_json::Value>(&answer)
+                .ok()
+                .and_then(|v| v["statusCode"].as_u64());
+            if status != Some(200) {
+                return Err(format!("{name} answered {status:?} when invoked directly"));
+            }
         }
+        let rss_mib = function.stats().peak_rss_kib as f64 / 1024.0;
+        report.push(format!(
+            "{name} ({}): binary {:.2} MiB\n  cold start, spawn to first poll: median {:.1} ms\n  \
+             cold start, spawn to first response: median {:.1} ms (min {:.1}, max {:.1}; {} runs)\n  \
+             cold request through the HTTP API (client side): median {:.1} ms\n  \
+             warm, through the HTTP API: p50 {:.2} ms, p99 {:.2} ms\n  \
+             warm, function invoked directly: p50 {:.2} ms, p99 {:.2} ms\n  \
+             gateway overhead (p50 difference): {:.2} ms\n  peak RSS: {:.1} MiB over {} invocations",
+            definition.binary,
+            size as f64 / 1_048_576.0,
+            percentile(init, 50.0),
+            percentile(first, 50.0),
+            percentile(first, 0.0),
+            percentile(first, 100.0),
+            first.len(),
+            percentile(&cold_gateway, 50.0),
+            percentile(&through_gateway, 50.0),
+            percentile(&through_gateway, 99.0),
+            percentile(&direct, 50.0),
+            percentile(&direct, 99.0),
+            percentile(&through_gateway, 50.0) - percentile(&direct, 50.0),
+            rss_mib,
+            stats.invocations + 2 * options.burst as u64,
+        ));
     }
-
-    api.reset();
-    let mut child = spawn(&options.binary, &address, &options).map_err(|e| e.to_string())?;
-    let pid = child.id().ok_or("no pid")?;
-    let mut latencies = Vec::with_capacity(options.burst);
-    for _ in 0..options.burst {
-        let started = Instant::now();
-        let status = status_of(api.invoke(event.clone()).await)?;
-        latencies.push(ms(started.elapsed()));
-        if status != 200 {
-            return Err(format!("burst invocation answered {status}"));
-        }
-    }
-    let rss = peak_rss_kib(pid).ok_or("cannot read VmHWM")?;
-    child.kill().await.ok();
-
-    Ok(format!(
-        "{name}: binary {:.2} MiB | cold start to first poll median {:.1} ms | to first response median {:.1} ms \
-         (min {:.1}, max {:.1}, {} runs) | warm latency p50 {:.2} ms p99 {:.2} ms | peak RSS {:.1} MiB after {} invocations",
-        size as f64 / 1_048_576.0,
-        median(&mut to_poll),
-        median(&mut to_response.clone()),
-        to_response.iter().copied().fold(f64::INFINITY, f64::min),
-        to_response.iter().copied().fold(0.0, f64::max),
-        options.runs,
-        percentile(&mut latencies.clone(), 50.0),
-        percentile(&mut latencies, 99.0),
-        rss as f64 / 1024.0,
-        options.burst,
-    ))
+    cloud.shutdown();
+    Ok(report.join("\n"))
 }

@@ -4,17 +4,18 @@
 //!   HS256 token (AUTH_MODE=local, secret from JWT_HS256_SECRET or the local default);
 //! - `create-table --endpoint URL --table NAME`: the template's table in DynamoDB Local;
 //! - `openapi`: regenerates `docs/openapi.json` from the code;
-//! - `bench --binary PATH --event FILE --dynamodb URL --table NAME [--runs N] [--burst N]`: cold
-//!   start, warm latency and peak RSS of a release binary (see `infra/bench`).
+//! - `bench --binaries DIR --dynamodb URL --table NAME --function LOGICAL_ID=EVENT_FILE...
+//!   [--runs N] [--burst N]`: cold start, latency, gateway overhead and peak RSS of release
+//!   binaries run by the local cloud (see `infra/bench`).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
 
 mod bench;
-mod runtime_api;
 
+/// `--name value` pairs; a repeated flag keeps every value, comma-joined.
 fn flags(args: &[String]) -> Result<HashMap<String, String>, String> {
-    let mut map = HashMap::new();
+    let mut map: HashMap<String, String> = HashMap::new();
     let mut iter = args.iter();
     while let Some(flag) = iter.next() {
         let name = flag
@@ -23,7 +24,12 @@ fn flags(args: &[String]) -> Result<HashMap<String, String>, String> {
         let value = iter
             .next()
             .ok_or_else(|| format!("--{name} needs a value"))?;
-        map.insert(name.to_owned(), value.clone());
+        map.entry(name.to_owned())
+            .and_modify(|v| {
+                v.push(',');
+                v.push_str(value);
+            })
+            .or_insert_with(|| value.clone());
     }
     Ok(map)
 }
@@ -99,13 +105,23 @@ async fn run_bench(flags: &HashMap<String, String>) -> Result<String, String> {
             v.parse().map_err(|_| format!("--{name} must be a number"))
         })
     };
+    let functions = get("function")?
+        .split(',')
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(f, e)| (f.to_owned(), e.into()))
+                .ok_or(format!(
+                    "--function takes LOGICAL_ID=EVENT_FILE, not {pair}"
+                ))
+        })
+        .collect::<Result<_, _>>()?;
     let options = bench::BenchOptions {
-        binary: get("binary")?,
-        event_file: get("event")?,
+        binaries: get("binaries")?.into(),
         dynamodb: get("dynamodb")?,
         table: get("table")?,
         runs: count("runs", 21)?,
         burst: count("burst", 500)?,
+        functions,
     };
     let token = mint_token(&HashMap::from([(
         "user".to_owned(),
@@ -133,7 +149,7 @@ async fn main() -> ExitCode {
         _ => Err(
             "usage: devtools mint-token --user ID [--email E] [--name N] [--org ORG] [--ttl S] | \
                   create-table --endpoint URL --table NAME | openapi | \
-                  bench --binary PATH --event FILE --dynamodb URL --table NAME [--runs N] [--burst N]"
+                  bench --binaries DIR --dynamodb URL --table NAME --function ID=EVENT... [--runs N] [--burst N]"
                 .into(),
         ),
     };

@@ -492,7 +492,10 @@ Resources:
         let template = Template::parse(SAMPLE).unwrap();
         let worker = &template.functions().unwrap()[0];
         assert_eq!((worker.timeout_secs, worker.memory_mb), (5, 512));
-        assert_eq!(worker.environment["SHARED"], Value::Bool(true));
+        assert_eq!(
+            worker.environment["SHARED"], "yes",
+            "YAML 1.2: yes is a string"
+        );
         let event = &worker.sqs_events[0];
         assert_eq!(
             (
