@@ -1,13 +1,14 @@
 //! Pieces shared by the API Gateway payloads: ids, times, query strings, percent-decoding.
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::URL_SAFE;
 
-/// An id shaped like API Gateway's request and connection ids (`L0SM9cOFvHcCIhw=`).
+/// An id shaped like API Gateway's request and connection ids (`L0SM9cOFvHcCIhw=`), from the
+/// URL-safe alphabet so it can stand in a path unescaped (but for the `=`).
 pub fn gateway_id() -> String {
     let bytes = ulid::Ulid::generate().to_bytes();
     // The random half of a ULID, 10 bytes, plus one of its time bytes: 11 bytes, 16 characters.
-    STANDARD.encode(&bytes[5..16])
+    URL_SAFE.encode(&bytes[5..16])
 }
 
 pub fn now_ms() -> i64 {
@@ -31,9 +32,17 @@ pub fn percent_decode(input: &str, plus_is_space: bool) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                // Two hex digits exactly (`from_str_radix` alone would take a sign).
+                let pair = &bytes[i + 1..i + 3];
+                let hex = pair
+                    .iter()
+                    .all(u8::is_ascii_hexdigit)
+                    .then(|| {
+                        std::str::from_utf8(pair)
+                            .ok()
+                            .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    })
+                    .flatten();
                 match hex {
                     Some(b) => {
                         out.push(b);
@@ -76,6 +85,7 @@ mod tests {
         assert_eq!(percent_decode("a%20b+c", false), "a b+c");
         assert_eq!(percent_decode("100%", false), "100%");
         assert_eq!(percent_decode("%zz", false), "%zz");
+        assert_eq!(percent_decode("%+5", false), "%+5");
     }
 
     #[test]

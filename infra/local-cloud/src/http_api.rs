@@ -21,6 +21,8 @@ use crate::runtime::{Function, InvokeError};
 
 /// API Gateway's payload limit for HTTP APIs.
 const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
+/// API Gateway's maximum integration timeout for HTTP APIs.
+const INTEGRATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct HttpRoute {
     /// `GET`, `POST`, ... or `ANY`.
@@ -181,7 +183,25 @@ pub fn build_event(
     source_ip: &str,
     claims: Option<Map<String, Value>>,
 ) -> Value {
-    let (header_json, cookies) = header_map_to_json(headers);
+    let (mut header_json, cookies) = header_map_to_json(headers);
+    // API Gateway adds where the request came from.
+    for (name, value) in [
+        ("x-forwarded-for", source_ip),
+        ("x-forwarded-proto", "http"),
+        ("x-forwarded-port", "80"),
+    ] {
+        header_json
+            .entry(name)
+            .or_insert_with(|| Value::String(value.to_owned()));
+    }
+    header_json.insert(
+        "x-amzn-trace-id".into(),
+        Value::String(format!(
+            "Root=1-{:08x}-{}",
+            now_ms() / 1000,
+            gateway_id().replace(['+', '/', '='], "0")
+        )),
+    );
     let user_agent = header_json
         .get("user-agent")
         .and_then(Value::as_str)
@@ -496,17 +516,20 @@ async fn respond(api: &HttpApi, peer: SocketAddr, request: Request) -> Response 
         &peer.ip().to_string(),
         claims,
     );
-    match route.function.invoke(Bytes::from(event.to_string())).await {
-        Ok(answer) => map_response(&answer),
-        Err(InvokeError::Timeout) => {
-            message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
-        }
-        Err(InvokeError::Crashed(_) | InvokeError::Spawn(_)) => {
-            message(StatusCode::BAD_GATEWAY, "Internal Server Error")
-        }
-        Err(InvokeError::Function(_) | InvokeError::Init(_)) => {
-            message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-        }
+    // API Gateway gives up on an integration after 30 seconds, whatever the function's timeout.
+    let invocation = route.function.invoke(Bytes::from(event.to_string()));
+    match tokio::time::timeout(INTEGRATION_TIMEOUT, invocation).await {
+        Ok(Ok(answer)) => map_response(&answer),
+        // A handler error, a crash, an init failure or the function's own timeout are all
+        // function errors to API Gateway.
+        Ok(Err(
+            InvokeError::Function(_)
+            | InvokeError::Init(_)
+            | InvokeError::Crashed(_)
+            | InvokeError::Timeout,
+        )) => message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+        Ok(Err(InvokeError::Spawn(_))) => message(StatusCode::BAD_GATEWAY, "Internal Server Error"),
+        Err(_) => message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
     }
 }
 

@@ -118,10 +118,13 @@ async fn ensure_table(template: &Template, endpoint: &str, table_name: &str) -> 
     Ok(())
 }
 
-async fn serve(addr: SocketAddr, router: axum::Router) -> Result<SocketAddr, String> {
-    let listener = tokio::net::TcpListener::bind(addr)
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+fn serve(listener: tokio::net::TcpListener, router: axum::Router) -> Result<SocketAddr, String> {
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     tokio::spawn(async move {
         let _ = axum::serve(
@@ -198,6 +201,11 @@ fn authorizer(
 /// Starts everything the template describes.
 pub async fn start(config: Config) -> Result<Cloud, String> {
     let template = Template::load(&config.template).map_err(|e| e.to_string())?;
+    // Listen first, so the real addresses (port 0 picks one) are what the template resolves to.
+    let http_listener = bind(config.http_addr).await?;
+    let websocket_listener = bind(config.websocket_addr).await?;
+    let admin_listener = bind(config.admin_addr).await?;
+    let websocket_bound = websocket_listener.local_addr().map_err(|e| e.to_string())?;
     let mut resolver = Resolver::new(&template, config.parameters.clone());
     let region = resolver.region.clone();
     let account = resolver.account.clone();
@@ -233,7 +241,7 @@ pub async fn start(config: Config) -> Result<Cloud, String> {
         resolver.set_attribute(
             &api.logical_id,
             "ApiEndpoint",
-            format!("ws://{}", config.websocket_addr),
+            format!("ws://{websocket_bound}"),
         );
     }
     let sqs_client = config
@@ -308,7 +316,7 @@ pub async fn start(config: Config) -> Result<Cloud, String> {
         }),
     };
     let http = Arc::new(HttpApi::new(routes, cors, jwt)?);
-    let http_addr = serve(config.http_addr, http.router()).await?;
+    let http_addr = serve(http_listener, http.router())?;
 
     let connections = Arc::new(Connections::default());
     let ws_definition = template.websocket_apis().into_iter().next();
@@ -330,12 +338,12 @@ pub async fn start(config: Config) -> Result<Cloud, String> {
         connections: connections.clone(),
         idle_timeout: config.websocket_idle_timeout,
     });
-    let websocket_addr = serve(config.websocket_addr, websocket.router()).await?;
+    let websocket_addr = serve(websocket_listener, websocket.router())?;
     let admin = Arc::new(admin::Admin {
         connections: connections.clone(),
         functions: functions.clone(),
     });
-    let admin_addr = serve(config.admin_addr, admin.router()).await?;
+    let admin_addr = serve(admin_listener, admin.router())?;
 
     if let Some(client) = &sqs_client {
         for definition in &definitions {

@@ -86,6 +86,8 @@ struct Channel {
     first_poll: Mutex<Option<Instant>>,
     polled: Notify,
     init_error: Mutex<Option<String>>,
+    /// Notified when the instance has exited: its Runtime API server stops.
+    closed: Notify,
 }
 
 struct Instance {
@@ -110,8 +112,10 @@ impl Instance {
 }
 
 /// Owns the child process: reports its exit, or stops it when asked.
+#[allow(clippy::too_many_arguments)]
 async fn watch(
     mut child: Child,
+    channel: Arc<Channel>,
     id: u64,
     name: String,
     alive: Arc<AtomicBool>,
@@ -135,6 +139,8 @@ async fn watch(
     // `notify_one` leaves a permit for a waiter that arrives later; `notify_waiters` wakes the rest.
     exited.notify_one();
     exited.notify_waiters();
+    // The instance's Runtime API has nobody left to serve.
+    channel.closed.notify_one();
 }
 
 pub struct Function {
@@ -187,8 +193,21 @@ impl Function {
         self.freed.notify_waiters();
     }
 
-    /// Invokes the function with `event` and waits for its response.
+    /// Invokes the function with `event` and waits for its response. The invocation runs to its
+    /// end even if the caller goes away (a client hanging up), so its instance always returns
+    /// to the pool.
     pub async fn invoke(self: &Arc<Self>, event: Bytes) -> Result<Bytes, InvokeError> {
+        let function = self.clone();
+        tokio::spawn(async move { function.invoke_to_end(event).await })
+            .await
+            .unwrap_or_else(|e| {
+                Err(InvokeError::Crashed(format!(
+                    "the invocation task failed: {e}"
+                )))
+            })
+    }
+
+    async fn invoke_to_end(self: Arc<Self>, event: Bytes) -> Result<Bytes, InvokeError> {
         let instance = self.acquire().await?;
         let started = Instant::now();
         let result = self.invoke_on(&instance, event).await;
@@ -209,9 +228,11 @@ impl Function {
                     .first_response_ms
                     .push(instance.spawned_at.elapsed().as_secs_f64() * 1000.0);
             }
-            if let Some(rss) = peak_rss_kib(instance.pid) {
-                stats.peak_rss_kib = stats.peak_rss_kib.max(rss);
-            }
+        }
+        let rss = peak_rss_kib(instance.pid);
+        if let Some(rss) = rss {
+            let mut stats = self.stats.lock().unwrap();
+            stats.peak_rss_kib = stats.peak_rss_kib.max(rss);
         }
         let status = match &result {
             Ok(_) => "ok".to_owned(),
@@ -220,8 +241,10 @@ impl Function {
         logs::system(
             &self.spec.name,
             &format!(
-                "invocation {:.1} ms ({status})",
-                elapsed.as_secs_f64() * 1000.0
+                "invocation {:.1} ms ({status}), instance {} peak RSS {:.1} MiB",
+                elapsed.as_secs_f64() * 1000.0,
+                instance.id,
+                rss.unwrap_or_default() as f64 / 1024.0
             ),
         );
         self.release(instance);
@@ -260,6 +283,8 @@ impl Function {
                     Ok(instance) => Ok(instance),
                     Err(e) => {
                         *self.live.lock().unwrap() -= 1;
+                        // Whoever waits for an instance may now start one.
+                        self.freed.notify_one();
                         Err(e)
                     }
                 };
@@ -336,6 +361,7 @@ impl Function {
         });
         tokio::spawn(watch(
             child,
+            channel.clone(),
             id,
             self.spec.name.clone(),
             instance.alive.clone(),
@@ -394,6 +420,8 @@ impl Function {
         instance.channel.work.notify_one();
         let exited = instance.exited.notified();
         tokio::select! {
+            // An answer that arrived together with the exit still counts.
+            biased;
             outcome = answer => match outcome {
                 Ok(Outcome::Response(body)) => Ok(body),
                 Ok(Outcome::Error(body)) => Err(InvokeError::Function(body)),
@@ -423,8 +451,12 @@ async fn serve_runtime_api(channel: Arc<Channel>) -> std::io::Result<SocketAddr>
         )
         .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
         .route("/2018-06-01/runtime/init/error", post(init_error))
-        .with_state(channel);
-    tokio::spawn(async move { axum::serve(listener, app).await });
+        .with_state(channel.clone());
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { channel.closed.notified().await })
+            .await
+    });
     Ok(address)
 }
 

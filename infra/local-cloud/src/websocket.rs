@@ -210,9 +210,31 @@ async fn upgrade(
             }
         }
     }
+    // $connect succeeded: if the upgrade itself then fails, $disconnect still follows.
+    let failed = (
+        api.clone(),
+        connection_id.clone(),
+        peer_ip.clone(),
+        user_agent.clone(),
+    );
     let api = api.clone();
     ws.max_frame_size(MAX_FRAME_BYTES)
         .max_message_size(MAX_MESSAGE_BYTES)
+        .on_failed_upgrade(move |error: axum::Error| {
+            let (api, id, peer, user_agent) = failed;
+            tokio::spawn(async move {
+                disconnect(
+                    &api,
+                    &id,
+                    connected_at,
+                    &peer,
+                    &user_agent,
+                    1006,
+                    &error.to_string(),
+                )
+                .await;
+            });
+        })
         .on_upgrade(move |socket| {
             run(
                 api,
@@ -259,9 +281,15 @@ async fn run(
                     }
                     Ok(None) => break,
                     Ok(Some(Err(error))) => {
-                        // Frames or messages over the limits end here, as API Gateway ends them.
-                        let _ = sink.send(Message::Close(Some(CloseFrame { code: 1009, reason: "Message too big".into() }))).await;
-                        (close_code, close_reason) = (1009, error.to_string());
+                        let text = error.to_string();
+                        if text.contains("Space limit exceeded") || text.contains("too long") || text.contains("too big") {
+                            // Frames or messages over the limits end here, as API Gateway ends them.
+                            let _ = sink.send(Message::Close(Some(CloseFrame { code: 1009, reason: "Message too big".into() }))).await;
+                            (close_code, close_reason) = (1009, text);
+                        } else {
+                            // The connection broke without a close handshake.
+                            (close_code, close_reason) = (1006, text);
+                        }
                         break;
                     }
                     Ok(Some(Ok(message))) => message,
@@ -288,11 +316,16 @@ async fn run(
                 let mut context = context(&route_key, "MESSAGE", &id, connected_at, &peer, &user_agent);
                 context["messageId"] = Value::String(gateway_id());
                 let event = json!({ "requestContext": context, "body": body, "isBase64Encoded": base64 });
-                if let Err(error) = function.invoke(Bytes::from(event.to_string())).await {
-                    logs::system("websocket", &format!("{route_key} failed for {id}: {error:?}"));
-                    let reply = json!({"message": "Internal server error", "connectionId": id, "requestId": gateway_id()}).to_string();
-                    let _ = sink.send(Message::Text(reply.into())).await;
-                }
+                // Messages are handled concurrently, as API Gateway invokes them: pushes and
+                // further messages keep flowing while a handler runs.
+                let (connections, id) = (api.connections.clone(), id.clone());
+                tokio::spawn(async move {
+                    if let Err(error) = function.invoke(Bytes::from(event.to_string())).await {
+                        logs::system("websocket", &format!("{route_key} failed for {id}: {error:?}"));
+                        let reply = json!({"message": "Internal server error", "connectionId": id, "requestId": gateway_id()});
+                        connections.send(&id, Bytes::from(reply.to_string()));
+                    }
+                });
             }
             Some(out) = outgoing.recv() => match out {
                 Outgoing::Data(data) => {
@@ -314,23 +347,46 @@ async fn run(
     }
     api.connections.live.lock().unwrap().remove(&id);
     logs::system("websocket", &format!("disconnected {id} ({close_code})"));
-    if let Some(function) = api.routes.get("$disconnect") {
-        let mut context = context(
-            "$disconnect",
-            "DISCONNECT",
-            &id,
-            connected_at,
-            &peer,
-            &user_agent,
+    disconnect(
+        &api,
+        &id,
+        connected_at,
+        &peer,
+        &user_agent,
+        close_code,
+        &close_reason,
+    )
+    .await;
+}
+
+/// Sends `$disconnect`, best effort, as API Gateway does.
+async fn disconnect(
+    api: &WebSocketApi,
+    id: &str,
+    connected_at: i64,
+    peer: &str,
+    user_agent: &str,
+    code: u16,
+    reason: &str,
+) {
+    let Some(function) = api.routes.get("$disconnect") else {
+        return;
+    };
+    let mut context = context(
+        "$disconnect",
+        "DISCONNECT",
+        id,
+        connected_at,
+        peer,
+        user_agent,
+    );
+    context["disconnectStatusCode"] = json!(code);
+    context["disconnectReason"] = json!(reason);
+    let event = json!({ "headers": { "Host": "127.0.0.1" }, "multiValueHeaders": { "Host": ["127.0.0.1"] }, "requestContext": context, "isBase64Encoded": false });
+    if let Err(error) = function.invoke(Bytes::from(event.to_string())).await {
+        logs::system(
+            "websocket",
+            &format!("$disconnect failed for {id}: {error:?}"),
         );
-        context["disconnectStatusCode"] = json!(close_code);
-        context["disconnectReason"] = json!(close_reason);
-        let event = json!({ "headers": { "Host": "127.0.0.1" }, "multiValueHeaders": { "Host": ["127.0.0.1"] }, "requestContext": context, "isBase64Encoded": false });
-        if let Err(error) = function.invoke(Bytes::from(event.to_string())).await {
-            logs::system(
-                "websocket",
-                &format!("$disconnect failed for {id}: {error:?}"),
-            );
-        }
     }
 }

@@ -284,6 +284,9 @@ impl Resolver {
                     };
                     return Ok(Some(Value::Bool(result)));
                 }
+                other if other.starts_with("Fn::") => {
+                    return Err(shape(format!("{other} is not supported locally")));
+                }
                 _ => {}
             }
         }

@@ -298,7 +298,12 @@ impl Template {
         {
             for (method, operation) in methods.as_object().into_iter().flatten() {
                 if let Some(security) = operation.get("security") {
-                    routes.push((method.to_ascii_uppercase(), path.clone(), security.clone()));
+                    let method = if method == "x-amazon-apigateway-any-method" {
+                        "ANY".to_owned()
+                    } else {
+                        method.to_ascii_uppercase()
+                    };
+                    routes.push((method, path.clone(), security.clone()));
                 }
             }
         }
@@ -360,7 +365,10 @@ impl Template {
                             str_at(r, "Type") == Some("AWS::ApiGatewayV2::Integration")
                         })
                         .map(|(id, _)| id)
-                        .find(|id| target.contains(&format!("\"{id}\"")));
+                        .find(|id| {
+                            target.contains(&format!("\"{id}\""))
+                                || target.contains(&format!("${{{id}}}"))
+                        });
                     if let Some(function) = integration.and_then(|i| function_of_integration(i)) {
                         routes.insert(key.to_owned(), function);
                     }

@@ -15,7 +15,9 @@ fn record(event: &Value) {
         .append(true)
         .open(path)
         .expect("record file");
-    writeln!(file, "{event}").expect("record");
+    // One write per line, so a reader (or another instance) never sees half of it.
+    file.write_all(format!("{event}\n").as_bytes())
+        .expect("record");
 }
 
 async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
