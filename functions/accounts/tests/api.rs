@@ -168,6 +168,8 @@ impl Api {
             limit: 100,
             cursor: None,
             newest_first: false,
+            sort_range: None,
+            filter: None,
         };
         self.store.query(query).await.unwrap().items
     }

@@ -37,10 +37,14 @@ struct Sample {
 }
 
 impl Sample {
-    fn load(path: &PathBuf, token: &str) -> Result<Self, String> {
+    /// The event with a fresh token and, where it names an organization, the bench user's own.
+    fn load(path: &PathBuf, token: &str, org_id: &str) -> Result<Self, String> {
         let raw = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut event: serde_json::Value = serde_json::from_str(&raw).map_err(|e| e.to_string())?;
         event["headers"]["authorization"] = format!("Bearer {token}").into();
+        if event["headers"].get("x-org-id").is_some() {
+            event["headers"]["x-org-id"] = org_id.into();
+        }
         Ok(Self { event })
     }
 
@@ -116,6 +120,22 @@ pub async fn run(options: BenchOptions, token: String) -> Result<String, String>
     let template =
         sam_template::Template::load(&sam_template::default_path()).map_err(|e| e.to_string())?;
     let definitions = template.functions().map_err(|e| e.to_string())?;
+    // An organization of the bench user, for routes that work inside one.
+    let created: serde_json::Value = client
+        .post(format!("{base}/v1/orgs"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(r#"{"name":"Bench"}"#)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let org_id = created["id"]
+        .as_str()
+        .ok_or(format!("creating the bench organization failed: {created}"))?
+        .to_owned();
     let mut report = Vec::new();
     for (name, event_file) in &options.functions {
         let function = cloud
@@ -129,7 +149,7 @@ pub async fn run(options: BenchOptions, token: String) -> Result<String, String>
         let size = std::fs::metadata(options.binaries.join(&definition.binary))
             .map_err(|e| e.to_string())?
             .len();
-        let sample = Sample::load(event_file, &token)?;
+        let sample = Sample::load(event_file, &token, &org_id)?;
         let expect_ok = |status: reqwest::StatusCode| -> Result<(), String> {
             if status.is_success() {
                 Ok(())

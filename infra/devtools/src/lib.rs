@@ -11,7 +11,8 @@ pub fn openapi_path() -> std::path::PathBuf {
 /// The OpenAPI document of the whole API: every function's routes merged, bearer JWT by default.
 pub fn openapi() -> OpenApi {
     let mut document = accounts_function::openapi();
-    // Further functions merge their parts here as they are added.
+    // Every function adds its part here.
+    document.merge(team_function::openapi());
     document.info = InfoBuilder::new()
         .title("Objecta platform API")
         .version(env!("CARGO_PKG_VERSION"))

@@ -31,6 +31,12 @@ pub struct OrgRecord {
     pub created_at: DateTime,
     #[serde(with = "clock::serde_rfc3339")]
     pub updated_at: DateTime,
+    /// Members, kept in the same transactions that add or remove one (seat limits read it).
+    #[serde(default)]
+    pub member_count: i64,
+    /// Owners, kept likewise: an organization never loses its last owner.
+    #[serde(default)]
+    pub owner_count: i64,
 }
 
 /// An organization as the caller sees it.
@@ -129,6 +135,8 @@ impl Organizations {
             created_by: caller.user_id().to_owned(),
             created_at: now,
             updated_at: now,
+            member_count: 1,
+            owner_count: 1,
         };
         let membership = MembershipRecord {
             org_id: org.id.clone(),
@@ -251,6 +259,8 @@ impl Organizations {
                 limit,
                 cursor,
                 newest_first: false,
+                sort_range: None,
+                filter: None,
             })
             .await?;
         let org_keys: Vec<_> = page

@@ -351,7 +351,7 @@ impl Authenticator {
 }
 
 /// A user id becomes part of storage keys, so it must be short and printable.
-fn is_usable_user_id(sub: &str) -> bool {
+pub fn is_usable_user_id(sub: &str) -> bool {
     !sub.is_empty() && sub.len() <= 256 && !sub.chars().any(char::is_control)
 }
 

@@ -9,5 +9,7 @@ pub mod roles;
 pub use context::{
     ACTIVITY_WRITE_INTERVAL, Caller, ContextError, ContextLoader, Denied, OrgMember, parse_org_id,
 };
-pub use jwt::{AuthError, Authenticator, Claims, HttpJwks, JwksSource, parse_jwks};
-pub use roles::{Permission, Role};
+pub use jwt::{
+    AuthError, Authenticator, Claims, HttpJwks, JwksSource, is_usable_user_id, parse_jwks,
+};
+pub use roles::{Permission, Role, allows};

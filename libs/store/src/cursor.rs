@@ -44,6 +44,8 @@ pub(crate) struct CursorScope<'a> {
     pub partition_value: &'a str,
     pub sort_attr: &'a str,
     pub sort_prefix: &'a str,
+    /// The query's sort-key range, when it has one.
+    pub sort_range: Option<(&'a str, &'a str)>,
 }
 
 /// DynamoDB's limit on a sort key value.
@@ -95,7 +97,12 @@ impl CursorScope<'_> {
             return Err(StoreError::InvalidCursor);
         }
         match payload.k.get(self.sort_attr) {
-            Some(sk) if sk.starts_with(self.sort_prefix) && sk.len() <= MAX_SORT_KEY_BYTES => {}
+            Some(sk)
+                if sk.starts_with(self.sort_prefix)
+                    && sk.len() <= MAX_SORT_KEY_BYTES
+                    && self
+                        .sort_range
+                        .is_none_or(|(from, to)| from <= sk.as_str() && sk.as_str() <= to) => {}
             _ => return Err(StoreError::InvalidCursor),
         }
         Ok(payload
@@ -117,6 +124,7 @@ mod tests {
             partition_value: pk,
             sort_attr: "SK",
             sort_prefix: "MEMBER#",
+            sort_range: None,
         }
     }
 

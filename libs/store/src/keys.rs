@@ -62,6 +62,11 @@ pub fn activity(org_id: &str, activity_id: &str) -> Key {
     Key::new(org_partition(org_id), format!("ACTIVITY#{activity_id}"))
 }
 
+/// Sort keys of activity entries whose ids lie between two ULIDs (inclusive): a time window.
+pub fn activity_window(from_id: &str, to_id: &str) -> (String, String) {
+    (format!("ACTIVITY#{from_id}"), format!("ACTIVITY#{to_id}"))
+}
+
 pub fn activities(org_id: &str) -> Partition {
     Partition {
         pk: org_partition(org_id),

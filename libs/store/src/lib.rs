@@ -129,6 +129,42 @@ pub struct Query<'a> {
     pub cursor: Option<&'a str>,
     /// Descending sort key order (ULID sort keys: newest first).
     pub newest_first: bool,
+    /// Only sort keys from `.0` to `.1` inclusive (both inside the partition's prefix).
+    pub sort_range: Option<(String, String)>,
+    /// Items must also match this; a page then reads up to [`MAX_FILTERED_READS`] DynamoDB pages.
+    pub filter: Option<Filter>,
+}
+
+/// A filter expression with its own `#name` and `:value` placeholders.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub expression: String,
+    pub names: HashMap<String, String>,
+    pub values: Item,
+}
+
+/// A filtered list page stops after this many DynamoDB pages and hands out a cursor, so a filter
+/// that matches little never turns one request into a scan of the partition.
+pub const MAX_FILTERED_READS: usize = 5;
+
+impl<'a> Query<'a> {
+    /// All items of `partition`, oldest first, `limit` a page.
+    pub fn new(name: &'a str, partition: Partition, limit: u16, cursor: Option<&'a str>) -> Self {
+        Self {
+            name,
+            partition,
+            limit,
+            cursor,
+            newest_first: false,
+            sort_range: None,
+            filter: None,
+        }
+    }
+
+    pub fn newest_first(mut self) -> Self {
+        self.newest_first = true;
+        self
+    }
 }
 
 #[derive(Clone)]
@@ -235,47 +271,92 @@ impl Store {
             partition_value: &query.partition.pk,
             sort_attr: keys::SK,
             sort_prefix: &query.partition.sk_prefix,
+            sort_range: query
+                .sort_range
+                .as_ref()
+                .map(|(a, b)| (a.as_str(), b.as_str())),
         };
-        let start = query.cursor.map(|c| scope.decode(c)).transpose()?;
+        let mut start = query.cursor.map(|c| scope.decode(c)).transpose()?;
         let limit = usize::from(query.limit.clamp(1, 1000));
-        self.count_round_trip();
-        let output = self
-            .client
-            .query()
-            .table_name(&*self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_names("#sk", keys::SK)
-            .expression_attribute_values(":pk", AttributeValue::S(query.partition.pk.clone()))
-            .expression_attribute_values(
-                ":prefix",
-                AttributeValue::S(query.partition.sk_prefix.clone()),
-            )
-            .scan_index_forward(!query.newest_first)
-            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| match StoreError::from_sdk("Query", e) {
-                // Belt and braces: a start key DynamoDB refuses is the cursor's fault.
-                StoreError::Service(detail)
-                    if query.cursor.is_some() && detail.contains("ValidationException") =>
-                {
-                    StoreError::InvalidCursor
+        let mut items: Vec<Item> = Vec::new();
+        let reads = if query.filter.is_some() {
+            MAX_FILTERED_READS
+        } else {
+            1
+        };
+        let mut last_key = None;
+        for _ in 0..reads {
+            self.count_round_trip();
+            let mut request = self
+                .client
+                .query()
+                .table_name(&*self.table)
+                .expression_attribute_names("#pk", keys::PK)
+                .expression_attribute_names("#sk", keys::SK)
+                .expression_attribute_values(":pk", AttributeValue::S(query.partition.pk.clone()))
+                .scan_index_forward(!query.newest_first)
+                // One item more than asked for tells whether this is the last page.
+                .limit(
+                    i32::try_from(limit + 1 - items.len())
+                        .unwrap_or(i32::MAX)
+                        .max(1),
+                )
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take());
+            request = match &query.sort_range {
+                Some((from, to)) => request
+                    .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+                    .expression_attribute_values(":from", AttributeValue::S(from.clone()))
+                    .expression_attribute_values(":to", AttributeValue::S(to.clone())),
+                None => request
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .expression_attribute_values(
+                        ":prefix",
+                        AttributeValue::S(query.partition.sk_prefix.clone()),
+                    ),
+            };
+            if let Some(filter) = &query.filter {
+                request = request
+                    .filter_expression(&filter.expression)
+                    .set_expression_attribute_names(Some({
+                        let mut names = filter.names.clone();
+                        names.insert("#pk".into(), keys::PK.into());
+                        names.insert("#sk".into(), keys::SK.into());
+                        names
+                    }));
+                for (name, value) in &filter.values {
+                    request = request.expression_attribute_values(name, value.clone());
                 }
-                other => other,
-            })?;
-        let mut items = output.items.unwrap_or_default();
+            }
+            let output =
+                request
+                    .send()
+                    .await
+                    .map_err(|e| match StoreError::from_sdk("Query", e) {
+                        // Belt and braces: a start key DynamoDB refuses is the cursor's fault.
+                        StoreError::Service(detail)
+                            if query.cursor.is_some() && detail.contains("ValidationException") =>
+                        {
+                            StoreError::InvalidCursor
+                        }
+                        other => other,
+                    })?;
+            items.extend(output.items.unwrap_or_default());
+            last_key = output.last_evaluated_key.filter(|k| !k.is_empty());
+            if items.len() > limit || last_key.is_none() {
+                break;
+            }
+            start = last_key.clone();
+        }
         let next_cursor = if items.len() > limit {
             items.truncate(limit);
             let last = items.last().expect("limit is at least 1");
             Some(scope.encode(&key_attributes(&key_of(last)?))?)
         } else {
-            // DynamoDB may also stop early at its 1 MB page size: then there is more to read.
-            match output.last_evaluated_key {
-                Some(last) if !last.is_empty() => Some(scope.encode(&last)?),
-                _ => None,
+            // DynamoDB stopped early (its 1 MB page, or the filtered-read budget): more to read.
+            match last_key {
+                Some(last) => Some(scope.encode(&last)?),
+                None => None,
             }
         };
         let items = items.into_iter().map(from_item).collect::<Result<_, _>>()?;

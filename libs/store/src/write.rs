@@ -56,6 +56,7 @@ impl Condition {
 pub struct Update {
     key: Key,
     sets: Vec<(String, Result<AttributeValue, String>)>,
+    adds: Vec<(String, i64)>,
     condition: Option<String>,
     condition_values: Item,
     require_exists: bool,
@@ -74,6 +75,7 @@ impl Update {
         Self {
             key,
             sets: Vec::new(),
+            adds: Vec::new(),
             condition: None,
             condition_values: Item::new(),
             require_exists: false,
@@ -85,6 +87,28 @@ impl Update {
         let value =
             serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(value).map_err(|e| e.to_string());
         self.sets.push((name.to_owned(), value));
+        self
+    }
+
+    /// A condition given as a [`Condition`] (expression conditions name attributes `#<name>`).
+    pub fn condition_on(mut self, condition: Condition) -> Self {
+        match condition {
+            Condition::Always => {}
+            Condition::Exists => self.require_exists = true,
+            Condition::NotExists => self.condition = Some("attribute_not_exists(#pk)".into()),
+            Condition::Expression {
+                expression, values, ..
+            } => {
+                self.condition = Some(expression);
+                self.condition_values.extend(values);
+            }
+        }
+        self
+    }
+
+    /// Adds `delta` to the number attribute `name` (a counter), atomically.
+    pub fn add(mut self, name: &str, delta: i64) -> Self {
+        self.adds.push((name.to_owned(), delta));
         self
     }
 
@@ -108,12 +132,13 @@ impl Update {
     }
 
     pub(crate) fn into_parts(self) -> Result<UpdateParts, StoreError> {
-        if self.sets.is_empty() {
+        if self.sets.is_empty() && self.adds.is_empty() {
             return Err(StoreError::Internal(
                 "an update must set at least one attribute".into(),
             ));
         }
-        let mut names = HashMap::from([("#pk".to_owned(), keys::PK.to_owned())]);
+        // DynamoDB refuses names that no expression uses, so `#pk` is added only where used.
+        let mut names = HashMap::new();
         let mut values = self.condition_values;
         let mut assignments = Vec::with_capacity(self.sets.len());
         for (i, (name, value)) in self.sets.into_iter().enumerate() {
@@ -127,14 +152,33 @@ impl Update {
             }
             assignments.push(format!("#{name} = :set{i}"));
         }
+        let mut additions = Vec::with_capacity(self.adds.len());
+        for (i, (name, delta)) in self.adds.into_iter().enumerate() {
+            names.insert(format!("#{name}"), name.clone());
+            values.insert(format!(":add{i}"), AttributeValue::N(delta.to_string()));
+            additions.push(format!("#{name} :add{i}"));
+        }
+        let mut expression = Vec::new();
+        if !assignments.is_empty() {
+            expression.push(format!("SET {}", assignments.join(", ")));
+        }
+        if !additions.is_empty() {
+            expression.push(format!("ADD {}", additions.join(", ")));
+        }
         let mut conditions = Vec::new();
         if self.require_exists {
+            names.insert("#pk".to_owned(), keys::PK.to_owned());
             conditions.push("attribute_exists(#pk)".to_owned());
         }
         if let Some(extra) = self.condition {
             // Condition expressions may reference attributes that are not being set.
             for token in extra.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '#')) {
                 if let Some(attr) = token.strip_prefix('#') {
+                    let attr = match attr {
+                        "pk" => keys::PK,
+                        "sk" => keys::SK,
+                        other => other,
+                    };
                     names
                         .entry(token.to_owned())
                         .or_insert_with(|| attr.to_owned());
@@ -144,7 +188,7 @@ impl Update {
         }
         Ok(UpdateParts {
             key: key_attributes(&self.key),
-            expression: format!("SET {}", assignments.join(", ")),
+            expression: expression.join(" "),
             condition: (!conditions.is_empty()).then(|| conditions.join(" AND ")),
             names,
             values,

@@ -189,6 +189,8 @@ async fn queries_page_through_one_partition_and_refuse_foreign_cursors() {
             limit: 2,
             cursor,
             newest_first: true,
+            sort_range: None,
+            filter: None,
         }
     }
     let mut seen = Vec::new();
@@ -213,6 +215,8 @@ async fn queries_page_through_one_partition_and_refuse_foreign_cursors() {
         limit: 2,
         cursor: Some(&cursor),
         newest_first: true,
+        sort_range: None,
+        filter: None,
     };
     assert!(matches!(
         store.query::<Note>(foreign).await,
@@ -224,6 +228,8 @@ async fn queries_page_through_one_partition_and_refuse_foreign_cursors() {
         limit: 2,
         cursor: Some(&cursor),
         newest_first: true,
+        sort_range: None,
+        filter: None,
     };
     assert!(matches!(
         store.query::<Note>(other_list).await,

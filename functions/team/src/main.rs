@@ -1,0 +1,21 @@
+//! The team Lambda: members, roles and the activity log.
+
+use config::{Env, HttpSettings};
+use team_function::App;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let env = Env::from_process();
+    let settings = HttpSettings::from_env(&env)?;
+    let activity_retention_days = env.parsed("ACTIVITY_RETENTION_DAYS", 365u16)?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let app = App::new(
+        &settings,
+        dynamodb,
+        clock::Clock::system(),
+        activity_retention_days,
+    );
+    lambda_http::run(team_function::router(app, &settings.cors_allowed_origins)).await
+}
