@@ -644,3 +644,153 @@ async fn bad_input_is_a_problem_and_changes_nothing() {
     );
     assert_eq!(api.actions(&org).await, ["org.created"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_owners_stepping_down_at_once_leave_one_owner() {
+    let api = std::sync::Arc::new(api().await);
+    let org = api.org("first").await;
+    api.add(&org, "second", Role::Owner).await;
+    let (a, b) = (api.clone(), api.clone());
+    let (o1, o2) = (org.clone(), org.clone());
+    let first = tokio::spawn(async move {
+        a.call(
+            Method::PATCH,
+            "/v1/team/members/first/role",
+            "first",
+            &o1,
+            Some(r#"{"role":"member"}"#),
+        )
+        .await
+    });
+    let second = tokio::spawn(async move {
+        b.call(
+            Method::DELETE,
+            "/v1/team/members/second",
+            "second",
+            &o2,
+            None,
+        )
+        .await
+    });
+    let (first, second) = (first.await.unwrap(), second.await.unwrap());
+    let succeeded = [first.0, second.0]
+        .iter()
+        .filter(|s| s.is_success())
+        .count();
+    assert_eq!(succeeded, 1, "exactly one steps down: {first:?} {second:?}");
+    let refused = if first.0.is_success() { second } else { first };
+    assert_eq!(refused.0, StatusCode::CONFLICT, "{refused:?}");
+    let owners = [
+        api.role_of(&org, "first").await,
+        api.role_of(&org, "second").await,
+    ]
+    .into_iter()
+    .filter(|r| *r == Some(Role::Owner))
+    .count();
+    assert_eq!(owners, 1);
+    let profile: accounts::OrgRecord = api
+        .store
+        .get(&keys::org_profile(&org))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(profile.owner_count, 1);
+}
+
+#[tokio::test]
+async fn nobody_below_owner_changes_their_own_role_and_counters_follow_changes() {
+    let api = api().await;
+    let org = api.org("own").await;
+    for (user, role) in &ACTORS[1..] {
+        api.add(&org, user, *role).await;
+    }
+    for (user, _) in &ACTORS[1..] {
+        for new in ["owner", "admin", "member", "viewer"] {
+            let body = json!({ "role": new }).to_string();
+            let (status, reply) = api
+                .call(
+                    Method::PATCH,
+                    &format!("/v1/team/members/{user}/role"),
+                    user,
+                    &org,
+                    Some(&body),
+                )
+                .await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{user} -> {new}: {reply}");
+        }
+    }
+    let profile: accounts::OrgRecord = api
+        .store
+        .get(&keys::org_profile(&org))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((profile.member_count, profile.owner_count), (4, 1));
+    api.call(
+        Method::PATCH,
+        "/v1/team/members/adm/role",
+        "own",
+        &org,
+        Some(r#"{"role":"owner"}"#),
+    )
+    .await;
+    api.call(Method::DELETE, "/v1/team/members/vie", "own", &org, None)
+        .await;
+    let profile: accounts::OrgRecord = api
+        .store
+        .get(&keys::org_profile(&org))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((profile.member_count, profile.owner_count), (3, 2));
+}
+
+#[tokio::test]
+async fn a_viewer_pages_through_a_log_full_of_hidden_billing_entries() {
+    let api = api().await;
+    let org = api.org("own").await;
+    api.add(&org, "vie", Role::Viewer).await;
+    for i in 0..30 {
+        api.clock.advance(Duration::seconds(1));
+        let entry = audit::NewEntry {
+            org_id: &org,
+            actor_id: "system",
+            action: "invoice.paid",
+            category: audit::Category::Billing,
+            target_type: "invoice",
+            target_id: &format!("in_{i}"),
+            metadata: json!({}),
+        }
+        .at(api.clock.now());
+        api.store
+            .put(
+                audit::entry_item(&entry, Duration::days(365)).unwrap(),
+                Condition::NotExists,
+            )
+            .await
+            .unwrap();
+    }
+    let (status, page) = api
+        .call(Method::GET, "/v1/team/activity?limit=1", "vie", &org, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        page["items"][0]["action"], "org.created",
+        "found past 30 hidden entries in one request"
+    );
+    // A cursor is bound to its window: reusing it with other bounds is refused.
+    let (_, first) = api
+        .call(Method::GET, "/v1/team/activity?limit=1", "own", &org, None)
+        .await;
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (status, _) = api
+        .call(
+            Method::GET,
+            &format!("/v1/team/activity?limit=1&cursor={cursor}&to=2020-01-01T00:00:00Z"),
+            "own",
+            &org,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

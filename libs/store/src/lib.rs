@@ -146,6 +146,8 @@ pub struct Filter {
 /// A filtered list page stops after this many DynamoDB pages and hands out a cursor, so a filter
 /// that matches little never turns one request into a scan of the partition.
 pub const MAX_FILTERED_READS: usize = 5;
+/// Items DynamoDB evaluates per read of a filtered list.
+const FILTERED_READ_SIZE: i32 = 100;
 
 impl<'a> Query<'a> {
     /// All items of `partition`, oldest first, `limit` a page.
@@ -316,14 +318,27 @@ impl Store {
                     ),
             };
             if let Some(filter) = &query.filter {
+                // The key condition's placeholders are reserved: a filter reusing one would
+                // quietly query something else.
+                const RESERVED: [&str; 6] = ["#pk", "#sk", ":pk", ":prefix", ":from", ":to"];
+                if let Some(taken) = filter
+                    .names
+                    .keys()
+                    .chain(filter.values.keys())
+                    .find(|p| RESERVED.contains(&p.as_str()))
+                {
+                    return Err(StoreError::Internal(format!(
+                        "filter placeholder {taken} is reserved"
+                    )));
+                }
+                let mut names = filter.names.clone();
+                names.insert("#pk".into(), keys::PK.into());
+                names.insert("#sk".into(), keys::SK.into());
                 request = request
                     .filter_expression(&filter.expression)
-                    .set_expression_attribute_names(Some({
-                        let mut names = filter.names.clone();
-                        names.insert("#pk".into(), keys::PK.into());
-                        names.insert("#sk".into(), keys::SK.into());
-                        names
-                    }));
+                    .set_expression_attribute_names(Some(names))
+                    // Read more than a page per request, so a selective filter still fills it.
+                    .limit(FILTERED_READ_SIZE);
                 for (name, value) in &filter.values {
                     request = request.expression_attribute_values(name, value.clone());
                 }
@@ -335,7 +350,9 @@ impl Store {
                     .map_err(|e| match StoreError::from_sdk("Query", e) {
                         // Belt and braces: a start key DynamoDB refuses is the cursor's fault.
                         StoreError::Service(detail)
-                            if query.cursor.is_some() && detail.contains("ValidationException") =>
+                            if query.cursor.is_some()
+                                && detail.contains("ValidationException")
+                                && detail.to_ascii_lowercase().contains("start") =>
                         {
                             StoreError::InvalidCursor
                         }

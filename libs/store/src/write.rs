@@ -57,8 +57,10 @@ pub struct Update {
     key: Key,
     sets: Vec<(String, Result<AttributeValue, String>)>,
     adds: Vec<(String, i64)>,
-    condition: Option<String>,
-    condition_values: Item,
+    /// Conditions, all of which must hold (joined with AND).
+    conditions: Vec<String>,
+    condition_names: HashMap<String, String>,
+    condition_values: Vec<(String, AttributeValue)>,
     require_exists: bool,
 }
 
@@ -70,14 +72,36 @@ pub(crate) struct UpdateParts {
     pub values: Item,
 }
 
+/// Declares `placeholder` as `attribute`; the same placeholder for two attributes is an error.
+fn add_name(
+    names: &mut HashMap<String, String>,
+    placeholder: String,
+    attribute: String,
+) -> Result<(), StoreError> {
+    match names.get(&placeholder) {
+        Some(existing) if *existing != attribute => Err(collision("name", &placeholder)),
+        _ => {
+            names.insert(placeholder, attribute);
+            Ok(())
+        }
+    }
+}
+
+fn collision(what: &str, placeholder: &str) -> StoreError {
+    StoreError::Internal(format!(
+        "the {what} placeholder {placeholder} is used twice in one update"
+    ))
+}
+
 impl Update {
     pub fn new(key: Key) -> Self {
         Self {
             key,
             sets: Vec::new(),
             adds: Vec::new(),
-            condition: None,
-            condition_values: Item::new(),
+            conditions: Vec::new(),
+            condition_names: HashMap::new(),
+            condition_values: Vec::new(),
             require_exists: false,
         }
     }
@@ -87,22 +111,6 @@ impl Update {
         let value =
             serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(value).map_err(|e| e.to_string());
         self.sets.push((name.to_owned(), value));
-        self
-    }
-
-    /// A condition given as a [`Condition`] (expression conditions name attributes `#<name>`).
-    pub fn condition_on(mut self, condition: Condition) -> Self {
-        match condition {
-            Condition::Always => {}
-            Condition::Exists => self.require_exists = true,
-            Condition::NotExists => self.condition = Some("attribute_not_exists(#pk)".into()),
-            Condition::Expression {
-                expression, values, ..
-            } => {
-                self.condition = Some(expression);
-                self.condition_values.extend(values);
-            }
-        }
         self
     }
 
@@ -118,16 +126,35 @@ impl Update {
         self
     }
 
-    /// An extra condition. Attributes are referenced as `#<attribute name>` (`#pk` is the
-    /// partition key); values as `:<placeholder>`, supplied here.
+    /// One more condition, in addition to the others. Attributes are referenced as
+    /// `#<attribute name>` (`#pk` is the partition key); values as `:<placeholder>`, supplied here.
     pub fn condition(
         mut self,
         expression: &str,
         values: impl IntoIterator<Item = (&'static str, AttributeValue)>,
     ) -> Self {
-        self.condition = Some(expression.to_owned());
+        self.conditions.push(expression.to_owned());
         self.condition_values
             .extend(values.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        self
+    }
+
+    /// One more condition given as a [`Condition`], in addition to the others.
+    pub fn condition_on(mut self, condition: Condition) -> Self {
+        match condition {
+            Condition::Always => {}
+            Condition::Exists => self.require_exists = true,
+            Condition::NotExists => self.conditions.push("attribute_not_exists(#pk)".into()),
+            Condition::Expression {
+                expression,
+                names,
+                values,
+            } => {
+                self.conditions.push(expression);
+                self.condition_names.extend(names);
+                self.condition_values.extend(values);
+            }
+        }
         self
     }
 
@@ -137,26 +164,23 @@ impl Update {
                 "an update must set at least one attribute".into(),
             ));
         }
-        // DynamoDB refuses names that no expression uses, so `#pk` is added only where used.
-        let mut names = HashMap::new();
-        let mut values = self.condition_values;
+        // DynamoDB refuses names and values that no expression uses, and a placeholder used for
+        // two things would silently change the meaning: every one is added once, where used.
+        let mut names: HashMap<String, String> = HashMap::new();
+        let mut values = Item::new();
         let mut assignments = Vec::with_capacity(self.sets.len());
-        for (i, (name, value)) in self.sets.into_iter().enumerate() {
-            let value =
-                value.map_err(|e| StoreError::Internal(format!("cannot store {name}: {e}")))?;
-            names.insert(format!("#{name}"), name.clone());
-            if values.insert(format!(":set{i}"), value).is_some() {
-                return Err(StoreError::Internal(format!(
-                    "condition value :set{i} collides with a set value"
-                )));
-            }
-            assignments.push(format!("#{name} = :set{i}"));
+        for (i, (attribute, value)) in self.sets.into_iter().enumerate() {
+            let value = value
+                .map_err(|e| StoreError::Internal(format!("cannot store {attribute}: {e}")))?;
+            add_name(&mut names, format!("#{attribute}"), attribute.clone())?;
+            values.insert(format!(":set{i}"), value);
+            assignments.push(format!("#{attribute} = :set{i}"));
         }
         let mut additions = Vec::with_capacity(self.adds.len());
-        for (i, (name, delta)) in self.adds.into_iter().enumerate() {
-            names.insert(format!("#{name}"), name.clone());
+        for (i, (attribute, delta)) in self.adds.into_iter().enumerate() {
+            add_name(&mut names, format!("#{attribute}"), attribute.clone())?;
             values.insert(format!(":add{i}"), AttributeValue::N(delta.to_string()));
-            additions.push(format!("#{name} :add{i}"));
+            additions.push(format!("#{attribute} :add{i}"));
         }
         let mut expression = Vec::new();
         if !assignments.is_empty() {
@@ -167,29 +191,35 @@ impl Update {
         }
         let mut conditions = Vec::new();
         if self.require_exists {
-            names.insert("#pk".to_owned(), keys::PK.to_owned());
             conditions.push("attribute_exists(#pk)".to_owned());
         }
-        if let Some(extra) = self.condition {
-            // Condition expressions may reference attributes that are not being set.
-            for token in extra.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '#')) {
-                if let Some(attr) = token.strip_prefix('#') {
-                    let attr = match attr {
-                        "pk" => keys::PK,
-                        "sk" => keys::SK,
-                        other => other,
-                    };
-                    names
-                        .entry(token.to_owned())
-                        .or_insert_with(|| attr.to_owned());
+        conditions.extend(self.conditions.into_iter().map(|c| format!("({c})")));
+        for (placeholder, attribute) in self.condition_names {
+            add_name(&mut names, placeholder, attribute)?;
+        }
+        // Names the conditions use without declaring them map to the attribute of that name.
+        let joined = conditions.join(" AND ");
+        for token in joined.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '#')) {
+            if let Some(attribute) = token.strip_prefix('#') {
+                let attribute = match attribute {
+                    "pk" => keys::PK,
+                    "sk" => keys::SK,
+                    other => other,
+                };
+                if !names.contains_key(token) {
+                    add_name(&mut names, token.to_owned(), attribute.to_owned())?;
                 }
             }
-            conditions.push(format!("({extra})"));
+        }
+        for (placeholder, value) in self.condition_values {
+            if values.insert(placeholder.clone(), value).is_some() {
+                return Err(collision("value", &placeholder));
+            }
         }
         Ok(UpdateParts {
             key: key_attributes(&self.key),
             expression: expression.join(" "),
-            condition: (!conditions.is_empty()).then(|| conditions.join(" AND ")),
+            condition: (!joined.is_empty()).then_some(joined),
             names,
             values,
         })
@@ -360,6 +390,48 @@ mod tests {
         assert_eq!(parts.names["#role"], "role");
         assert_eq!(parts.names["#pk"], "PK");
         assert!(!parts.names.contains_key("#name") || parts.names["#name"] == "name");
+    }
+
+    #[test]
+    fn conditions_add_up_and_placeholders_never_collide_silently() {
+        let parts = Update::new(crate::keys::org_profile("o"))
+            .add("owner_count", -1)
+            .condition_on(Condition::Expression {
+                expression: "#role = :role".into(),
+                names: HashMap::from([("#role".to_owned(), "role".to_owned())]),
+                values: HashMap::from([(":role".to_owned(), AttributeValue::S("owner".into()))]),
+            })
+            .condition(
+                "#owner_count > :one",
+                [(":one", AttributeValue::N("1".into()))],
+            )
+            .into_parts()
+            .unwrap();
+        assert_eq!(parts.expression, "ADD #owner_count :add0");
+        assert_eq!(
+            parts.condition.as_deref(),
+            Some("(#role = :role) AND (#owner_count > :one)")
+        );
+        let clash = Update::new(crate::keys::org_profile("o"))
+            .set("name", &"x")
+            .condition("#name <> :set0", [(":set0", AttributeValue::S("y".into()))])
+            .into_parts();
+        assert!(
+            clash.is_err(),
+            "a condition value reusing a set placeholder is refused"
+        );
+        let renamed = Update::new(crate::keys::org_profile("o"))
+            .set("role", &"x")
+            .condition_on(Condition::Expression {
+                expression: "#role = :r".into(),
+                names: HashMap::from([("#role".to_owned(), "other".to_owned())]),
+                values: HashMap::from([(":r".to_owned(), AttributeValue::S("y".into()))]),
+            })
+            .into_parts();
+        assert!(
+            renamed.is_err(),
+            "one name placeholder cannot stand for two attributes"
+        );
     }
 
     #[test]

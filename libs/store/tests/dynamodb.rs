@@ -248,3 +248,71 @@ async fn round_trips_are_counted() {
         .unwrap();
     assert_eq!(store.round_trips() - before, 2);
 }
+
+#[tokio::test]
+async fn filtered_and_ranged_queries_and_counters() {
+    let store = store().await;
+    for i in 0..12 {
+        let text = if i % 4 == 0 { "keep" } else { "skip" };
+        store
+            .put(note("o1", &format!("{i:02}"), text), Condition::Always)
+            .await
+            .unwrap();
+    }
+    let filter = || store::Filter {
+        expression: "#text = :keep".into(),
+        names: [("#text".to_owned(), "text".to_owned())].into(),
+        values: [(
+            ":keep".to_owned(),
+            store::aws_sdk_dynamodb::types::AttributeValue::S("keep".into()),
+        )]
+        .into(),
+    };
+    let mut query = Query::new("kept", keys::activities("o1"), 2, None);
+    query.filter = Some(filter());
+    let page = store.query::<Note>(query).await.unwrap();
+    assert_eq!(
+        page.items.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
+        ["00", "04"]
+    );
+    let cursor = page.next_cursor.unwrap();
+    let mut query = Query::new("kept", keys::activities("o1"), 2, Some(&cursor));
+    query.filter = Some(filter());
+    let page = store.query::<Note>(query).await.unwrap();
+    assert_eq!(
+        page.items.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
+        ["08"]
+    );
+    assert!(page.next_cursor.is_none());
+
+    let mut ranged = Query::new("window", keys::activities("o1"), 100, None);
+    ranged.sort_range = Some(keys::activity_window("03", "05"));
+    let page = store.query::<Note>(ranged).await.unwrap();
+    assert_eq!(
+        page.items.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
+        ["03", "04", "05"]
+    );
+
+    // A filter may not reuse the key condition's placeholders.
+    let mut sneaky = Query::new("kept", keys::activities("o1"), 2, None);
+    sneaky.filter = Some(store::Filter {
+        expression: "#pk = :pk".into(),
+        values: [(
+            ":pk".to_owned(),
+            store::aws_sdk_dynamodb::types::AttributeValue::S("ORG#o2".into()),
+        )]
+        .into(),
+        ..Default::default()
+    });
+    assert!(store.query::<Note>(sneaky).await.is_err());
+
+    store
+        .put(note("o1", "counter", "c"), Condition::Always)
+        .await
+        .unwrap();
+    let key = keys::activity("o1", "counter");
+    let bump = || Update::new(key.clone()).add("hits", 1).require_exists();
+    store.update::<serde_json::Value>(bump()).await.unwrap();
+    let after: serde_json::Value = store.update(bump()).await.unwrap();
+    assert_eq!(after["hits"], 2);
+}

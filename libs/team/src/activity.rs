@@ -49,6 +49,7 @@ impl From<ActivityEntry> for ActivityView {
 }
 
 /// The lowest and highest ULID of a millisecond: entry ids of a time window lie between them.
+/// Windows are therefore millisecond-precise: `from` and `to` include their whole millisecond.
 fn ulid_bound(at: Option<DateTime>, highest: bool) -> String {
     let ms = at.map(|t| (t.unix_timestamp_nanos() / 1_000_000).clamp(0, (1 << 48) - 1) as u64);
     match (ms, highest) {
@@ -72,7 +73,7 @@ pub async fn list_activity(
     if let (Some(from), Some(to)) = (filter.from, filter.to)
         && from > to
     {
-        return Err(TeamError::Invalid("from must not be after to"));
+        return Err(TeamError::InvalidField("from", "must not be after to"));
     }
     let mut conditions = vec!["#ttl > :now".to_owned()];
     let mut names = HashMap::from([("#ttl".to_owned(), keys::TTL.to_owned())]);

@@ -13,8 +13,8 @@ pub enum TeamError {
     LastOwner,
     #[error("the member changed while this request ran; read it again and retry")]
     Conflict,
-    #[error("{0}")]
-    Invalid(&'static str),
+    #[error("{0}: {1}")]
+    InvalidField(&'static str, &'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -27,7 +27,9 @@ impl From<TeamError> for Problem {
             TeamError::NotAllowed => Problem::forbidden("forbidden", e.to_string()),
             TeamError::LastOwner => Problem::conflict("last_owner", e.to_string()),
             TeamError::Conflict => Problem::conflict("conflict", e.to_string()),
-            TeamError::Invalid(detail) => Problem::bad_request("invalid_query", detail),
+            TeamError::InvalidField(field, message) => {
+                Problem::validation(vec![problem::FieldError::new(field, message)])
+            }
             TeamError::Store(e) => e.into(),
         }
     }

@@ -248,8 +248,9 @@ impl Members {
             .delete(
                 keys::user_membership(user_id, &actor.org_id),
                 Condition::Always,
-            )
-            .update(counters);
+            );
+        let counters_action = transaction.len();
+        transaction = transaction.update(counters);
         let actor_action = (!is_self).then(|| transaction.len());
         if !is_self {
             transaction = transaction.check(
@@ -269,7 +270,9 @@ impl Members {
         );
         match self.store.transact(transaction).await {
             Ok(()) => Ok(()),
-            Err(StoreError::ConditionFailed { action: Some(2) }) if target.role == Role::Owner => {
+            Err(StoreError::ConditionFailed { action: Some(i) })
+                if i == counters_action && target.role == Role::Owner =>
+            {
                 Err(TeamError::LastOwner)
             }
             Err(StoreError::ConditionFailed { action: Some(i) }) if Some(i) == actor_action => {
