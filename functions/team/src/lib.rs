@@ -34,6 +34,7 @@ impl App {
     pub fn new(
         settings: &HttpSettings,
         dynamodb: aws_sdk_dynamodb::Client,
+        notifier: notify::Notifier,
         clock: Clock,
         activity_retention_days: u16,
     ) -> Self {
@@ -45,7 +46,7 @@ impl App {
                 authenticator,
                 ContextLoader::new(store.clone(), clock.clone()),
             ),
-            members: Members::new(store.clone(), clock.clone(), retention),
+            members: Members::new(store.clone(), clock.clone(), retention, notifier),
             store,
             clock,
         }

@@ -9,11 +9,14 @@ async fn main() -> Result<(), lambda_http::Error> {
     let env = Env::from_process();
     let settings = HttpSettings::from_env(&env)?;
     let activity_retention_days = env.parsed("ACTIVITY_RETENTION_DAYS", 365u16)?;
+    let notifications_queue = env.required("NOTIFICATIONS_QUEUE_URL")?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let notifier = notify::Notifier::new(aws_sdk_sqs::Client::new(&aws), notifications_queue);
     let app = App::new(
         &settings,
         dynamodb,
+        notifier,
         clock::Clock::system(),
         activity_retention_days,
     );

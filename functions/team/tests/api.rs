@@ -17,6 +17,8 @@ struct Api {
     router: Router,
     store: Store,
     clock: Clock,
+    sqs: aws_sdk_sqs::Client,
+    notifications: String,
 }
 
 fn claims(user: &str) -> Claims {
@@ -34,12 +36,17 @@ async fn api() -> Api {
     let table = test_support::fresh_table(&client).await;
     let settings = test_support::local_settings(&table);
     let clock = Clock::manual(clock::DateTime::now_utc());
-    let app = App::new(&settings, client, clock.clone(), 365);
+    let sqs = test_support::sqs_client();
+    let notifications = test_support::fresh_queue(&sqs).await;
+    let notifier = notify::Notifier::new(sqs.clone(), notifications.clone());
+    let app = App::new(&settings, client, notifier, clock.clone(), 365);
     let store = app.store().clone();
     Api {
         router: router(app, &settings.cors_allowed_origins),
         store,
         clock,
+        sqs,
+        notifications,
     }
 }
 
@@ -793,4 +800,53 @@ async fn a_viewer_pages_through_a_log_full_of_hidden_billing_entries() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn role_changes_and_removals_notify_the_member_through_the_queue() {
+    let api = api().await;
+    let org = api.org("own").await;
+    api.add(&org, "mem", Role::Member).await;
+    api.add(&org, "gone", Role::Viewer).await;
+    api.add(&org, "leaver", Role::Viewer).await;
+    api.call(
+        Method::PATCH,
+        "/v1/team/members/mem/role",
+        "own",
+        &org,
+        Some(r#"{"role":"admin"}"#),
+    )
+    .await;
+    api.call(Method::DELETE, "/v1/team/members/gone", "own", &org, None)
+        .await;
+    api.call(
+        Method::DELETE,
+        "/v1/team/members/leaver",
+        "leaver",
+        &org,
+        None,
+    )
+    .await;
+    // Refused changes notify nobody.
+    api.call(
+        Method::PATCH,
+        "/v1/team/members/own/role",
+        "mem",
+        &org,
+        Some(r#"{"role":"viewer"}"#),
+    )
+    .await;
+    let mut messages = test_support::drain_queue(&api.sqs, &api.notifications).await;
+    messages.sort_by_key(|m| m["user_ids"][0].as_str().unwrap_or_default().to_owned());
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    let (removed, changed) = (&messages[0], &messages[1]);
+    assert_eq!(changed["user_ids"], json!(["mem"]));
+    assert_eq!(
+        (changed["type"].as_str(), changed["org_id"].as_str()),
+        (Some("team"), Some(org.as_str()))
+    );
+    assert_eq!(changed["data"]["to"], "admin");
+    assert_eq!(changed["title"], "Your role changed");
+    assert_eq!(removed["user_ids"], json!(["gone"]));
+    assert_eq!(removed["title"], "You were removed");
 }

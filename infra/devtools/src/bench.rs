@@ -13,6 +13,7 @@ use local_cloud::jwt::JwtKey;
 pub struct BenchOptions {
     pub binaries: PathBuf,
     pub dynamodb: String,
+    pub sqs: String,
     pub table: String,
     pub runs: usize,
     pub burst: usize,
@@ -85,6 +86,7 @@ pub async fn run(options: BenchOptions, token: String) -> Result<String, String>
         ("AWS_SECRET_ACCESS_KEY", "local"),
         ("AWS_EC2_METADATA_DISABLED", "true"),
         ("AWS_ENDPOINT_URL_DYNAMODB", options.dynamodb.as_str()),
+        ("AWS_ENDPOINT_URL_SQS", options.sqs.as_str()),
         ("RUST_LOG", "info"),
     ]
     .into_iter()
@@ -106,8 +108,8 @@ pub async fn run(options: BenchOptions, token: String) -> Result<String, String>
         admin_addr: "127.0.0.1:0".parse().unwrap(),
         dynamodb_endpoint: Some(options.dynamodb.clone()),
         table_name: options.table.clone(),
-        sqs_endpoint: None,
-        queue_prefix: String::new(),
+        sqs_endpoint: Some(options.sqs.clone()),
+        queue_prefix: "bench-".into(),
         parameters,
         environment,
         max_instances: 1,

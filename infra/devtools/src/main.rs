@@ -118,6 +118,7 @@ async fn run_bench(flags: &HashMap<String, String>) -> Result<String, String> {
     let options = bench::BenchOptions {
         binaries: get("binaries")?.into(),
         dynamodb: get("dynamodb")?,
+        sqs: get("sqs")?,
         table: get("table")?,
         runs: count("runs", 21)?,
         burst: count("burst", 500)?,
@@ -149,7 +150,7 @@ async fn main() -> ExitCode {
         _ => Err(
             "usage: devtools mint-token --user ID [--email E] [--name N] [--org ORG] [--ttl S] | \
                   create-table --endpoint URL --table NAME | openapi | \
-                  bench --binaries DIR --dynamodb URL --table NAME --function ID=EVENT... [--runs N] [--burst N]"
+                  bench --binaries DIR --dynamodb URL --sqs URL --table NAME --function ID=EVENT... [--runs N] [--burst N]"
                 .into(),
         ),
     };

@@ -14,6 +14,8 @@ use store::{Condition, Page, Query, Store, StoreError, Transaction, Update, keys
 use utoipa::ToSchema;
 use validator::Validate;
 
+use notify::{NotificationRequest, NotificationType, Notifier};
+
 use crate::TeamError;
 use crate::rules::{may_change_role, may_remove};
 
@@ -67,15 +69,43 @@ pub struct Members {
     store: Store,
     clock: Clock,
     activity_retention: Duration,
+    notifier: Notifier,
 }
 
 impl Members {
-    pub fn new(store: Store, clock: Clock, activity_retention: Duration) -> Self {
+    pub fn new(
+        store: Store,
+        clock: Clock,
+        activity_retention: Duration,
+        notifier: Notifier,
+    ) -> Self {
         Self {
             store,
             clock,
             activity_retention,
+            notifier,
         }
+    }
+
+    /// Tells a member what happened to their membership (after the change is committed).
+    async fn tell(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        title: &str,
+        body: String,
+        data: serde_json::Value,
+    ) {
+        let request = NotificationRequest::new(
+            org_id,
+            vec![user_id.to_owned()],
+            NotificationType::Team,
+            title,
+            &body,
+            self.clock.now(),
+        )
+        .with_data(data);
+        self.notifier.send_after_commit(&request).await;
     }
 
     async fn profiles(&self, user_ids: &[&str]) -> Result<HashMap<String, UserRecord>, TeamError> {
@@ -213,6 +243,12 @@ impl Members {
                 Err(e) => return Err(e.into()),
             }
         }
+        if old != new && actor.user_id() != user_id {
+            let body = format!("Your role in the organization is now {new}.");
+            let data = serde_json::json!({ "org_id": actor.org_id, "from": old, "to": new, "by": actor.user_id() });
+            self.tell(&actor.org_id, user_id, "Your role changed", body, data)
+                .await;
+        }
         let profiles = self.profiles(&[user_id]).await?;
         Ok(Member::new(
             &MembershipRecord {
@@ -269,7 +305,15 @@ impl Members {
             Condition::NotExists,
         );
         match self.store.transact(transaction).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if !is_self {
+                    let data = serde_json::json!({ "org_id": actor.org_id, "by": actor.user_id() });
+                    let body = "You were removed from the organization.".to_owned();
+                    self.tell(&actor.org_id, user_id, "You were removed", body, data)
+                        .await;
+                }
+                Ok(())
+            }
             Err(StoreError::ConditionFailed { action: Some(i) })
                 if i == counters_action && target.role == Role::Owner =>
             {

@@ -52,6 +52,71 @@ pub async fn fresh_table(client: &aws_sdk_dynamodb::Client) -> String {
     name
 }
 
+/// Where moto serves SQS (`SQS_ENDPOINT`, default `http://127.0.0.1:5000`).
+pub fn sqs_endpoint() -> String {
+    std::env::var("SQS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
+}
+
+pub fn sqs_client() -> aws_sdk_sqs::Client {
+    use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(sqs_endpoint())
+        .credentials_provider(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "test-support",
+        ))
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
+
+/// A new, empty queue in moto; its URL.
+pub async fn fresh_queue(client: &aws_sdk_sqs::Client) -> String {
+    let name = format!("test-{}", ulid::Ulid::generate().to_string().to_lowercase());
+    match client.create_queue().queue_name(&name).send().await {
+        Ok(output) => output.queue_url.expect("moto answers with the queue URL"),
+        Err(error) => panic!(
+            "cannot create a queue in moto at {}: {}\nRun the tests with ./infra/test (it starts the emulators).",
+            sqs_endpoint(),
+            aws_sdk_sqs::error::DisplayErrorContext(error)
+        ),
+    }
+}
+
+/// Every message waiting in `queue_url` (deleted as read), as JSON.
+pub async fn drain_queue(client: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<serde_json::Value> {
+    let mut messages = Vec::new();
+    loop {
+        let output = client
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("moto receives");
+        let batch = output.messages.unwrap_or_default();
+        if batch.is_empty() {
+            return messages;
+        }
+        for message in batch {
+            messages.push(
+                serde_json::from_str(message.body().unwrap_or("null")).expect("JSON message"),
+            );
+            client
+                .delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("moto deletes");
+        }
+    }
+}
+
 /// Settings of an HTTP function in local auth mode, on `table`.
 pub fn local_settings(table: &str) -> config::HttpSettings {
     config::HttpSettings {
