@@ -4,7 +4,7 @@
 use accounts::{
     CreateOrganization, Organization, Organizations, Profile, ProfilePatch, RenameOrganization,
 };
-use auth::{Authenticator, ContextError, ContextLoader};
+use auth::ContextError;
 use axum::Router;
 use axum::extract::{FromRef, State};
 use axum::http::HeaderMap;
@@ -42,13 +42,9 @@ impl App {
         activity_retention_days: u16,
     ) -> Self {
         let store = Store::new(dynamodb, settings.table_name.as_str());
-        let authenticator = Authenticator::from_settings(&settings.auth, clock.clone());
         let retention = Duration::days(i64::from(activity_retention_days));
         Self {
-            identity: Identity::new(
-                authenticator,
-                ContextLoader::new(store.clone(), clock.clone()),
-            ),
+            identity: Identity::from_settings(&settings.auth, store.clone(), clock.clone()),
             organizations: Organizations::new(store.clone(), clock, retention),
             store,
         }

@@ -1,7 +1,6 @@
 //! Routes of the team function. Each handler parses, calls the team domain (which authorizes
 //! against the role table and the caller's organization) and shapes the answer.
 
-use auth::{Authenticator, ContextLoader};
 use axum::Router;
 use axum::extract::{FromRef, Query, State};
 use axum::http::StatusCode;
@@ -39,13 +38,9 @@ impl App {
         activity_retention_days: u16,
     ) -> Self {
         let store = Store::new(dynamodb, settings.table_name.as_str());
-        let authenticator = Authenticator::from_settings(&settings.auth, clock.clone());
         let retention = Duration::days(i64::from(activity_retention_days));
         Self {
-            identity: Identity::new(
-                authenticator,
-                ContextLoader::new(store.clone(), clock.clone()),
-            ),
+            identity: Identity::from_settings(&settings.auth, store.clone(), clock.clone()),
             members: Members::new(store.clone(), clock.clone(), retention, notifier),
             store,
             clock,

@@ -41,6 +41,19 @@ fn binaries() -> PathBuf {
         .clone()
 }
 
+fn sqs_client() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .endpoint_url(sqs_endpoint())
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "local", "local", None, None, "test",
+            ))
+            .build(),
+    )
+}
+
 fn sqs_endpoint() -> String {
     std::env::var("SQS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
 }
@@ -537,16 +550,7 @@ async fn a_refused_connect_refuses_the_upgrade_and_oversized_frames_end_the_conn
 #[tokio::test]
 async fn sqs_batches_partial_failures_retries_and_dead_letters() {
     let h = start(&[]).await;
-    let sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::Config::builder()
-            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
-            .endpoint_url(sqs_endpoint())
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                "local", "local", None, None, "test",
-            ))
-            .build(),
-    );
+    let sqs = sqs_client();
     let jobs = &h.cloud.queues["Jobs"];
     let dead = &h.cloud.queues["JobsDeadLetters"];
     for body in ["ok-1", "ok-2", "poison-1"] {
@@ -624,16 +628,7 @@ async fn sqs_batches_partial_failures_retries_and_dead_letters() {
 #[tokio::test]
 async fn a_failed_invocation_is_retried_then_dead_lettered() {
     let h = start(&[]).await;
-    let sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::Config::builder()
-            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
-            .endpoint_url(sqs_endpoint())
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                "local", "local", None, None, "test",
-            ))
-            .build(),
-    );
+    let sqs = sqs_client();
     let jobs = &h.cloud.queues["Jobs"];
     // `crash` ends the instance mid-batch: the whole batch fails and is delivered again.
     sqs.send_message()

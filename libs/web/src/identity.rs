@@ -20,6 +20,18 @@ impl Identity {
         }
     }
 
+    /// Token verification per the settings, contexts read from `store`.
+    pub fn from_settings(
+        auth: &config::AuthSettings,
+        store: store::Store,
+        clock: clock::Clock,
+    ) -> Self {
+        Self::new(
+            Authenticator::from_settings(auth, clock.clone()),
+            ContextLoader::new(store, clock),
+        )
+    }
+
     pub fn contexts(&self) -> &ContextLoader {
         &self.contexts
     }
