@@ -109,7 +109,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, Problem> {
 
 /// Create an organization; the caller becomes its owner.
 #[utoipa::path(post, path = "/v1/orgs", tag = "accounts",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the first result")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Retries with the same key and body return the first result")),
     request_body = CreateOrganization,
     responses(
         (status = 201, description = "Created", body = Organization),

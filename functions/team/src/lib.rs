@@ -127,19 +127,26 @@ async fn remove_member(
 #[into_params(parameter_in = Query)]
 struct ActivityParams {
     /// Only this action, e.g. `member.role_changed`.
+    #[param(pattern = "^[a-z._]{0,100}$")]
     action: Option<String>,
     /// RFC 3339 lower bound (inclusive).
+    #[param(value_type = Option<String>, format = DateTime)]
     from: Option<String>,
     /// RFC 3339 upper bound (inclusive).
+    #[param(value_type = Option<String>, format = DateTime)]
     to: Option<String>,
     /// Page size, 1–100 (default 20).
+    #[param(value_type = Option<u16>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]{0,2048}$")]
     cursor: Option<String>,
 }
 
 fn time_param(field: &str, value: Option<&str>) -> Result<Option<clock::DateTime>, Problem> {
+    // An empty `from=` is read as no bound.
     value
+        .filter(|raw| !raw.is_empty())
         .map(|raw| {
             clock::parse_rfc3339(raw).ok_or_else(|| {
                 Problem::validation(vec![FieldError::new(

@@ -296,7 +296,8 @@ pub fn map_response(answer: &[u8]) -> Response {
     };
     let Some(status) = status
         .as_u64()
-        .and_then(|s| StatusCode::from_u16(s as u16).ok())
+        .and_then(|s| u16::try_from(s).ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
     else {
         return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
     };

@@ -273,21 +273,30 @@ impl Mapping {
                         .ok()
                 })
                 .collect();
-            if let Err(error) = client
+            let deleted = client
                 .delete_message_batch()
                 .queue_url(&self.queue.url)
                 .set_entries(Some(entries))
                 .send()
-                .await
-            {
-                logs::system(
+                .await;
+            match deleted {
+                Ok(output) if !output.failed().is_empty() => logs::system(
+                    "sqs",
+                    &format!(
+                        "{} deletes from {} failed: they will be delivered again",
+                        output.failed().len(),
+                        self.queue.name
+                    ),
+                ),
+                Ok(_) => {}
+                Err(error) => logs::system(
                     "sqs",
                     &format!(
                         "deleting from {} failed: {}",
                         self.queue.name,
                         sdk_error(error)
                     ),
-                );
+                ),
             }
         }
     }

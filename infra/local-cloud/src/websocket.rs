@@ -148,7 +148,8 @@ fn is_success(answer: &[u8]) -> (bool, StatusCode) {
     let status = serde_json::from_slice::<Value>(answer)
         .ok()
         .and_then(|v| v.get("statusCode").and_then(Value::as_u64))
-        .and_then(|s| StatusCode::from_u16(s as u16).ok())
+        .and_then(|s| u16::try_from(s).ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::OK);
     (status.is_success(), status)
 }

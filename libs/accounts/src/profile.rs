@@ -51,15 +51,19 @@ impl From<&UserRecord> for Profile {
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
     /// 1–100 characters.
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: Option<String>,
     /// An https URL of at most 2048 characters, or null to remove it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 2048)]
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = "^https://[^\\s/?#]+[^\\s]*$")]
     pub avatar_url: Option<Option<String>>,
     /// At most 100 characters, or null to remove it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 100)]
+    #[schema(value_type = Option<String>, max_length = 100, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub job_title: Option<Option<String>>,
     #[schema(value_type = Option<Object>)]
     pub preferences: Option<serde_json::Map<String, serde_json::Value>>,
@@ -72,13 +76,16 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// DynamoDB stores numbers of magnitude 1e-130 to below 1e126 (and zero).
+/// What DynamoDB can store: numbers of magnitude 1e-130 to below 1e126 (and zero), and maps
+/// whose keys are not empty.
 fn storable_numbers(value: &serde_json::Value) -> bool {
     match value {
         serde_json::Value::Number(n) => n
             .as_f64()
             .is_some_and(|x| x == 0.0 || (x.is_finite() && (1e-130..1e126).contains(&x.abs()))),
-        serde_json::Value::Object(map) => map.values().all(storable_numbers),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .all(|(k, v)| !k.is_empty() && storable_numbers(v)),
         serde_json::Value::Array(items) => items.iter().all(storable_numbers),
         _ => true,
     }
@@ -125,7 +132,7 @@ impl Validate for ProfilePatch {
                 check(
                     "preferences",
                     Err(ValidationError::new("number_range")
-                        .with_message("numbers must be 0 or of magnitude 1e-130 to 1e125".into())),
+                        .with_message("keys must not be empty, and numbers must be 0 or of magnitude 1e-130 to 1e125".into())),
                 );
             } else if depth(&as_value) > PREFERENCES_MAX_DEPTH {
                 check(
@@ -250,5 +257,20 @@ mod tests {
                 .validate()
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn preferences_hold_only_what_dynamodb_stores() {
+        for bad in [
+            r#"{"preferences": {"k": [1e300]}}"#,
+            r#"{"preferences": {"k": -1e200}}"#,
+            r#"{"preferences": {"k": 1e-200}}"#,
+            r#"{"preferences": {"": true}}"#,
+            r#"{"preferences": {"a": {"": 1}}}"#,
+        ] {
+            assert!(patch(bad).unwrap().validate().is_err(), "{bad}");
+        }
+        let fine = r#"{"preferences": {"k": 0, "j": -2.5, "i": 1e100, "nested": {"x": [1, "y"]}}}"#;
+        assert!(patch(fine).unwrap().validate().is_ok());
     }
 }

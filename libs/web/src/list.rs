@@ -15,16 +15,18 @@ pub const MAX_LIMIT: u16 = 100;
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Page size, 1–100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
+    #[param(value_type = Option<u16>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]{0,2048}$")]
     pub cursor: Option<String>,
 }
 
 impl ListParams {
     /// The page size, checked against 1..=100.
     pub fn limit(&self) -> Result<u16, Problem> {
-        match self.limit.as_deref() {
+        // An empty `limit=` is read as no limit given.
+        match self.limit.as_deref().filter(|l| !l.is_empty()) {
             None => Ok(DEFAULT_LIMIT),
             Some(raw) => match raw.parse::<u16>() {
                 Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
