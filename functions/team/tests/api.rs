@@ -131,6 +131,7 @@ impl Api {
         };
         let mut counters = Update::new(keys::org_profile(org))
             .add("member_count", 1)
+            .add("seats_used", 1)
             .require_exists();
         if role == Role::Owner {
             counters = counters.add("owner_count", 1);
@@ -732,7 +733,14 @@ async fn nobody_below_owner_changes_their_own_role_and_counters_follow_changes()
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((profile.member_count, profile.owner_count), (4, 1));
+    assert_eq!(
+        (
+            profile.member_count,
+            profile.owner_count,
+            profile.seats_used
+        ),
+        (4, 1, 4)
+    );
     api.call(
         Method::PATCH,
         "/v1/team/members/adm/role",
@@ -749,7 +757,14 @@ async fn nobody_below_owner_changes_their_own_role_and_counters_follow_changes()
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((profile.member_count, profile.owner_count), (3, 2));
+    assert_eq!(
+        (
+            profile.member_count,
+            profile.owner_count,
+            profile.seats_used
+        ),
+        (3, 2, 3)
+    );
 }
 
 #[tokio::test]

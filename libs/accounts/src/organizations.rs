@@ -37,6 +37,10 @@ pub struct OrgRecord {
     /// Owners, kept likewise: an organization never loses its last owner.
     #[serde(default)]
     pub owner_count: i64,
+    /// Seats taken: members plus pending invitations. One counter, because a condition
+    /// expression cannot add two: the seat limit is `seats_used < :limit` on this alone.
+    #[serde(default)]
+    pub seats_used: i64,
 }
 
 /// An organization as the caller sees it.
@@ -147,6 +151,7 @@ impl Organizations {
             updated_at: now,
             member_count: 1,
             owner_count: 1,
+            seats_used: 1,
         };
         let membership = MembershipRecord {
             org_id: org.id.clone(),

@@ -11,10 +11,38 @@ pub const SK: &str = "SK";
 pub const GSI1: &str = "GSI1";
 pub const GSI1_PK: &str = "GSI1PK";
 pub const GSI1_SK: &str = "GSI1SK";
+pub const GSI2: &str = "GSI2";
+pub const GSI2_PK: &str = "GSI2PK";
+pub const GSI2_SK: &str = "GSI2SK";
 /// Epoch seconds after which DynamoDB may delete the item. Deletion is lazy, so reads also check.
 pub const TTL: &str = "ttl";
 /// The entity name, kept on every item so a partition reads clearly in the console.
 pub const ENTITY: &str = "entity";
+
+/// One of the two overloaded global secondary indexes. An item appears in an index only while it
+/// carries that index's key attributes (sparse indexes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Index {
+    Gsi1,
+    Gsi2,
+}
+
+impl Index {
+    pub fn name(self) -> &'static str {
+        match self {
+            Index::Gsi1 => GSI1,
+            Index::Gsi2 => GSI2,
+        }
+    }
+
+    /// The attribute names of the index's partition and sort key.
+    pub fn key_attributes(self) -> (&'static str, &'static str) {
+        match self {
+            Index::Gsi1 => (GSI1_PK, GSI1_SK),
+            Index::Gsi2 => (GSI2_PK, GSI2_SK),
+        }
+    }
+}
 
 /// A primary key: partition and sort key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

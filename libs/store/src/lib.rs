@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use aws_sdk_dynamodb;
-pub use keys::{Key, Partition};
+pub use keys::{Index, Key, Partition};
 pub use write::{Condition, Transaction, Update};
 
 use cursor::CursorScope;
@@ -380,6 +380,37 @@ impl Store {
         Ok(Page { items, next_cursor })
     }
 
+    /// The few items of an index partition (at most `limit`), for lookups such as a token hash.
+    /// Index reads are eventually consistent: what they find must be re-checked by the
+    /// conditional write that acts on it.
+    pub async fn find_in_index<T: DeserializeOwned>(
+        &self,
+        index: Index,
+        partition: &str,
+        limit: u16,
+    ) -> Result<Vec<T>, StoreError> {
+        let (pk, _) = index.key_attributes();
+        self.count_round_trip();
+        let output = self
+            .client
+            .query()
+            .table_name(&*self.table)
+            .index_name(index.name())
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", pk)
+            .expression_attribute_values(":pk", AttributeValue::S(partition.to_owned()))
+            .limit(i32::from(limit.clamp(1, 100)))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("Query", e))?;
+        output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
     /// Writes one item, if its condition holds.
     pub async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         self.count_round_trip();
@@ -474,6 +505,14 @@ pub fn item<T: Serialize>(key: &Key, entity: &str, record: &T) -> Result<Item, S
         AttributeValue::S(entity.to_owned()),
     );
     Ok(item)
+}
+
+/// Puts an item into `index` under `partition` / `sort`.
+pub fn with_index(mut item: Item, index: Index, partition: &str, sort: &str) -> Item {
+    let (pk, sk) = index.key_attributes();
+    item.insert(pk.to_owned(), AttributeValue::S(partition.to_owned()));
+    item.insert(sk.to_owned(), AttributeValue::S(sort.to_owned()));
+    item
 }
 
 /// Adds the TTL attribute (epoch seconds) to an item.

@@ -57,6 +57,7 @@ pub struct Update {
     key: Key,
     sets: Vec<(String, Result<AttributeValue, String>)>,
     adds: Vec<(String, i64)>,
+    removes: Vec<String>,
     /// Conditions, all of which must hold (joined with AND).
     conditions: Vec<String>,
     condition_names: HashMap<String, String>,
@@ -99,6 +100,7 @@ impl Update {
             key,
             sets: Vec::new(),
             adds: Vec::new(),
+            removes: Vec::new(),
             conditions: Vec::new(),
             condition_names: HashMap::new(),
             condition_values: Vec::new(),
@@ -117,6 +119,12 @@ impl Update {
     /// Adds `delta` to the number attribute `name` (a counter), atomically.
     pub fn add(mut self, name: &str, delta: i64) -> Self {
         self.adds.push((name.to_owned(), delta));
+        self
+    }
+
+    /// Removes attribute `name` (for example an index key, taking the item out of the index).
+    pub fn remove(mut self, name: &str) -> Self {
+        self.removes.push(name.to_owned());
         self
     }
 
@@ -159,7 +167,7 @@ impl Update {
     }
 
     pub(crate) fn into_parts(self) -> Result<UpdateParts, StoreError> {
-        if self.sets.is_empty() && self.adds.is_empty() {
+        if self.sets.is_empty() && self.adds.is_empty() && self.removes.is_empty() {
             return Err(StoreError::Internal(
                 "an update must set at least one attribute".into(),
             ));
@@ -188,6 +196,13 @@ impl Update {
         }
         if !additions.is_empty() {
             expression.push(format!("ADD {}", additions.join(", ")));
+        }
+        if !self.removes.is_empty() {
+            for attribute in &self.removes {
+                add_name(&mut names, format!("#{attribute}"), attribute.clone())?;
+            }
+            let removed: Vec<String> = self.removes.iter().map(|a| format!("#{a}")).collect();
+            expression.push(format!("REMOVE {}", removed.join(", ")));
         }
         let mut conditions = Vec::new();
         if self.require_exists {

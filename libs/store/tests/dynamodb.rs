@@ -316,3 +316,47 @@ async fn filtered_and_ranged_queries_and_counters() {
     let after: serde_json::Value = store.update(bump()).await.unwrap();
     assert_eq!(after["hits"], 2);
 }
+
+#[tokio::test]
+async fn sparse_index_lookups_and_removed_attributes() {
+    let store = store().await;
+    let item = store::with_index(
+        note("o1", "invite", "pending"),
+        store::Index::Gsi1,
+        "TOKEN#abc",
+        "INVITE",
+    );
+    store.put(item, Condition::NotExists).await.unwrap();
+    let found: Vec<Note> = store
+        .find_in_index(store::Index::Gsi1, "TOKEN#abc", 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
+        ["invite"]
+    );
+    assert!(
+        store
+            .find_in_index::<Note>(store::Index::Gsi1, "TOKEN#other", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Removing the index key takes the item out of the index: the token "dies".
+    let update = Update::new(keys::activity("o1", "invite"))
+        .set("text", &"revoked")
+        .remove(keys::GSI1_PK)
+        .remove(keys::GSI1_SK)
+        .require_exists();
+    let after: serde_json::Value = store.update(update).await.unwrap();
+    assert_eq!(after["text"], "revoked");
+    assert!(after.get("GSI1PK").is_none());
+    assert!(
+        store
+            .find_in_index::<Note>(store::Index::Gsi1, "TOKEN#abc", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

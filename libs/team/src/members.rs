@@ -269,6 +269,7 @@ impl Members {
         may_remove(actor.role, target.role, is_self).map_err(|_| TeamError::NotAllowed)?;
         let mut counters = Update::new(keys::org_profile(&actor.org_id))
             .add("member_count", -1)
+            .add("seats_used", -1)
             .require_exists();
         if target.role == Role::Owner {
             counters = counters.add("owner_count", -1).condition(
