@@ -21,11 +21,9 @@ pub struct BenchOptions {
     pub functions: Vec<(String, PathBuf)>,
 }
 
+/// The `p`th percentile of measurements taken (never empty here).
 fn percentile(values: &[f64], p: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
+    local_cloud::runtime::percentile(values, p).unwrap_or(f64::NAN)
 }
 
 fn ms(started: Instant) -> f64 {
@@ -47,6 +45,26 @@ impl Sample {
             event["headers"]["x-org-id"] = org_id.into();
         }
         Ok(Self { event })
+    }
+
+    /// Sends the sample through the HTTP API; anything but a 2xx ends the benchmark.
+    async fn send(
+        &self,
+        client: &reqwest::Client,
+        base: &str,
+        function: &str,
+    ) -> Result<(), String> {
+        let status = self
+            .request(client, base)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!("{function} answered {status}"))
+        }
     }
 
     fn request(&self, client: &reqwest::Client, base: &str) -> reqwest::RequestBuilder {
@@ -152,36 +170,14 @@ pub async fn run(options: BenchOptions, token: String) -> Result<String, String>
             .map_err(|e| e.to_string())?
             .len();
         let sample = Sample::load(event_file, &token, &org_id)?;
-        let expect_ok = |status: reqwest::StatusCode| -> Result<(), String> {
-            if status.is_success() {
-                Ok(())
-            } else {
-                Err(format!("{name} answered {status}"))
-            }
-        };
-
         // Warm-up: creates the user, so every measured request does the same reads.
-        expect_ok(
-            sample
-                .request(&client, &base)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .status(),
-        )?;
+        sample.send(&client, &base, name).await?;
         let before = function.stats();
         let mut cold_gateway = Vec::new();
         for _ in 0..options.runs {
             function.recycle();
             let started = Instant::now();
-            expect_ok(
-                sample
-                    .request(&client, &base)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .status(),
-            )?;
+            sample.send(&client, &base, name).await?;
             cold_gateway.push(ms(started));
         }
         let stats = function.stats();
@@ -191,14 +187,7 @@ pub async fn run(options: BenchOptions, token: String) -> Result<String, String>
         let mut through_gateway = Vec::with_capacity(options.burst);
         for _ in 0..options.burst {
             let started = Instant::now();
-            expect_ok(
-                sample
-                    .request(&client, &base)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .status(),
-            )?;
+            sample.send(&client, &base, name).await?;
             through_gateway.push(ms(started));
         }
         let event = Bytes::from(sample.event.to_string());

@@ -67,30 +67,18 @@ fn mint_token(flags: &HashMap<String, String>) -> Result<String, String> {
 }
 
 async fn create_table(flags: &HashMap<String, String>) -> Result<String, String> {
-    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
     let endpoint = flags.get("endpoint").ok_or("--endpoint is required")?;
     let table = flags.get("table").ok_or("--table is required")?;
-    let client = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(endpoint)
-            .credentials_provider(Credentials::new("local", "local", None, None, "devtools"))
-            .build(),
-    );
-    let existing = client
-        .list_tables()
-        .send()
-        .await
-        .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
-    if existing.table_names().iter().any(|t| t == table) {
-        return Ok(format!("table {table} already exists"));
-    }
-    let definition = sam_template::Template::load(&sam_template::default_path())
-        .and_then(|t| t.table())
-        .map_err(|e| e.to_string())?;
-    definition.create(&client, table).await?;
-    Ok(format!("created table {table} from template.yaml"))
+    let template =
+        sam_template::Template::load(&sam_template::default_path()).map_err(|e| e.to_string())?;
+    local_cloud::logs::set_quiet(true);
+    Ok(
+        if local_cloud::ensure_table(&template, endpoint, table).await? {
+            format!("created table {table} from template.yaml")
+        } else {
+            format!("table {table} already exists")
+        },
+    )
 }
 
 async fn run_bench(flags: &HashMap<String, String>) -> Result<String, String> {

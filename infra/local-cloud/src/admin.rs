@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use serde_json::json;
 
-use crate::runtime::Function;
+use crate::runtime::{Function, percentile};
 use crate::websocket::{Connections, MAX_MESSAGE_BYTES};
 
 pub struct Admin {
@@ -113,16 +113,6 @@ async fn staged_delete(
     Path((_, id)): Path<(String, String)>,
 ) -> Response {
     delete_connection(state, Path(id)).await
-}
-
-fn percentile(values: &[f64], p: f64) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
-    Some(sorted[rank.min(sorted.len() - 1)])
 }
 
 /// Per function: instances, init and first-response times, invocation latency, peak RSS.

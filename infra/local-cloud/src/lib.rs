@@ -3,6 +3,7 @@
 //! read from `template.yaml`. See `main.rs` for the command line.
 
 pub mod admin;
+pub mod clients;
 pub mod events;
 pub mod http_api;
 pub mod jwt;
@@ -67,36 +68,14 @@ impl Cloud {
     }
 }
 
-fn local_client_config(endpoint: &str) -> aws_sdk_sqs::config::Builder {
-    aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "local",
-            "local",
-            None,
-            None,
-            "local-cloud",
-        ))
-}
-
-async fn ensure_table(template: &Template, endpoint: &str, table_name: &str) -> Result<(), String> {
-    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-    let client = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(endpoint)
-            .credentials_provider(Credentials::new(
-                "local",
-                "local",
-                None,
-                None,
-                "local-cloud",
-            ))
-            .build(),
-    );
+/// Creates the template's table in DynamoDB Local under `table_name`, unless it exists.
+/// Answers whether it was created.
+pub async fn ensure_table(
+    template: &Template,
+    endpoint: &str,
+    table_name: &str,
+) -> Result<bool, String> {
+    let client = clients::dynamodb(endpoint);
     let tables = client
         .list_tables()
         .send()
@@ -104,7 +83,7 @@ async fn ensure_table(template: &Template, endpoint: &str, table_name: &str) -> 
         .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
     if tables.table_names().iter().any(|t| t == table_name) {
         logs::system("dynamodb", &format!("table {table_name} exists"));
-        return Ok(());
+        return Ok(false);
     }
     template
         .table()
@@ -115,7 +94,7 @@ async fn ensure_table(template: &Template, endpoint: &str, table_name: &str) -> 
         "dynamodb",
         &format!("created table {table_name} from the template"),
     );
-    Ok(())
+    Ok(true)
 }
 
 async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
@@ -244,10 +223,7 @@ pub async fn start(config: Config) -> Result<Cloud, String> {
             format!("ws://{websocket_bound}"),
         );
     }
-    let sqs_client = config
-        .sqs_endpoint
-        .as_ref()
-        .map(|e| aws_sdk_sqs::Client::from_conf(local_client_config(e).build()));
+    let sqs_client = config.sqs_endpoint.as_ref().map(|e| clients::sqs(e));
     let queues = match &sqs_client {
         Some(client) => {
             sqs::create_queues(client, &template, &mut resolver, &config.queue_prefix).await?

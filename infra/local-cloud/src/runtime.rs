@@ -71,6 +71,17 @@ pub struct FunctionStats {
     pub peak_rss_kib: u64,
 }
 
+/// The `p`th percentile (0–100, nearest rank) of some measurements; `None` for none.
+pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    Some(sorted[rank.min(sorted.len() - 1)])
+}
+
 struct Pending {
     request_id: String,
     event: Bytes,

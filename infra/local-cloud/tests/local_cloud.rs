@@ -42,16 +42,7 @@ fn binaries() -> PathBuf {
 }
 
 fn sqs_client() -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::Config::builder()
-            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
-            .endpoint_url(sqs_endpoint())
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                "local", "local", None, None, "test",
-            ))
-            .build(),
-    )
+    local_cloud::clients::sqs(&sqs_endpoint())
 }
 
 fn sqs_endpoint() -> String {
