@@ -4,21 +4,28 @@
 use axum::Router;
 use axum::extract::{FromRef, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, patch};
+use axum::routing::{delete, get, patch, post};
 use clock::{Clock, Duration};
 use config::HttpSettings;
 use problem::{FieldError, Problem, ProblemDocument};
 use serde::Deserialize;
 use store::Store;
-use team::{ActivityFilter, ActivityView, ChangeRole, Member, Members};
+use team::{
+    AcceptInvitation, AcceptedInvitation, ActivityFilter, ActivityView, ChangeRole,
+    CreateInvitation, Invitation, InvitationStatus, Invitations, Member, Members,
+};
 use utoipa::{IntoParams, OpenApi};
-use web::{ActiveOrg, Identity, Json, ListParams, ListResponse, PathParam, ValidJson};
+use web::{
+    ActiveOrg, Authenticated, Created, Identity, Json, ListParams, ListResponse, PathParam,
+    ValidJson,
+};
 
 /// Everything the handlers share, built once per cold start.
 #[derive(Clone)]
 pub struct App {
     identity: Identity,
     members: Members,
+    invitations: Invitations,
     store: Store,
     clock: Clock,
 }
@@ -29,11 +36,20 @@ impl FromRef<App> for Identity {
     }
 }
 
+/// What the team function sends out: notification requests and invitation emails.
+#[derive(Clone)]
+pub struct Outbound {
+    pub notifier: notify::Notifier,
+    pub mailer: mail::Mailer,
+    /// The web app's base URL, for accept links.
+    pub app_url: String,
+}
+
 impl App {
     pub fn new(
         settings: &HttpSettings,
         dynamodb: aws_sdk_dynamodb::Client,
-        notifier: notify::Notifier,
+        outbound: Outbound,
         clock: Clock,
         activity_retention_days: u16,
     ) -> Self {
@@ -41,7 +57,20 @@ impl App {
         let retention = Duration::days(i64::from(activity_retention_days));
         Self {
             identity: Identity::from_settings(&settings.auth, store.clone(), clock.clone()),
-            members: Members::new(store.clone(), clock.clone(), retention, notifier),
+            members: Members::new(
+                store.clone(),
+                clock.clone(),
+                retention,
+                outbound.notifier.clone(),
+            ),
+            invitations: Invitations::new(
+                store.clone(),
+                clock.clone(),
+                retention,
+                outbound.notifier,
+                outbound.mailer,
+                &outbound.app_url,
+            ),
             store,
             clock,
         }
@@ -57,7 +86,12 @@ pub fn router(app: App, cors_allowed_origins: &[String]) -> Router {
         .route("/v1/team/members", get(list_members))
         .route("/v1/team/members/{user_id}/role", patch(change_role))
         .route("/v1/team/members/{user_id}", delete(remove_member))
-        .route("/v1/team/activity", get(list_activity));
+        .route("/v1/team/activity", get(list_activity))
+        .route("/v1/team/invite", post(invite))
+        .route("/v1/team/invitations", get(list_invitations))
+        .route("/v1/team/invitations/{id}", delete(revoke_invitation))
+        .route("/v1/team/invitations/{id}/resend", post(resend_invitation))
+        .route("/v1/team/accept-invitation", post(accept_invitation));
     web::finish(routes, cors_allowed_origins, app)
 }
 
@@ -205,10 +239,147 @@ async fn list_activity(
     Ok(Json(page.into()))
 }
 
+/// Invite someone by email (owners: admin, member or viewer; admins: member or viewer).
+#[utoipa::path(post, path = "/v1/team/invite", tag = "team", request_body = CreateInvitation,
+    params(("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    responses(
+        (status = 201, description = "The pending invitation; the email carries the token", body = Invitation),
+        (status = 400, description = "Invalid body", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 402, description = "No free seat on the plan (`seat_limit_reached`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's role may not invite for this role", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "Already a member (`already_member`) or invited (`already_invited`)", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn invite(
+    State(app): State<App>,
+    ActiveOrg(member): ActiveOrg,
+    ValidJson(request): ValidJson<CreateInvitation>,
+) -> Result<Created<Invitation>, Problem> {
+    Ok(Created(app.invitations.invite(&member, request).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct InvitationParams {
+    /// Only invitations in this state: `pending`, `accepted`, `revoked` or `expired`.
+    #[param(value_type = Option<InvitationStatus>)]
+    status: Option<String>,
+    /// Page size, 1–100 (default 20).
+    #[param(value_type = Option<u16>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]{0,2048}$")]
+    cursor: Option<String>,
+}
+
+/// The organization's invitations, newest first.
+#[utoipa::path(get, path = "/v1/team/invitations", tag = "team", params(InvitationParams, ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    responses(
+        (status = 200, description = "A page of invitations, newest first", body = ListResponse<Invitation>),
+        (status = 400, description = "Bad status, limit or cursor", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn list_invitations(
+    State(app): State<App>,
+    ActiveOrg(member): ActiveOrg,
+    params: Result<Query<InvitationParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ListResponse<Invitation>>, Problem> {
+    let Query(params) = params.map_err(|e| Problem::bad_request("invalid_query", e.body_text()))?;
+    let status = match params.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(raw) => Some(
+            serde_json::from_value::<InvitationStatus>(serde_json::Value::String(raw.to_owned()))
+                .map_err(|_| {
+                Problem::validation(vec![FieldError::new(
+                    "status",
+                    "must be pending, accepted, revoked or expired",
+                )])
+            })?,
+        ),
+    };
+    let list = ListParams {
+        limit: params.limit,
+        cursor: params.cursor,
+    };
+    let page = app
+        .invitations
+        .list(&member, status, list.limit()?, list.cursor())
+        .await?;
+    Ok(Json(page.into()))
+}
+
+/// Revoke an invitation: its token stops working and its seat is free.
+#[utoipa::path(delete, path = "/v1/team/invitations/{id}", tag = "team",
+    params(("id" = String, Path, description = "The invitation id"), ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    responses(
+        (status = 204, description = "Revoked (or had already ended)"),
+        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's role may not manage this invitation", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such invitation", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "Already accepted, or a concurrent change", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn revoke_invitation(
+    State(app): State<App>,
+    ActiveOrg(member): ActiveOrg,
+    PathParam(id): PathParam,
+) -> Result<StatusCode, Problem> {
+    app.invitations.revoke(&member, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Send a pending invitation again with a new token and expiry; the old token stops working.
+#[utoipa::path(post, path = "/v1/team/invitations/{id}/resend", tag = "team",
+    params(("id" = String, Path, description = "The invitation id"), ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    responses(
+        (status = 200, description = "The invitation with its new expiry", body = Invitation),
+        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's role may not manage this invitation", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such invitation", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "Not pending any more, or a concurrent change", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn resend_invitation(
+    State(app): State<App>,
+    ActiveOrg(member): ActiveOrg,
+    PathParam(id): PathParam,
+) -> Result<Json<Invitation>, Problem> {
+    Ok(Json(app.invitations.resend(&member, &id).await?))
+}
+
+/// Accept an invitation with the token from its email. No active organization is needed; the
+/// caller's token must carry the invited email, verified.
+#[utoipa::path(post, path = "/v1/team/accept-invitation", tag = "team", request_body = AcceptInvitation,
+    responses(
+        (status = 200, description = "The membership that was created", body = AcceptedInvitation),
+        (status = 400, description = "Invalid body", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The invitation is for another, or an unverified, email (`email_mismatch`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "Already a member of the organization", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 410, description = "Not a live invitation: expired, revoked, used, replaced or unknown (`invitation_gone`)", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn accept_invitation(
+    State(app): State<App>,
+    Authenticated(caller): Authenticated,
+    ValidJson(request): ValidJson<AcceptInvitation>,
+) -> Result<Json<AcceptedInvitation>, Problem> {
+    Ok(Json(app.invitations.accept(&caller, request).await?))
+}
+
 #[derive(OpenApi)]
 #[openapi(
-    paths(list_members, change_role, remove_member, list_activity),
-    tags((name = "team", description = "Members, roles and the activity log"))
+    paths(
+        list_members,
+        change_role,
+        remove_member,
+        list_activity,
+        invite,
+        list_invitations,
+        revoke_invitation,
+        resend_invitation,
+        accept_invitation
+    ),
+    tags((name = "team", description = "Members, invitations, roles and the activity log"))
 )]
 struct TeamApi;
 

@@ -1,7 +1,7 @@
-//! The team Lambda: members, roles and the activity log.
+//! The team Lambda: members, invitations, roles and the activity log.
 
 use config::{Env, HttpSettings};
-use team_function::App;
+use team_function::{App, Outbound};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -10,13 +10,19 @@ async fn main() -> Result<(), lambda_http::Error> {
     let settings = HttpSettings::from_env(&env)?;
     let activity_retention_days = env.parsed("ACTIVITY_RETENTION_DAYS", 365u16)?;
     let notifications_queue = env.required("NOTIFICATIONS_QUEUE_URL")?;
+    let app_url = env.required("APP_URL")?;
+    let sender = env.required("INVITATION_SENDER")?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
-    let notifier = notify::Notifier::new(aws_sdk_sqs::Client::new(&aws), notifications_queue);
+    let outbound = Outbound {
+        notifier: notify::Notifier::new(aws_sdk_sqs::Client::new(&aws), notifications_queue),
+        mailer: mail::Mailer::new(aws_sdk_sesv2::Client::new(&aws), sender),
+        app_url,
+    };
     let app = App::new(
         &settings,
         dynamodb,
-        notifier,
+        outbound,
         clock::Clock::system(),
         activity_retention_days,
     );

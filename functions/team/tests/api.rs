@@ -1,5 +1,6 @@
 //! The team routes end to end against DynamoDB Local: the role × route matrix, last-owner
-//! protection, tenancy, the activity log, bad input.
+//! protection, tenancy, the activity log, bad input; invitations (in `api/invitations.rs`) with
+//! their emails read back from moto.
 
 use accounts::{CreateOrganization, Organizations};
 use auth::records::MembershipRecord;
@@ -10,8 +11,15 @@ use clock::{Clock, Duration};
 use http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use store::{Condition, Query, Store, Transaction, Update, keys};
-use team_function::{App, router};
+use team_function::{App, Outbound, router};
 use tower::ServiceExt;
+
+#[path = "api/e2e.rs"]
+mod e2e;
+#[path = "api/invitations.rs"]
+mod invitations;
+
+const APP_URL: &str = "https://app.example.com";
 
 struct Api {
     router: Router,
@@ -38,8 +46,12 @@ async fn api() -> Api {
     let clock = Clock::manual(clock::DateTime::now_utc());
     let sqs = test_support::sqs_client();
     let notifications = test_support::fresh_queue(&sqs).await;
-    let notifier = notify::Notifier::new(sqs.clone(), notifications.clone());
-    let app = App::new(&settings, client, notifier, clock.clone(), 365);
+    let outbound = Outbound {
+        notifier: notify::Notifier::new(sqs.clone(), notifications.clone()),
+        mailer: mail::Mailer::new(test_support::ses_client().await, test_support::SENDER),
+        app_url: APP_URL.into(),
+    };
+    let app = App::new(&settings, client, outbound, clock.clone(), 365);
     let store = app.store().clone();
     Api {
         router: router(app, &settings.cors_allowed_origins),
@@ -59,14 +71,26 @@ impl Api {
         org: &str,
         body: Option<&str>,
     ) -> (StatusCode, Value) {
+        let token = test_support::token(user, json!({}));
+        self.call_with(method, path, &token, Some(org), body).await
+    }
+
+    /// A call with any bearer token, with or without an active organization.
+    async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        org: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
         let mut request = Request::builder()
             .method(method)
             .uri(path)
-            .header(
-                "authorization",
-                format!("Bearer {}", test_support::token(user, json!({}))),
-            )
-            .header("x-org-id", org);
+            .header("authorization", format!("Bearer {token}"));
+        if let Some(org) = org {
+            request = request.header("x-org-id", org);
+        }
         if body.is_some() {
             request = request.header("content-type", "application/json");
         }

@@ -3,7 +3,6 @@
 //! measurements; warm latency is taken through the HTTP API and by invoking the function
 //! directly, so the difference is the gateway's overhead.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -95,29 +94,7 @@ impl Sample {
 
 pub async fn run(options: BenchOptions, token: String) -> Result<String, String> {
     local_cloud::logs::set_quiet(true);
-    let environment: BTreeMap<String, String> = [
-        ("AUTH_MODE", "local"),
-        ("JWT_ISSUER", config::LOCAL_ISSUER),
-        ("JWT_AUDIENCE", config::LOCAL_AUDIENCE),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "local"),
-        ("AWS_SECRET_ACCESS_KEY", "local"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("AWS_ENDPOINT_URL_DYNAMODB", options.dynamodb.as_str()),
-        ("AWS_ENDPOINT_URL_SQS", options.sqs.as_str()),
-        ("RUST_LOG", "info"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let parameters = [
-        ("JwtIssuer", "https://objecta-local.invalid/"),
-        ("JwksUrl", "https://objecta-local.invalid/jwks"),
-        ("JwtAudience", config::LOCAL_AUDIENCE),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
+    let (parameters, environment) = test_support::local_backend(&options.dynamodb, &options.sqs);
     let cloud = local_cloud::start(local_cloud::Config {
         template: sam_template::default_path(),
         binaries_dir: options.binaries.clone(),

@@ -1,11 +1,10 @@
 //! Organizations: create (the caller becomes owner), list the caller's, rename.
 
 use audit::{Category, NewEntry};
-use auth::records::{MEMBERSHIP_ENTITY, MembershipRecord, USER_MEMBERSHIP_ENTITY};
+use auth::records::MembershipRecord;
 use auth::{Caller, OrgMember, Permission, Role};
 use clock::{Clock, DateTime, Duration};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use store::aws_sdk_dynamodb::types::AttributeValue;
 use store::{Condition, Page, Query, Store, StoreError, Transaction, Update, keys};
 use utoipa::ToSchema;
@@ -14,7 +13,7 @@ use validator::Validate;
 use crate::AccountsError;
 use crate::validation::display_name;
 
-pub const FREE_PLAN: &str = "free";
+pub const FREE_PLAN: &str = plans::FREE;
 const ORG_ENTITY: &str = "organization";
 const IDEMPOTENCY_ENTITY: &str = "idempotency";
 /// How long a create request's `Idempotency-Key` is remembered.
@@ -107,13 +106,6 @@ struct IdempotencyRecord {
     response: Organization,
 }
 
-fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// The organization use cases. Built once per cold start.
 #[derive(Clone)]
 pub struct Organizations {
@@ -170,28 +162,15 @@ impl Organizations {
             metadata: serde_json::json!({ "name": name }),
         }
         .at(now);
+        let (member_item, user_membership_item) = membership.items()?;
 
         let mut transaction = Transaction::new()
             .put(
                 store::item(&keys::org_profile(&org.id), ORG_ENTITY, &org)?,
                 Condition::NotExists,
             )
-            .put(
-                store::item(
-                    &keys::org_member(&org.id, caller.user_id()),
-                    MEMBERSHIP_ENTITY,
-                    &membership,
-                )?,
-                Condition::NotExists,
-            )
-            .put(
-                store::item(
-                    &keys::user_membership(caller.user_id(), &org.id),
-                    USER_MEMBERSHIP_ENTITY,
-                    &membership,
-                )?,
-                Condition::NotExists,
-            )
+            .put(member_item, Condition::NotExists)
+            .put(user_membership_item, Condition::NotExists)
             .put(
                 audit::entry_item(&entry, self.activity_retention)?,
                 Condition::NotExists,
@@ -201,9 +180,9 @@ impl Organizations {
             let key = keys::idempotency_record(
                 caller.user_id(),
                 "create-organization",
-                &sha256_hex(key.as_bytes()),
+                &keys::digest(key.as_bytes()),
             );
-            (key, sha256_hex(name.as_bytes()))
+            (key, keys::digest(name.as_bytes()))
         });
         let idempotency_action = transaction.len();
         if let Some((key, request_hash)) = &idempotency {

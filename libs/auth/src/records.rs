@@ -2,6 +2,7 @@
 
 use clock::DateTime;
 use serde::{Deserialize, Serialize};
+use store::{Item, StoreError, keys};
 
 use crate::Role;
 
@@ -40,4 +41,22 @@ pub struct MembershipRecord {
     pub role: Role,
     #[serde(with = "clock::serde_rfc3339")]
     pub joined_at: DateTime,
+}
+
+impl MembershipRecord {
+    /// The two items of a membership (organization side, user side), to put in one transaction.
+    pub fn items(&self) -> Result<(Item, Item), StoreError> {
+        Ok((
+            store::item(
+                &keys::org_member(&self.org_id, &self.user_id),
+                MEMBERSHIP_ENTITY,
+                self,
+            )?,
+            store::item(
+                &keys::user_membership(&self.user_id, &self.org_id),
+                USER_MEMBERSHIP_ENTITY,
+                self,
+            )?,
+        ))
+    }
 }

@@ -5,9 +5,11 @@
 //! outage, and its detail never leaks internals to the caller.
 
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderValue, header};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+pub use http::StatusCode;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 

@@ -3,7 +3,8 @@
 //!
 //! Tenant-owned items live under their organization's partition, `ORG#<org_id>`. A handful of
 //! global lookup items live elsewhere and each is named here as such: a user's profile and their
-//! list of memberships (`USER#<user_id>`), idempotency records of a user's requests.
+//! list of memberships (`USER#<user_id>`), idempotency records of a user's requests, and the
+//! token hashes of pending invitations (GSI1).
 
 /// Attribute names of the primary key and the overloaded indexes.
 pub const PK: &str = "PK";
@@ -102,6 +103,35 @@ pub fn activities(org_id: &str) -> Partition {
     }
 }
 
+/// An invitation to join the organization; the id is a ULID (newest last).
+pub fn invitation(org_id: &str, invitation_id: &str) -> Key {
+    Key::new(org_partition(org_id), format!("INVITATION#{invitation_id}"))
+}
+
+pub fn invitations(org_id: &str) -> Partition {
+    Partition {
+        pk: org_partition(org_id),
+        sk_prefix: "INVITATION#".into(),
+    }
+}
+
+/// At most one pending invitation per email address and organization: this item exists while
+/// one does and names it, so a second invite of the same address fails its `NotExists` put.
+/// `email_key` is the address in lower case.
+pub fn invitation_email(org_id: &str, email_key: &str) -> Key {
+    Key::new(org_partition(org_id), format!("INVITE_EMAIL#{email_key}"))
+}
+
+/// Global lookup (GSI1 partition): a pending invitation's token, by its SHA-256 hash (hex). Only
+/// a pending invitation carries it, so a used, revoked or rotated token finds nothing.
+pub fn invitation_token(token_hash: &str) -> (Index, String, &'static str) {
+    (
+        Index::Gsi1,
+        format!("INVITE_TOKEN#{token_hash}"),
+        "INVITATION",
+    )
+}
+
 // ---- global lookup items, under USER#<user_id> ----
 
 /// Global lookup: a user's profile, created on the first authenticated request.
@@ -131,6 +161,16 @@ pub fn idempotency_record(user_id: &str, operation: &str, key_hash: &str) -> Key
     )
 }
 
+/// SHA-256 (hex) of a secret or client-chosen value that a key is derived from (invitation
+/// tokens, idempotency keys): keys never hold the value itself, and their length is bounded.
+pub fn digest(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// The items of one partition whose sort key starts with a prefix: what a Query reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Partition {
@@ -149,6 +189,8 @@ mod tests {
             org_profile(org),
             org_member(org, "u1"),
             activity(org, "01JACT"),
+            invitation(org, "01JINV"),
+            invitation_email(org, "a@example.com"),
         ] {
             assert_eq!(key.pk, "ORG#01JORG");
         }
@@ -180,7 +222,13 @@ mod tests {
 
     #[test]
     fn kinds_of_items_in_one_partition_never_share_a_prefix() {
-        let prefixes = ["PROFILE", "MEMBER#", "ACTIVITY#"];
+        let prefixes = [
+            "PROFILE",
+            "MEMBER#",
+            "ACTIVITY#",
+            "INVITATION#",
+            "INVITE_EMAIL#",
+        ];
         for (i, a) in prefixes.iter().enumerate() {
             for (j, b) in prefixes.iter().enumerate() {
                 if i != j {

@@ -55,12 +55,26 @@ pub struct ChangeRole {
     pub role: Role,
 }
 
-fn role_is(role: Role) -> Condition {
+pub(crate) fn role_is(role: Role) -> Condition {
     Condition::Expression {
         expression: "#role = :role".into(),
         names: HashMap::from([("#role".to_owned(), "role".to_owned())]),
         values: HashMap::from([(":role".to_owned(), AttributeValue::S(role.as_str().into()))]),
     }
+}
+
+/// The profiles of some users, by id (one BatchGetItem per 100).
+pub(crate) async fn profiles(
+    store: &Store,
+    user_ids: &[&str],
+) -> Result<HashMap<String, UserRecord>, TeamError> {
+    let keys: Vec<_> = user_ids.iter().map(|u| keys::user_profile(u)).collect();
+    let mut profiles = HashMap::new();
+    for item in store.batch_get(&keys).await?.into_iter().flatten() {
+        let user: UserRecord = store::from_item(item)?;
+        profiles.insert(user.id.clone(), user);
+    }
+    Ok(profiles)
 }
 
 /// The member use cases. Built once per cold start.
@@ -108,16 +122,6 @@ impl Members {
         self.notifier.send_after_commit(&request).await;
     }
 
-    async fn profiles(&self, user_ids: &[&str]) -> Result<HashMap<String, UserRecord>, TeamError> {
-        let keys: Vec<_> = user_ids.iter().map(|u| keys::user_profile(u)).collect();
-        let mut profiles = HashMap::new();
-        for item in self.store.batch_get(&keys).await?.into_iter().flatten() {
-            let user: UserRecord = store::from_item(item)?;
-            profiles.insert(user.id.clone(), user);
-        }
-        Ok(profiles)
-    }
-
     /// The organization's members with their profiles, a page at a time (2 round trips).
     pub async fn list(
         &self,
@@ -136,7 +140,7 @@ impl Members {
             ))
             .await?;
         let ids: Vec<&str> = page.items.iter().map(|m| m.user_id.as_str()).collect();
-        let profiles = self.profiles(&ids).await?;
+        let profiles = profiles(&self.store, &ids).await?;
         let items = page
             .items
             .iter()
@@ -249,7 +253,7 @@ impl Members {
             self.tell(&actor.org_id, user_id, "Your role changed", body, data)
                 .await;
         }
-        let profiles = self.profiles(&[user_id]).await?;
+        let profiles = profiles(&self.store, &[user_id]).await?;
         Ok(Member::new(
             &MembershipRecord {
                 role: new,

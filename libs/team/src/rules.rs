@@ -30,6 +30,18 @@ pub fn may_remove(actor: Role, target: Role, is_self: bool) -> Result<(), Refusa
     }
 }
 
+/// May `actor` invite someone as `role`, or resend or revoke an invitation for `role`? Owners
+/// invite admins, members and viewers; admins members and viewers. Nobody is invited as owner:
+/// ownership is handed over to an existing member.
+pub fn may_invite(actor: Role, role: Role) -> Result<(), Refusal> {
+    if role != Role::Owner && allows(actor, Permission::ManageInvitations) && can_grant(actor, role)
+    {
+        Ok(())
+    } else {
+        Err(Refusal::NotAllowed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +99,24 @@ mod tests {
         for actor in [Member, Viewer] {
             assert!(may_remove(actor, Viewer, false).is_err());
             assert!(may_remove(actor, actor, true).is_ok());
+        }
+    }
+
+    #[test]
+    fn owners_invite_any_role_but_owner_and_admins_only_members_and_viewers() {
+        for role in [Admin, Member, Viewer] {
+            assert!(may_invite(Owner, role).is_ok(), "{role}");
+        }
+        assert!(may_invite(Admin, Member).is_ok());
+        assert!(may_invite(Admin, Viewer).is_ok());
+        assert!(may_invite(Admin, Admin).is_err());
+        for actor in Role::ALL {
+            assert!(may_invite(actor, Owner).is_err(), "{actor}");
+        }
+        for actor in [Member, Viewer] {
+            for role in Role::ALL {
+                assert!(may_invite(actor, role).is_err());
+            }
         }
     }
 }

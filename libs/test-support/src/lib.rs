@@ -156,3 +156,122 @@ pub fn token(sub: &str, extra: serde_json::Value) -> String {
     )
     .expect("a local token always encodes")
 }
+
+/// Where moto serves SES v2 (`SES_ENDPOINT`, else the SQS endpoint: one moto serves both).
+pub fn ses_endpoint() -> String {
+    std::env::var("SES_ENDPOINT").unwrap_or_else(|_| sqs_endpoint())
+}
+
+/// The sender tests send from; its domain is verified in moto by [`ses_client`].
+pub const SENDER: &str = "Objecta <invitations@objecta.test>";
+
+/// An SES v2 client for moto, with the sender's domain verified (moto refuses unverified
+/// senders, as SES does).
+pub async fn ses_client() -> aws_sdk_sesv2::Client {
+    use aws_sdk_sesv2::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_sesv2::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(ses_endpoint())
+        .credentials_provider(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "test-support",
+        ))
+        .build();
+    let client = aws_sdk_sesv2::Client::from_conf(config);
+    if let Err(error) = client
+        .create_email_identity()
+        .email_identity("objecta.test")
+        .send()
+        .await
+    {
+        let already = error
+            .as_service_error()
+            .is_some_and(|e| e.is_already_exists_exception());
+        assert!(
+            already,
+            "cannot verify the sender in moto at {}: {}",
+            ses_endpoint(),
+            aws_sdk_sesv2::error::DisplayErrorContext(error)
+        );
+    }
+    client
+}
+
+/// An email moto accepted: the subject and the body it kept (the HTML part when there is one).
+#[derive(Clone, Debug)]
+pub struct SentEmail {
+    pub from: String,
+    pub subject: String,
+    pub body: String,
+}
+
+/// Every email moto accepted for `to`, oldest first.
+pub async fn sent_emails(to: &str) -> Vec<SentEmail> {
+    let url = format!("{}/moto-api/data.json", ses_endpoint());
+    let data: serde_json::Value = reqwest::get(&url)
+        .await
+        .and_then(|r| r.error_for_status())
+        .expect("moto answers its data.json")
+        .json()
+        .await
+        .expect("moto's data.json is JSON");
+    data["ses"]["Message"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            m["destinations"]["ToAddresses"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|r| r == to))
+        })
+        .map(|m| SentEmail {
+            from: m["source"].as_str().unwrap_or_default().to_owned(),
+            subject: m["subject"].as_str().unwrap_or_default().to_owned(),
+            body: m["body"].as_str().unwrap_or_default().to_owned(),
+        })
+        .collect()
+}
+
+/// How the template's functions run against the local emulators (benchmarks, end-to-end tests):
+/// the template parameters that have no default, and the environment over the template's, with
+/// local auth and every AWS client pointed at DynamoDB Local or moto (`moto` serves SQS and SES).
+pub fn local_backend(
+    dynamodb: &str,
+    moto: &str,
+) -> (
+    std::collections::BTreeMap<String, String>,
+    std::collections::BTreeMap<String, String>,
+) {
+    let owned = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let parameters = owned(&[
+        ("JwtIssuer", "https://objecta-local.invalid/"),
+        ("JwksUrl", "https://objecta-local.invalid/jwks"),
+        ("JwtAudience", config::LOCAL_AUDIENCE),
+        ("AppUrl", "http://localhost:5173"),
+        ("SesIdentity", "objecta.test"),
+        ("InvitationSender", SENDER),
+    ]);
+    let environment = owned(&[
+        ("AUTH_MODE", "local"),
+        ("JWT_ISSUER", config::LOCAL_ISSUER),
+        ("JWT_AUDIENCE", config::LOCAL_AUDIENCE),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "local"),
+        ("AWS_SECRET_ACCESS_KEY", "local"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb),
+        ("AWS_ENDPOINT_URL_SQS", moto),
+        ("AWS_ENDPOINT_URL_SESV2", moto),
+        ("RUST_LOG", "info"),
+    ]);
+    (parameters, environment)
+}

@@ -1,0 +1,248 @@
+//! The team routes through the local cloud: the real `accounts` and `team` binaries behind the
+//! HTTP API of template.yaml, DynamoDB Local, and moto for the notifications queue and SES.
+
+use std::path::PathBuf;
+
+use super::*;
+
+/// Builds the template's function binaries (another package's too) in this test's profile.
+fn binaries() -> PathBuf {
+    // target/<profile>/deps/<this test> -> target/<profile>
+    let dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let mut build = std::process::Command::new(env!("CARGO"));
+    build.args([
+        "build",
+        "-q",
+        "-p",
+        "accounts-function",
+        "-p",
+        "team-function",
+        "--bins",
+    ]);
+    if dir.ends_with("release") {
+        build.arg("--release");
+    }
+    assert!(
+        build.status().expect("cargo runs").success(),
+        "building the functions failed"
+    );
+    dir
+}
+
+struct Gateway {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Gateway {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        org: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(org) = org {
+            request = request.header("x-org-id", org);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invitations_work_end_to_end_through_the_http_api() {
+    local_cloud::logs::set_quiet(std::env::var_os("LOCAL_CLOUD_LOGS").is_none());
+    test_support::ses_client().await;
+    let dynamodb = test_support::dynamodb_endpoint();
+    let moto = test_support::ses_endpoint();
+    let (parameters, environment) = test_support::local_backend(&dynamodb, &moto);
+    let id = ulid::Ulid::generate().to_string().to_lowercase();
+    let cloud = local_cloud::start(local_cloud::Config {
+        template: sam_template::default_path(),
+        binaries_dir: binaries(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        websocket_addr: "127.0.0.1:0".parse().unwrap(),
+        admin_addr: "127.0.0.1:0".parse().unwrap(),
+        dynamodb_endpoint: Some(dynamodb),
+        table_name: format!("e2e-{id}"),
+        sqs_endpoint: Some(test_support::sqs_endpoint()),
+        queue_prefix: format!("e{}-", &id[16..]),
+        parameters,
+        environment,
+        max_instances: 2,
+        jwt_key: local_cloud::jwt::JwtKey::Hs256(config::LOCAL_SECRET.into()),
+        websocket_idle_timeout: local_cloud::websocket::DEFAULT_IDLE_TIMEOUT,
+    })
+    .await
+    .expect("the local cloud starts");
+    let api = Gateway {
+        base: format!("http://{}", cloud.http),
+        http: reqwest::Client::new(),
+    };
+    use reqwest::Method as M;
+    let owner = test_support::token("e2e-owner", json!({}));
+    let ada_id = format!("ada-{id}");
+    let ada_email = format!("{ada_id}@example.com");
+    let ada = test_support::token(&ada_id, json!({ "email": ada_email }));
+
+    let (status, org) = api
+        .call(
+            M::POST,
+            "/v1/orgs",
+            &owner,
+            None,
+            Some(json!({"name": "Acme"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{org}");
+    let org = org["id"].as_str().unwrap().to_owned();
+    let invite = json!({"email": ada_email, "role": "member", "message": "Hi <Ada>"});
+    let (status, invitation) = api
+        .call(M::POST, "/v1/team/invite", &owner, Some(&org), Some(invite))
+        .await;
+    assert_eq!(status, 201, "{invitation}");
+    assert_eq!(invitation["email_sent"], true);
+
+    // The link of the email moto received, followed by the invitee.
+    let emails = test_support::sent_emails(&ada_email).await;
+    assert_eq!(emails.len(), 1);
+    assert!(emails[0].body.contains("Hi &lt;Ada&gt;"));
+    assert!(
+        emails[0]
+            .body
+            .contains("http:&#x2F;&#x2F;localhost:5173&#x2F;accept-invitation?token=")
+    );
+    let token = super::invitations::token_in(&emails[0].body);
+    let (status, accepted) = api
+        .call(
+            M::POST,
+            "/v1/team/accept-invitation",
+            &ada,
+            None,
+            Some(json!({"token": token})),
+        )
+        .await;
+    assert_eq!(status, 200, "{accepted}");
+    assert_eq!(accepted, json!({"org_id": org, "role": "member"}));
+    let (status, _) = api
+        .call(
+            M::POST,
+            "/v1/team/accept-invitation",
+            &ada,
+            None,
+            Some(json!({"token": token})),
+        )
+        .await;
+    assert_eq!(status, 410);
+
+    // Every other team route, by the people allowed to use it.
+    let (status, members) = api
+        .call(M::GET, "/v1/team/members", &ada, Some(&org), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(members["items"].as_array().unwrap().len(), 2);
+    let (status, listed) = api
+        .call(
+            M::GET,
+            "/v1/team/invitations?status=accepted",
+            &owner,
+            Some(&org),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, listed["items"].as_array().unwrap().len()),
+        (200, 1)
+    );
+    let (status, changed) = api
+        .call(
+            M::PATCH,
+            &format!("/v1/team/members/{ada_id}/role"),
+            &owner,
+            Some(&org),
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
+    assert_eq!((status, changed["role"].as_str()), (200, Some("viewer")));
+    let bob = format!("bob-{id}@example.com");
+    let (_, second) = api
+        .call(
+            M::POST,
+            "/v1/team/invite",
+            &owner,
+            Some(&org),
+            Some(json!({"email": bob, "role": "viewer"})),
+        )
+        .await;
+    let path = format!("/v1/team/invitations/{}", second["id"].as_str().unwrap());
+    let (status, _) = api
+        .call(M::POST, &format!("{path}/resend"), &owner, Some(&org), None)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = api.call(M::DELETE, &path, &owner, Some(&org), None).await;
+    assert_eq!(status, 204);
+    let (status, _) = api
+        .call(
+            M::DELETE,
+            &format!("/v1/team/members/{ada_id}"),
+            &ada,
+            Some(&org),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204, "ada leaves");
+    let (status, activity) = api
+        .call(M::GET, "/v1/team/activity", &owner, Some(&org), None)
+        .await;
+    assert_eq!(status, 200);
+    let mut actions: Vec<&str> = activity["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    actions.sort_unstable();
+    assert_eq!(
+        actions,
+        [
+            "invitation.accepted",
+            "invitation.created",
+            "invitation.created",
+            "invitation.resent",
+            "invitation.revoked",
+            "member.left",
+            "member.role_changed",
+            "org.created",
+        ]
+    );
+
+    // The notification requests are on the template's notifications queue.
+    let queue = &cloud.queues["NotificationsQueue"];
+    let mut messages = test_support::drain_queue(&test_support::sqs_client(), &queue.url).await;
+    messages.sort_by_key(|m| m["title"].as_str().unwrap_or_default().to_owned());
+    let titles: Vec<&str> = messages
+        .iter()
+        .map(|m| m["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Invitation accepted", "Your role changed"]);
+    assert_eq!(messages[0]["user_ids"], json!(["e2e-owner"]));
+    assert_eq!(messages[1]["user_ids"], json!([ada_id]));
+    cloud.shutdown();
+}
