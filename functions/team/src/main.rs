@@ -11,6 +11,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     let activity_retention_days = env.parsed("ACTIVITY_RETENTION_DAYS", 365u16)?;
     let notifications_queue = env.required("NOTIFICATIONS_QUEUE_URL")?;
     let app_url = env.required("APP_URL")?;
+    if !(app_url.starts_with("https://") || app_url.starts_with("http://")) {
+        return Err(format!("APP_URL must be an http(s) URL, not {app_url:?}").into());
+    }
     let sender = env.required("INVITATION_SENDER")?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);

@@ -7,8 +7,10 @@
 //! - A pending invitation holds a seat (`seats_used` on the organization, with the members), so
 //!   the plan's seat limit is one condition in the invite's transaction. An invitation that
 //!   lapsed without being accepted keeps its seat until it is reclaimed: when an invite would
-//!   exceed the limit, or when the same address is invited again. It is not left to TTL, which
-//!   would delete it without giving the seat back; ended invitations get a TTL for clean-up.
+//!   exceed the limit, or when the same address is invited again.
+//! - Every invitation has a TTL, [`ENDED_RETENTION`] after it expires or ends, for clean-up. If
+//!   TTL deletes a lapsed invitation before it was reclaimed, its seat is found by the recount
+//!   that reclaiming ends with (`seats_used` = members + pending invitations, read consistently).
 //! - One pending invitation per address and organization: a guard item keyed by the address.
 //! - Every change writes its activity entry in its own transaction.
 
@@ -34,7 +36,7 @@ use crate::rules::may_invite;
 
 /// How long an invitation can be accepted.
 pub const INVITATION_LIFETIME: Duration = Duration::days(7);
-/// How long an ended invitation (accepted, revoked, expired) stays listed before TTL removes it.
+/// How long an invitation stays listed after it expired or ended, before TTL removes it.
 pub const ENDED_RETENTION: Duration = Duration::days(30);
 const ENTITY: &str = "invitation";
 const GUARD_ENTITY: &str = "invitation_email";
@@ -394,7 +396,11 @@ impl Invitations {
             ENTITY,
             record,
         )?;
-        Ok(store::with_index(item, index, &partition, sort))
+        let item = store::with_index(item, index, &partition, sort);
+        Ok(store::with_ttl(
+            item,
+            (record.expires_at + ENDED_RETENTION).unix_timestamp(),
+        ))
     }
 
     /// Invites an address. 409 when it is a member or has a pending invitation, 402 when the
@@ -554,7 +560,9 @@ impl Invitations {
                     return Err(TeamError::NotAllowed);
                 }
                 // Another invite of the same address got there first.
-                Err(StoreError::ConditionFailed { action: Some(i) }) if i <= guard_action + 1 => {
+                Err(StoreError::ConditionFailed { action: Some(i) })
+                    if i == guard_action && replaced.is_none() =>
+                {
                     return Err(TeamError::AlreadyInvited);
                 }
                 Err(StoreError::ConditionFailed { .. } | StoreError::TransactionConflict) => {
@@ -618,7 +626,58 @@ impl Invitations {
                 None => break,
             }
         }
-        Ok(reclaimed)
+        Ok(reclaimed + self.recount_seats(org_id).await?)
+    }
+
+    /// Sets `seats_used` to members plus pending invitations when it counts more (a lapsed
+    /// invitation deleted by TTL before it was reclaimed); answers how many seats that freed.
+    /// The update is conditioned on the counters it read, so any concurrent change wins.
+    async fn recount_seats(&self, org_id: &str) -> Result<usize, TeamError> {
+        let org = self.organization(org_id).await?;
+        let mut pending = 0i64;
+        let mut cursor: Option<String> = None;
+        let mut complete = false;
+        for _ in 0..20 {
+            let mut query = Query::new(
+                "team-invitations-pending",
+                keys::invitations(org_id),
+                100,
+                cursor.as_deref(),
+            );
+            query.filter = Some(Filter {
+                expression: "#status = :pending".into(),
+                names: HashMap::from([("#status".to_owned(), "status".to_owned())]),
+                values: HashMap::from([(":pending".to_owned(), text("pending"))]),
+            });
+            let page = self.store.query::<InvitationRecord>(query).await?;
+            pending += page.items.len() as i64;
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => {
+                    complete = true;
+                    break;
+                }
+            }
+        }
+        let counted = org.member_count + pending;
+        // Too many to count in one request: the counter stays as it is.
+        if !complete || counted >= org.seats_used {
+            return Ok(0);
+        }
+        let update = Update::new(keys::org_profile(org_id))
+            .set("seats_used", &counted)
+            .condition(
+                "#seats_used = :seats AND #member_count = :members",
+                [
+                    (":seats", AttributeValue::N(org.seats_used.to_string())),
+                    (":members", AttributeValue::N(org.member_count.to_string())),
+                ],
+            );
+        match self.store.update::<serde_json::Value>(update).await {
+            Ok(_) => Ok((org.seats_used - counted) as usize),
+            Err(StoreError::ConditionFailed { .. }) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The organization's invitations, newest first, optionally of one status.
@@ -752,6 +811,10 @@ impl Invitations {
                     .set(keys::GSI1_PK, &partition)
                     .set(keys::GSI1_SK, &sort)
                     .set("expires_at", &clock::rfc3339(updated.expires_at))
+                    .set(
+                        keys::TTL,
+                        &(updated.expires_at + ENDED_RETENTION).unix_timestamp(),
+                    )
                     .condition(
                         "#status = :pending AND #token_hash = :old",
                         [(":pending", text("pending")), (":old", text(&old_hash))],

@@ -270,6 +270,9 @@ async fn only_a_live_invitation_for_the_verified_address_can_be_accepted() {
 
     // A resend rotates the token and the expiry; the old token dies.
     api.clock.advance(Duration::hours(1));
+    // (The owner's first request after an hour refreshes last_active_at: not counted below.)
+    api.invitations(&org, "own", "pending").await;
+    let trips = api.store.round_trips();
     let (status, resent) = api
         .call(
             Method::POST,
@@ -280,6 +283,7 @@ async fn only_a_live_invitation_for_the_verified_address_can_be_accepted() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{resent}");
+    assert_eq!(api.store.round_trips() - trips, 4, "resend");
     assert_eq!(resent["status"], "pending");
     assert_ne!(resent["expires_at"], invitation["expires_at"]);
     assert_eq!(test_support::sent_emails(&address).await.len(), 2);
@@ -312,8 +316,10 @@ async fn only_a_live_invitation_for_the_verified_address_can_be_accepted() {
     let bob_token = last_token(&bob).await;
     let seats = api.profile(&org).await.seats_used;
     let path = format!("/v1/team/invitations/{}", revoked["id"].as_str().unwrap());
+    let trips = api.store.round_trips();
     let (status, _) = api.call(Method::DELETE, &path, "own", &org, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(api.store.round_trips() - trips, 3, "revoke");
     assert_eq!(api.profile(&org).await.seats_used, seats - 1);
     let (status, _) = api.call(Method::DELETE, &path, "own", &org, None).await;
     assert_eq!(
@@ -345,7 +351,9 @@ async fn only_a_live_invitation_for_the_verified_address_can_be_accepted() {
     assert_eq!(expired[0]["email"], cat.as_str());
     assert!(api.invitations(&org, "own", "pending").await.is_empty());
     assert_eq!(api.invitations(&org, "own", "revoked").await.len(), 1);
+    let trips = api.store.round_trips();
     assert_eq!(api.invitations(&org, "own", "accepted").await.len(), 1);
+    assert_eq!(api.store.round_trips() - trips, 2, "list");
     assert_eq!(api.invitations(&org, "own", "").await.len(), 3);
 
     assert_eq!(
@@ -765,4 +773,37 @@ async fn the_sample_events_reach_their_routes() {
     let invited = api.invitations(&org, "local-user", "pending").await;
     assert_eq!(invited.len(), 1);
     assert_eq!(invited[0]["email"], "ada@example.com");
+}
+
+#[tokio::test]
+async fn seats_of_invitations_deleted_by_ttl_are_found_by_the_recount() {
+    let api = api().await;
+    let org = api.org("own").await;
+    for _ in 0..4 {
+        let address = format!("{}@example.com", unique("ttl"));
+        let (status, _) = api.invite(&org, "own", &address, "member", None).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    assert_eq!(api.profile(&org).await.seats_used, 5);
+    // Every invitation carries a TTL: 30 days after it expires.
+    let stored = api.stored_invitations(&org).await;
+    let expires = clock::parse_rfc3339(stored[0]["expires_at"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        stored[0]["ttl"].as_i64(),
+        Some((expires + team::ENDED_RETENTION).unix_timestamp())
+    );
+    // Two of them lapse and DynamoDB's TTL deletes them before anyone reclaimed their seats.
+    api.clock.advance(Duration::days(8));
+    for invitation in &stored[..2] {
+        let key = keys::invitation(&org, invitation["id"].as_str().unwrap());
+        api.store
+            .transact(Transaction::new().delete(key, Condition::Exists))
+            .await
+            .unwrap();
+    }
+    let address = format!("{}@example.com", unique("after"));
+    let (status, body) = api.invite(&org, "own", &address, "member", None).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // The owner and the new invitation: the two reclaimed and the two deleted seats are free.
+    assert_eq!(api.profile(&org).await.seats_used, 2);
 }
