@@ -380,6 +380,31 @@ impl Store {
         Ok(Page { items, next_cursor })
     }
 
+    /// Every item of a query, page after page, up to `max_pages` pages (of `query.limit` items).
+    /// Answers the items and whether the query was read to its end.
+    pub async fn query_all<T: DeserializeOwned>(
+        &self,
+        query: Query<'_>,
+        max_pages: usize,
+    ) -> Result<(Vec<T>, bool), StoreError> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..max_pages {
+            let page = self
+                .query::<T>(Query {
+                    cursor: cursor.as_deref(),
+                    ..query.clone()
+                })
+                .await?;
+            items.extend(page.items);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok((items, true)),
+            }
+        }
+        Ok((items, false))
+    }
+
     /// The few items of an index partition (at most `limit`), for lookups such as a token hash.
     /// Index reads are eventually consistent: what they find must be re-checked by the
     /// conditional write that acts on it.

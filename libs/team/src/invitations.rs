@@ -579,51 +579,44 @@ impl Invitations {
     pub async fn reclaim_expired(&self, org_id: &str) -> Result<usize, TeamError> {
         let now = self.clock.now();
         let now_text = clock::rfc3339(now);
+        let mut query = Query::new(
+            "team-invitations-lapsed",
+            keys::invitations(org_id),
+            100,
+            None,
+        );
+        query.filter = Some(Filter {
+            expression: "#status = :pending AND #expires_at <= :now".into(),
+            names: HashMap::from([
+                ("#status".to_owned(), "status".to_owned()),
+                ("#expires_at".to_owned(), "expires_at".to_owned()),
+            ]),
+            values: HashMap::from([
+                (":pending".to_owned(), text("pending")),
+                (":now".to_owned(), text(&now_text)),
+            ]),
+        });
+        let (lapsed, _) = self.store.query_all::<InvitationRecord>(query, 10).await?;
         let mut reclaimed = 0;
-        let mut cursor: Option<String> = None;
-        for _ in 0..10 {
-            let mut query = Query::new(
-                "team-invitations-lapsed",
-                keys::invitations(org_id),
-                100,
-                cursor.as_deref(),
+        for lapsed in &lapsed {
+            let transaction = Transaction::new().update(
+                Self::end(lapsed, InvitationStatus::Expired, now)
+                    .condition("#expires_at <= :now", [(":now", text(&now_text))]),
             );
-            query.filter = Some(Filter {
-                expression: "#status = :pending AND #expires_at <= :now".into(),
-                names: HashMap::from([
-                    ("#status".to_owned(), "status".to_owned()),
-                    ("#expires_at".to_owned(), "expires_at".to_owned()),
-                ]),
-                values: HashMap::from([
-                    (":pending".to_owned(), text("pending")),
-                    (":now".to_owned(), text(&now_text)),
-                ]),
-            });
-            let page = self.store.query::<InvitationRecord>(query).await?;
-            for lapsed in &page.items {
-                let transaction = Transaction::new().update(
-                    Self::end(lapsed, InvitationStatus::Expired, now)
-                        .condition("#expires_at <= :now", [(":now", text(&now_text))]),
+            let transaction = Self::release_guard(transaction, lapsed)
+                .update(
+                    Update::new(keys::org_profile(org_id))
+                        .add("seats_used", -1)
+                        .require_exists(),
+                )
+                .put(
+                    self.entry(org_id, SYSTEM_ACTOR, "invitation.expired", lapsed, now)?,
+                    Condition::NotExists,
                 );
-                let transaction = Self::release_guard(transaction, lapsed)
-                    .update(
-                        Update::new(keys::org_profile(org_id))
-                            .add("seats_used", -1)
-                            .require_exists(),
-                    )
-                    .put(
-                        self.entry(org_id, SYSTEM_ACTOR, "invitation.expired", lapsed, now)?,
-                        Condition::NotExists,
-                    );
-                match self.store.transact(transaction).await {
-                    Ok(()) => reclaimed += 1,
-                    Err(StoreError::ConditionFailed { .. } | StoreError::TransactionConflict) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => break,
+            match self.store.transact(transaction).await {
+                Ok(()) => reclaimed += 1,
+                Err(StoreError::ConditionFailed { .. } | StoreError::TransactionConflict) => {}
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(reclaimed + self.recount_seats(org_id).await?)
@@ -634,31 +627,19 @@ impl Invitations {
     /// The update is conditioned on the counters it read, so any concurrent change wins.
     async fn recount_seats(&self, org_id: &str) -> Result<usize, TeamError> {
         let org = self.organization(org_id).await?;
-        let mut pending = 0i64;
-        let mut cursor: Option<String> = None;
-        let mut complete = false;
-        for _ in 0..20 {
-            let mut query = Query::new(
-                "team-invitations-pending",
-                keys::invitations(org_id),
-                100,
-                cursor.as_deref(),
-            );
-            query.filter = Some(Filter {
-                expression: "#status = :pending".into(),
-                names: HashMap::from([("#status".to_owned(), "status".to_owned())]),
-                values: HashMap::from([(":pending".to_owned(), text("pending"))]),
-            });
-            let page = self.store.query::<InvitationRecord>(query).await?;
-            pending += page.items.len() as i64;
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => {
-                    complete = true;
-                    break;
-                }
-            }
-        }
+        let mut query = Query::new(
+            "team-invitations-pending",
+            keys::invitations(org_id),
+            100,
+            None,
+        );
+        query.filter = Some(Filter {
+            expression: "#status = :pending".into(),
+            names: HashMap::from([("#status".to_owned(), "status".to_owned())]),
+            values: HashMap::from([(":pending".to_owned(), text("pending"))]),
+        });
+        let (pending, complete) = self.store.query_all::<InvitationRecord>(query, 20).await?;
+        let pending = pending.len() as i64;
         let counted = org.member_count + pending;
         // Too many to count in one request: the counter stays as it is.
         if !complete || counted >= org.seats_used {

@@ -5,7 +5,6 @@
 
 use std::sync::OnceLock;
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use sam_template::{TableDefinition, Template};
 
 /// Where DynamoDB Local listens (`DYNAMODB_ENDPOINT`, default `http://127.0.0.1:8000`).
@@ -13,20 +12,27 @@ pub fn dynamodb_endpoint() -> String {
     std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:8000".into())
 }
 
-pub fn dynamodb_client() -> aws_sdk_dynamodb::Client {
-    let config = aws_sdk_dynamodb::Config::builder()
+/// The SDK settings of every emulator client: one region, dummy credentials, the endpoint.
+fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    use aws_sdk_dynamodb::config::{
+        BehaviorVersion, Credentials, Region, SharedCredentialsProvider,
+    };
+    aws_config::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .endpoint_url(dynamodb_endpoint())
-        .credentials_provider(Credentials::new(
+        .endpoint_url(endpoint)
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
             "local",
             "local",
             None,
             None,
             "test-support",
-        ))
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
+        )))
+        .build()
+}
+
+pub fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&local_sdk_config(&dynamodb_endpoint()))
 }
 
 fn table_definition() -> &'static TableDefinition {
@@ -58,20 +64,7 @@ pub fn sqs_endpoint() -> String {
 }
 
 pub fn sqs_client() -> aws_sdk_sqs::Client {
-    use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(sqs_endpoint())
-        .credentials_provider(Credentials::new(
-            "local",
-            "local",
-            None,
-            None,
-            "test-support",
-        ))
-        .build();
-    aws_sdk_sqs::Client::from_conf(config)
+    aws_sdk_sqs::Client::new(&local_sdk_config(&sqs_endpoint()))
 }
 
 /// A new, empty queue in moto; its URL.
@@ -168,20 +161,7 @@ pub const SENDER: &str = "Objecta <invitations@objecta.test>";
 /// An SES v2 client for moto, with the sender's domain verified (moto refuses unverified
 /// senders, as SES does).
 pub async fn ses_client() -> aws_sdk_sesv2::Client {
-    use aws_sdk_sesv2::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_sesv2::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(ses_endpoint())
-        .credentials_provider(Credentials::new(
-            "local",
-            "local",
-            None,
-            None,
-            "test-support",
-        ))
-        .build();
-    let client = aws_sdk_sesv2::Client::from_conf(config);
+    let client = aws_sdk_sesv2::Client::new(&local_sdk_config(&ses_endpoint()));
     if let Err(error) = client
         .create_email_identity()
         .email_identity("objecta.test")
