@@ -43,6 +43,8 @@ pub(crate) struct CursorScope<'a> {
     pub partition_attr: &'a str,
     pub partition_value: &'a str,
     pub sort_attr: &'a str,
+    /// For an index query: the table's key attributes, which DynamoDB needs to resume too.
+    pub table_key_attrs: &'a [&'a str],
     pub sort_prefix: &'a str,
     /// The query's sort-key range, when it has one.
     pub sort_range: Option<(&'a str, &'a str)>,
@@ -52,6 +54,21 @@ pub(crate) struct CursorScope<'a> {
 const MAX_SORT_KEY_BYTES: usize = 1024;
 
 impl CursorScope<'_> {
+    /// The key a page that ends at `item` resumes after.
+    pub(crate) fn start_key_of(
+        &self,
+        item: &HashMap<String, AttributeValue>,
+    ) -> Result<HashMap<String, AttributeValue>, StoreError> {
+        [self.partition_attr, self.sort_attr]
+            .iter()
+            .chain(self.table_key_attrs)
+            .map(|name| match item.get(*name) {
+                Some(value @ AttributeValue::S(_)) => Ok(((*name).to_owned(), value.clone())),
+                _ => Err(StoreError::Malformed(format!("item without string {name}"))),
+            })
+            .collect()
+    }
+
     pub(crate) fn encode(
         &self,
         last_key: &HashMap<String, AttributeValue>,
@@ -91,7 +108,11 @@ impl CursorScope<'_> {
         }
         // The start key must lie in the partition being queried; DynamoDB would otherwise either
         // reject it or, worse, be asked about a partition the caller may not read.
-        if payload.k.len() != 2
+        if payload.k.len() != 2 + self.table_key_attrs.len()
+            || self
+                .table_key_attrs
+                .iter()
+                .any(|name| !payload.k.contains_key(*name))
             || payload.k.get(self.partition_attr).map(String::as_str) != Some(self.partition_value)
         {
             return Err(StoreError::InvalidCursor);
@@ -123,6 +144,7 @@ mod tests {
             partition_attr: "PK",
             partition_value: pk,
             sort_attr: "SK",
+            table_key_attrs: &[],
             sort_prefix: "MEMBER#",
             sort_range: None,
         }

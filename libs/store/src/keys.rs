@@ -132,6 +132,128 @@ pub fn invitation_token(token_hash: &str) -> (Index, String, &'static str) {
     )
 }
 
+// ---- org API keys ----
+
+/// An organization's API key (name, prefix, creator); the secret itself is never stored.
+pub fn api_key(org_id: &str, key_id: &str) -> Key {
+    Key::new(org_partition(org_id), format!("API_KEY#{key_id}"))
+}
+
+pub fn api_keys(org_id: &str) -> Partition {
+    Partition {
+        pk: org_partition(org_id),
+        sk_prefix: "API_KEY#".into(),
+    }
+}
+
+/// Global lookup: an API key by the SHA-256 (hex) of its secret, naming its organization. Written
+/// and deleted in the same transaction as [`api_key`].
+pub fn api_key_secret(secret_hash: &str) -> Key {
+    Key::new(format!("APIKEY#{secret_hash}"), "APIKEY")
+}
+
+// ---- analytics, under ORG#<org_id> ----
+
+/// Sort keys of raw events order by event time: `EVENT#<epoch ms, 13 digits>#<event id>`.
+fn event_sort(timestamp_ms: i64, event_id: &str) -> String {
+    format!("{timestamp_ms:013}#{event_id}")
+}
+
+/// A raw tracked event. Its conditional put is also what makes aggregation exactly-once for
+/// server-assigned ids: a redelivered message finds the item already there.
+pub fn raw_event(org_id: &str, timestamp_ms: i64, event_id: &str) -> Key {
+    Key::new(
+        org_partition(org_id),
+        format!("EVENT#{}", event_sort(timestamp_ms, event_id)),
+    )
+}
+
+pub fn raw_events(org_id: &str) -> Partition {
+    Partition {
+        pk: org_partition(org_id),
+        sk_prefix: "EVENT#".into(),
+    }
+}
+
+/// Sort keys of raw events from `from_ms` to `to_ms` inclusive.
+pub fn raw_event_window(from_ms: i64, to_ms: i64) -> (String, String) {
+    (format!("EVENT#{from_ms:013}#"), format!("EVENT#{to_ms:013}#~"))
+}
+
+/// Raw events of one name (GSI1) or one agent (GSI2): the index partition, and the sort key the
+/// event carries there (the same time order as the table).
+pub fn raw_events_by_name(org_id: &str, name: &str) -> (Index, Partition) {
+    (
+        Index::Gsi1,
+        Partition {
+            pk: format!("ORG#{org_id}#EVENT_NAME#{name}"),
+            sk_prefix: String::new(),
+        },
+    )
+}
+
+pub fn raw_events_by_agent(org_id: &str, agent_id: &str) -> (Index, Partition) {
+    (
+        Index::Gsi2,
+        Partition {
+            pk: format!("ORG#{org_id}#EVENT_AGENT#{agent_id}"),
+            sk_prefix: String::new(),
+        },
+    )
+}
+
+/// The sort key of a raw event in either index, and the inclusive window of sort keys.
+pub fn raw_event_index_sort(timestamp_ms: i64, event_id: &str) -> String {
+    event_sort(timestamp_ms, event_id)
+}
+
+pub fn raw_event_index_window(from_ms: i64, to_ms: i64) -> (String, String) {
+    (format!("{from_ms:013}#"), format!("{to_ms:013}#~"))
+}
+
+/// A client-chosen event id seen for this organization: client ids may come back with another
+/// timestamp (a retried request), so they get this marker besides the raw event's own key.
+pub fn event_id_marker(org_id: &str, event_id: &str) -> Key {
+    Key::new(org_partition(org_id), format!("EVENT_ID#{event_id}"))
+}
+
+/// An organization's counters for one UTC day (`YYYY-MM-DD`).
+pub fn org_day(org_id: &str, date: &str) -> Key {
+    Key::new(org_partition(org_id), format!("ORG_DAY#{date}"))
+}
+
+pub fn org_days(org_id: &str) -> Partition {
+    Partition {
+        pk: org_partition(org_id),
+        sk_prefix: "ORG_DAY#".into(),
+    }
+}
+
+/// Sort keys of the days from `from` to `to` inclusive.
+pub fn org_day_window(from: &str, to: &str) -> (String, String) {
+    (format!("ORG_DAY#{from}"), format!("ORG_DAY#{to}"))
+}
+
+/// One agent's counters for one UTC day. Day first, so a period's agents are one Query range.
+pub fn agent_day(org_id: &str, date: &str, agent_id: &str) -> Key {
+    Key::new(
+        org_partition(org_id),
+        format!("AGENT_DAY#{date}#{agent_id}"),
+    )
+}
+
+pub fn agent_days(org_id: &str) -> Partition {
+    Partition {
+        pk: org_partition(org_id),
+        sk_prefix: "AGENT_DAY#".into(),
+    }
+}
+
+/// Sort keys of every agent's days from `from` to `to` inclusive (`~` sorts after agent ids).
+pub fn agent_day_window(from: &str, to: &str) -> (String, String) {
+    (format!("AGENT_DAY#{from}#"), format!("AGENT_DAY#{to}#~"))
+}
+
 // ---- global lookup items, under USER#<user_id> ----
 
 /// Global lookup: a user's profile, created on the first authenticated request.
@@ -228,6 +350,11 @@ mod tests {
             "ACTIVITY#",
             "INVITATION#",
             "INVITE_EMAIL#",
+            "API_KEY#",
+            "EVENT#",
+            "EVENT_ID#",
+            "ORG_DAY#",
+            "AGENT_DAY#",
         ];
         for (i, a) in prefixes.iter().enumerate() {
             for (j, b) in prefixes.iter().enumerate() {

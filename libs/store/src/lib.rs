@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 
 pub use aws_sdk_dynamodb;
 pub use keys::{Index, Key, Partition};
-pub use write::{Condition, Transaction, Update};
+pub use write::{Condition, Transaction, Update, placeholder};
 
 use cursor::CursorScope;
 
@@ -133,6 +133,9 @@ pub struct Query<'a> {
     pub sort_range: Option<(String, String)>,
     /// Items must also match this; a page then reads up to [`MAX_FILTERED_READS`] DynamoDB pages.
     pub filter: Option<Filter>,
+    /// Query this global secondary index instead of the table: `partition.pk` and the sort keys
+    /// are then the index's keys. Index reads are eventually consistent.
+    pub index: Option<Index>,
 }
 
 /// A filter expression with its own `#name` and `:value` placeholders.
@@ -160,7 +163,14 @@ impl<'a> Query<'a> {
             newest_first: false,
             sort_range: None,
             filter: None,
+            index: None,
         }
+    }
+
+    /// The same query over a global secondary index (eventually consistent).
+    pub fn on_index(mut self, index: Index) -> Self {
+        self.index = Some(index);
+        self
     }
 
     pub fn newest_first(mut self) -> Self {
@@ -267,11 +277,21 @@ impl Store {
         &self,
         query: Query<'_>,
     ) -> Result<Page<T>, StoreError> {
+        let (partition_attr, sort_attr) = match query.index {
+            Some(index) => index.key_attributes(),
+            None => (keys::PK, keys::SK),
+        };
+        // An index's page ends at an item whose table key comes along in the cursor.
+        let table_key_attrs: &[&str] = match query.index {
+            Some(_) => &[keys::PK, keys::SK],
+            None => &[],
+        };
         let scope = CursorScope {
             query_name: query.name,
-            partition_attr: keys::PK,
+            partition_attr,
             partition_value: &query.partition.pk,
-            sort_attr: keys::SK,
+            sort_attr,
+            table_key_attrs,
             sort_prefix: &query.partition.sk_prefix,
             sort_range: query
                 .sort_range
@@ -293,8 +313,9 @@ impl Store {
                 .client
                 .query()
                 .table_name(&*self.table)
-                .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_names("#sk", keys::SK)
+                .set_index_name(query.index.map(|i| i.name().to_owned()))
+                .expression_attribute_names("#pk", partition_attr)
+                .expression_attribute_names("#sk", sort_attr)
                 .expression_attribute_values(":pk", AttributeValue::S(query.partition.pk.clone()))
                 .scan_index_forward(!query.newest_first)
                 // One item more than asked for tells whether this is the last page.
@@ -303,7 +324,8 @@ impl Store {
                         .unwrap_or(i32::MAX)
                         .max(1),
                 )
-                .consistent_read(true)
+                // Indexes only offer eventually consistent reads.
+                .consistent_read(query.index.is_none())
                 .set_exclusive_start_key(start.take());
             request = match &query.sort_range {
                 Some((from, to)) => request
@@ -332,8 +354,8 @@ impl Store {
                     )));
                 }
                 let mut names = filter.names.clone();
-                names.insert("#pk".into(), keys::PK.into());
-                names.insert("#sk".into(), keys::SK.into());
+                names.insert("#pk".into(), partition_attr.into());
+                names.insert("#sk".into(), sort_attr.into());
                 request = request
                     .filter_expression(&filter.expression)
                     .set_expression_attribute_names(Some(names))
@@ -368,7 +390,7 @@ impl Store {
         let next_cursor = if items.len() > limit {
             items.truncate(limit);
             let last = items.last().expect("limit is at least 1");
-            Some(scope.encode(&key_attributes(&key_of(last)?))?)
+            Some(scope.encode(&scope.start_key_of(last)?)?)
         } else {
             // DynamoDB stopped early (its 1 MB page, or the filtered-read budget): more to read.
             match last_key {
@@ -475,35 +497,68 @@ impl Store {
 
     /// Applies every action of the transaction, or none of them.
     pub async fn transact(&self, transaction: Transaction) -> Result<(), StoreError> {
-        let items = transaction.into_items(&self.table)?;
+        self.send_transaction(transaction, false)
+            .await
+            .map(|_| ())
+            .map_err(|cancelled| cancelled.error)
+    }
+
+    /// A transaction that reports the write capacity it consumed (table and indexes), and, when
+    /// conditions fail, every action whose condition failed (not only the first).
+    pub async fn transact_measured(
+        &self,
+        transaction: Transaction,
+    ) -> Result<f64, Cancelled> {
+        self.send_transaction(transaction, true).await
+    }
+
+    async fn send_transaction(
+        &self,
+        transaction: Transaction,
+        measure: bool,
+    ) -> Result<f64, Cancelled> {
+        let items = transaction.into_items(&self.table).map_err(Cancelled::from)?;
         self.count_round_trip();
         let result = self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
+            .set_return_consumed_capacity(
+                measure.then_some(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Indexes),
+            )
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(output) => Ok(output
+                .consumed_capacity()
+                .iter()
+                .filter_map(|c| c.capacity_units())
+                .sum()),
             Err(err) => {
                 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
                 if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
                     err.as_service_error()
                 {
                     let reasons = cancel.cancellation_reasons();
-                    if let Some(action) = reasons
+                    let failed: Vec<usize> = reasons
                         .iter()
-                        .position(|r| r.code() == Some("ConditionalCheckFailed"))
-                    {
-                        return Err(StoreError::ConditionFailed {
-                            action: Some(action),
+                        .enumerate()
+                        .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+                        .map(|(i, _)| i)
+                        .collect();
+                    if let Some(&first) = failed.first() {
+                        return Err(Cancelled {
+                            error: StoreError::ConditionFailed {
+                                action: Some(first),
+                            },
+                            failed_conditions: failed,
                         });
                     }
                     if reasons
                         .iter()
                         .any(|r| matches!(r.code(), Some("TransactionConflict")))
                     {
-                        return Err(StoreError::TransactionConflict);
+                        return Err(StoreError::TransactionConflict.into());
                     }
                     if reasons.iter().any(|r| {
                         matches!(
@@ -511,11 +566,28 @@ impl Store {
                             Some("ThrottlingError") | Some("ProvisionedThroughputExceeded")
                         )
                     }) {
-                        return Err(StoreError::Throttled);
+                        return Err(StoreError::Throttled.into());
                     }
                 }
-                Err(StoreError::from_sdk("TransactWriteItems", err))
+                Err(StoreError::from_sdk("TransactWriteItems", err).into())
             }
+        }
+    }
+}
+
+/// Why a transaction was not applied: the error, and every action whose condition failed.
+#[derive(Debug)]
+pub struct Cancelled {
+    pub error: StoreError,
+    /// Indexes (in the order added) of the actions whose condition did not hold.
+    pub failed_conditions: Vec<usize>,
+}
+
+impl From<StoreError> for Cancelled {
+    fn from(error: StoreError) -> Self {
+        Self {
+            error,
+            failed_conditions: Vec::new(),
         }
     }
 }

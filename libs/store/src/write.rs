@@ -88,6 +88,21 @@ fn add_name(
     }
 }
 
+/// The `#name` placeholder of an attribute. Attribute names outside `[A-Za-z0-9_]` (such as an
+/// event name `message.sent`) get a hex-encoded placeholder, which DynamoDB accepts.
+pub fn placeholder(attribute: &str) -> String {
+    if !attribute.is_empty()
+        && attribute
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        format!("#{attribute}")
+    } else {
+        let hex: String = attribute.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("#x_{hex}")
+    }
+}
+
 fn collision(what: &str, placeholder: &str) -> StoreError {
     StoreError::Internal(format!(
         "the {what} placeholder {placeholder} is used twice in one update"
@@ -180,15 +195,17 @@ impl Update {
         for (i, (attribute, value)) in self.sets.into_iter().enumerate() {
             let value = value
                 .map_err(|e| StoreError::Internal(format!("cannot store {attribute}: {e}")))?;
-            add_name(&mut names, format!("#{attribute}"), attribute.clone())?;
+            let name = placeholder(&attribute);
+            assignments.push(format!("{name} = :set{i}"));
+            add_name(&mut names, name, attribute)?;
             values.insert(format!(":set{i}"), value);
-            assignments.push(format!("#{attribute} = :set{i}"));
         }
         let mut additions = Vec::with_capacity(self.adds.len());
         for (i, (attribute, delta)) in self.adds.into_iter().enumerate() {
-            add_name(&mut names, format!("#{attribute}"), attribute.clone())?;
+            let name = placeholder(&attribute);
+            additions.push(format!("{name} :add{i}"));
+            add_name(&mut names, name, attribute)?;
             values.insert(format!(":add{i}"), AttributeValue::N(delta.to_string()));
-            additions.push(format!("#{attribute} :add{i}"));
         }
         let mut expression = Vec::new();
         if !assignments.is_empty() {
@@ -199,9 +216,9 @@ impl Update {
         }
         if !self.removes.is_empty() {
             for attribute in &self.removes {
-                add_name(&mut names, format!("#{attribute}"), attribute.clone())?;
+                add_name(&mut names, placeholder(attribute), attribute.clone())?;
             }
-            let removed: Vec<String> = self.removes.iter().map(|a| format!("#{a}")).collect();
+            let removed: Vec<String> = self.removes.iter().map(|a| placeholder(a)).collect();
             expression.push(format!("REMOVE {}", removed.join(", ")));
         }
         let mut conditions = Vec::new();
