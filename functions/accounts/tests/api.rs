@@ -170,6 +170,7 @@ impl Api {
             newest_first: false,
             sort_range: None,
             filter: None,
+            index: None,
         };
         self.store.query(query).await.unwrap().items
     }

@@ -15,8 +15,8 @@ use store::aws_sdk_dynamodb::types::AttributeValue;
 use store::{Condition, Index, Key, Store, StoreError, Transaction, Update, keys};
 
 use crate::event::TrackedEvent;
-use crate::metrics::{self, AgentDayDelta, Deltas, NAME_CAP, OrgDay, OrgDayDelta, attr};
 use crate::histogram;
+use crate::metrics::{self, AgentDayDelta, Deltas, NAME_CAP, OrgDay, OrgDayDelta, attr};
 
 /// How long raw events are kept unless configured otherwise (`RAW_EVENT_RETENTION_DAYS`).
 pub const DEFAULT_RAW_RETENTION: Duration = Duration::days(90);
@@ -89,11 +89,16 @@ impl Aggregator {
         }
         // Events that share counters go into the same transaction.
         pending.sort_by(|a, b| {
-            (&a.event.org_id, metrics::day_of(&a.event), &a.event.agent_id).cmp(&(
-                &b.event.org_id,
-                metrics::day_of(&b.event),
-                &b.event.agent_id,
-            ))
+            (
+                &a.event.org_id,
+                metrics::day_of(&a.event),
+                &a.event.agent_id,
+            )
+                .cmp(&(
+                    &b.event.org_id,
+                    metrics::day_of(&b.event),
+                    &b.event.agent_id,
+                ))
         });
         for chunk in chunks(pending) {
             let ids: Vec<String> = chunk.iter().map(|p| p.message_id.clone()).collect();
@@ -325,8 +330,9 @@ fn org_day_update(
             expression.push(format!("attribute_not_exists({placeholder})"));
             names_map.insert(placeholder, attribute);
         }
-        update = update.add(attr::NAME_COUNT, admitted.len() as i64).condition_on(
-            Condition::Expression {
+        update = update
+            .add(attr::NAME_COUNT, admitted.len() as i64)
+            .condition_on(Condition::Expression {
                 expression: expression.join(" AND "),
                 names: names_map,
                 values: [(
@@ -334,8 +340,7 @@ fn org_day_update(
                     AttributeValue::N((NAME_CAP - admitted.len() as u64).to_string()),
                 )]
                 .into(),
-            },
-        );
+            });
     }
     if let Some((at, bytes)) = delta.storage {
         if stored.storage.is_none_or(|(held, _)| held <= at) {

@@ -209,7 +209,10 @@ fn check_event(
             } else {
                 path.trim_end_matches('.').to_owned()
             };
-            errors.push(FieldError::new(target, format!("is not a valid event: {e}")));
+            errors.push(FieldError::new(
+                target,
+                format!("is not a valid event: {e}"),
+            ));
             return None;
         }
     };
@@ -331,7 +334,10 @@ fn check_fields(
     }
     let property = |name: &str| format!("{path}properties.{name}");
     if let Some(v) = properties.get("response_time_ms") {
-        if !v.as_f64().is_some_and(|ms| (0.0..=MAX_RESPONSE_TIME_MS).contains(&ms)) {
+        if !v
+            .as_f64()
+            .is_some_and(|ms| (0.0..=MAX_RESPONSE_TIME_MS).contains(&ms))
+        {
             errors.push(FieldError::new(
                 property("response_time_ms"),
                 "must be a number of milliseconds from 0 to 3600000",
@@ -366,8 +372,7 @@ fn check_fields(
 /// Event ids, and the ids the API hands out (ULIDs fit).
 pub fn is_id(s: &str) -> bool {
     (1..=64).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
@@ -382,8 +387,7 @@ pub fn is_event_name(s: &str) -> bool {
 /// `[A-Za-z0-9_.:-]{1,100}`.
 pub fn is_agent_id(s: &str) -> bool {
     (1..=100).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
 }
 
@@ -457,11 +461,19 @@ mod tests {
         );
         assert_eq!(parse(&many).unwrap_err().errors[0].field, "events");
         assert_eq!(parse(r#"{"events":[]}"#).unwrap_err().status, 400);
-        let big = format!(r#"{{"name":"a","properties":{{"x":"{}"}}}}"#, "y".repeat(9 * 1024));
+        let big = format!(
+            r#"{{"name":"a","properties":{{"x":"{}"}}}}"#,
+            "y".repeat(9 * 1024)
+        );
         assert_eq!(parse(&big).unwrap_err().errors[0].field, "properties");
         assert_eq!(parse(r#"{"name":"a","extra":1}"#).unwrap_err().status, 400);
         assert_eq!(parse(r#"[{"name":"a"}]"#).unwrap_err().status, 400);
-        assert_eq!(parse(r#"{"events":[{"name":"a"}],"x":1}"#).unwrap_err().status, 400);
+        assert_eq!(
+            parse(r#"{"events":[{"name":"a"}],"x":1}"#)
+                .unwrap_err()
+                .status,
+            400
+        );
         assert_eq!(
             parse(r#"{"events":[{"id":"same","name":"a"},{"id":"same","name":"b"}]}"#)
                 .unwrap_err()

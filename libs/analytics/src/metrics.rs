@@ -342,7 +342,9 @@ mod tests {
             source: if key {
                 Source::ApiKey { key_id: "k".into() }
             } else {
-                Source::Member { user_id: "u".into() }
+                Source::Member {
+                    user_id: "u".into(),
+                }
             },
         }
     }
@@ -350,10 +352,30 @@ mod tests {
     #[test]
     fn a_batch_becomes_one_increment_per_day_and_agent() {
         let events = [
-            event("message.sent", Some("a1"), serde_json::json!({"response_time_ms": 100, "input_tokens": 10, "output_tokens": 5}), true),
-            event("message.sent", Some("a1"), serde_json::json!({"response_time_ms": 300, "error": true}), false),
-            event("api.call", Some("a2"), serde_json::json!({"error": false}), true),
-            event("storage.snapshot", None, serde_json::json!({"bytes": 1000}), true),
+            event(
+                "message.sent",
+                Some("a1"),
+                serde_json::json!({"response_time_ms": 100, "input_tokens": 10, "output_tokens": 5}),
+                true,
+            ),
+            event(
+                "message.sent",
+                Some("a1"),
+                serde_json::json!({"response_time_ms": 300, "error": true}),
+                false,
+            ),
+            event(
+                "api.call",
+                Some("a2"),
+                serde_json::json!({"error": false}),
+                true,
+            ),
+            event(
+                "storage.snapshot",
+                None,
+                serde_json::json!({"bytes": 1000}),
+                true,
+            ),
             event("page.view", None, serde_json::json!({}), false),
         ];
         let deltas = Deltas::of(&events);

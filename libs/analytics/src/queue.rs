@@ -135,9 +135,9 @@ fn pack(messages: Vec<(String, String)>) -> Vec<Vec<(String, String)>> {
     let mut batches: Vec<Vec<(String, String)>> = Vec::new();
     let mut size = 0;
     for message in messages {
-        let fits = batches.last().is_some_and(|b| {
-            b.len() < MAX_ENTRIES && size + message.1.len() <= MAX_BATCH_BYTES
-        });
+        let fits = batches
+            .last()
+            .is_some_and(|b| b.len() < MAX_ENTRIES && size + message.1.len() <= MAX_BATCH_BYTES);
         if !fits {
             batches.push(Vec::new());
             size = 0;
@@ -154,13 +154,21 @@ mod tests {
 
     #[test]
     fn batches_respect_entry_and_size_limits() {
-        let small: Vec<(String, String)> = (0..25).map(|i| (i.to_string(), "x".repeat(100))).collect();
+        let small: Vec<(String, String)> =
+            (0..25).map(|i| (i.to_string(), "x".repeat(100))).collect();
         let sizes: Vec<usize> = pack(small).iter().map(Vec::len).collect();
         assert_eq!(sizes, [10, 10, 5]);
         // 9 KiB bodies: 28 fit in 256 KiB, but 10 entries come first.
-        let big: Vec<(String, String)> = (0..30).map(|i| (i.to_string(), "x".repeat(9 * 1024))).collect();
-        assert_eq!(pack(big).iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 10]);
-        let huge: Vec<(String, String)> = (0..4).map(|i| (i.to_string(), "x".repeat(100 * 1024))).collect();
+        let big: Vec<(String, String)> = (0..30)
+            .map(|i| (i.to_string(), "x".repeat(9 * 1024)))
+            .collect();
+        assert_eq!(
+            pack(big).iter().map(Vec::len).collect::<Vec<_>>(),
+            [10, 10, 10]
+        );
+        let huge: Vec<(String, String)> = (0..4)
+            .map(|i| (i.to_string(), "x".repeat(100 * 1024)))
+            .collect();
         let batches = pack(huge);
         assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2]);
         for b in batches {

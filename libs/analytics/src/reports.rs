@@ -343,8 +343,10 @@ impl Reports {
         let days: Vec<Option<AgentDay>> = items
             .into_iter()
             .map(|item| {
-                item.map(|i| store::from_item::<crate::metrics::Fields>(i).map(|f| AgentDay::read(&f)))
-                    .transpose()
+                item.map(|i| {
+                    store::from_item::<crate::metrics::Fields>(i).map(|f| AgentDay::read(&f))
+                })
+                .transpose()
             })
             .collect::<Result<_, _>>()?;
         if days.iter().all(Option::is_none) && !self.agent_has_events(org_id, agent_id).await? {
@@ -390,7 +392,10 @@ impl Reports {
     ) -> Result<Vec<RankedAgent>, ReportError> {
         let mut per_agent: BTreeMap<String, Counters> = BTreeMap::new();
         for day in self.agent_days(org_id, period).await? {
-            per_agent.entry(day.agent_id).or_default().add(&day.counters);
+            per_agent
+                .entry(day.agent_id)
+                .or_default()
+                .add(&day.counters);
         }
         let mut ranked: Vec<(String, f64)> = per_agent
             .into_iter()
@@ -499,8 +504,8 @@ impl Reports {
                 query
             }
             (None, None) => {
-                let mut query = Query::new("events", keys::raw_events(org_id), limit, cursor)
-                    .newest_first();
+                let mut query =
+                    Query::new("events", keys::raw_events(org_id), limit, cursor).newest_first();
                 query.sort_range = Some(keys::raw_event_window(from_ms, to_ms));
                 query
             }
@@ -519,7 +524,10 @@ impl Reports {
             &format_date(period.from),
             &format_date(period.to),
         ));
-        let (items, _) = self.store.query_all::<crate::metrics::Fields>(query, 2).await?;
+        let (items, _) = self
+            .store
+            .query_all::<crate::metrics::Fields>(query, 2)
+            .await?;
         Ok(items.iter().map(OrgDay::read).collect())
     }
 
@@ -535,7 +543,10 @@ impl Reports {
             .query_all::<crate::metrics::Fields>(query, MAX_AGENT_DAY_PAGES)
             .await?;
         if !complete {
-            tracing::warn!(org_id, "agent metrics of the period exceed the read bound; report is partial");
+            tracing::warn!(
+                org_id,
+                "agent metrics of the period exceed the read bound; report is partial"
+            );
         }
         Ok(items.iter().map(AgentDay::read).collect())
     }

@@ -169,15 +169,20 @@ impl ApiKeys {
                 Transaction::new()
                     .put(record, Condition::NotExists)
                     .put(lookup, Condition::NotExists)
-                    .put(audit::entry_item(&entry, self.activity_retention)?, Condition::NotExists)
+                    .put(
+                        audit::entry_item(&entry, self.activity_retention)?,
+                        Condition::NotExists,
+                    )
                     .check(actor_check(actor), still_manager()),
             )
             .await
             .map_err(|e| match e {
-                StoreError::ConditionFailed { action: Some(3) } => ApiKeyError::Denied(auth::Denied {
-                    role: actor.role,
-                    permission: Permission::ManageApiKeys,
-                }),
+                StoreError::ConditionFailed { action: Some(3) } => {
+                    ApiKeyError::Denied(auth::Denied {
+                        role: actor.role,
+                        permission: Permission::ManageApiKeys,
+                    })
+                }
                 other => other.into(),
             })?;
         Ok(CreatedApiKey {
@@ -194,7 +199,8 @@ impl ApiKeys {
         cursor: Option<&str>,
     ) -> Result<Page<ApiKey>, ApiKeyError> {
         actor.require(Permission::ManageApiKeys)?;
-        let query = Query::new("api_keys", keys::api_keys(&actor.org_id), limit, cursor).newest_first();
+        let query =
+            Query::new("api_keys", keys::api_keys(&actor.org_id), limit, cursor).newest_first();
         let page = self.store.query::<ApiKeyRecord>(query).await?;
         Ok(Page {
             items: page.items.into_iter().map(|r| r.api_key).collect(),
@@ -287,8 +293,14 @@ fn still_manager() -> Condition {
         expression: "#role IN (:owner, :admin)".into(),
         names: [("#role".to_owned(), "role".to_owned())].into(),
         values: [
-            (":owner".to_owned(), store::aws_sdk_dynamodb::types::AttributeValue::S("owner".into())),
-            (":admin".to_owned(), store::aws_sdk_dynamodb::types::AttributeValue::S("admin".into())),
+            (
+                ":owner".to_owned(),
+                store::aws_sdk_dynamodb::types::AttributeValue::S("owner".into()),
+            ),
+            (
+                ":admin".to_owned(),
+                store::aws_sdk_dynamodb::types::AttributeValue::S("admin".into()),
+            ),
         ]
         .into(),
     }

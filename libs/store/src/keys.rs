@@ -177,7 +177,10 @@ pub fn raw_events(org_id: &str) -> Partition {
 
 /// Sort keys of raw events from `from_ms` to `to_ms` inclusive.
 pub fn raw_event_window(from_ms: i64, to_ms: i64) -> (String, String) {
-    (format!("EVENT#{from_ms:013}#"), format!("EVENT#{to_ms:013}#~"))
+    (
+        format!("EVENT#{from_ms:013}#"),
+        format!("EVENT#{to_ms:013}#~"),
+    )
 }
 
 /// Raw events of one name (GSI1) or one agent (GSI2): the index partition, and the sort key the

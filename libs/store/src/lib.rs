@@ -315,7 +315,6 @@ impl Store {
                 .table_name(&*self.table)
                 .set_index_name(query.index.map(|i| i.name().to_owned()))
                 .expression_attribute_names("#pk", partition_attr)
-                .expression_attribute_names("#sk", sort_attr)
                 .expression_attribute_values(":pk", AttributeValue::S(query.partition.pk.clone()))
                 .scan_index_forward(!query.newest_first)
                 // One item more than asked for tells whether this is the last page.
@@ -327,11 +326,19 @@ impl Store {
                 // Indexes only offer eventually consistent reads.
                 .consistent_read(query.index.is_none())
                 .set_exclusive_start_key(start.take());
+            // DynamoDB refuses names no expression uses: `#sk` only with a sort key condition.
+            let whole_partition =
+                query.sort_range.is_none() && query.partition.sk_prefix.is_empty();
+            if !whole_partition {
+                request = request.expression_attribute_names("#sk", sort_attr);
+            }
             request = match &query.sort_range {
                 Some((from, to)) => request
                     .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
                     .expression_attribute_values(":from", AttributeValue::S(from.clone()))
                     .expression_attribute_values(":to", AttributeValue::S(to.clone())),
+                // A whole index partition: DynamoDB refuses `begins_with` with an empty prefix.
+                None if whole_partition => request.key_condition_expression("#pk = :pk"),
                 None => request
                     .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                     .expression_attribute_values(
@@ -355,7 +362,9 @@ impl Store {
                 }
                 let mut names = filter.names.clone();
                 names.insert("#pk".into(), partition_attr.into());
-                names.insert("#sk".into(), sort_attr.into());
+                if !whole_partition {
+                    names.insert("#sk".into(), sort_attr.into());
+                }
                 request = request
                     .filter_expression(&filter.expression)
                     .set_expression_attribute_names(Some(names))
@@ -505,10 +514,7 @@ impl Store {
 
     /// A transaction that reports the write capacity it consumed (table and indexes), and, when
     /// conditions fail, every action whose condition failed (not only the first).
-    pub async fn transact_measured(
-        &self,
-        transaction: Transaction,
-    ) -> Result<f64, Cancelled> {
+    pub async fn transact_measured(&self, transaction: Transaction) -> Result<f64, Cancelled> {
         self.send_transaction(transaction, true).await
     }
 
@@ -517,7 +523,9 @@ impl Store {
         transaction: Transaction,
         measure: bool,
     ) -> Result<f64, Cancelled> {
-        let items = transaction.into_items(&self.table).map_err(Cancelled::from)?;
+        let items = transaction
+            .into_items(&self.table)
+            .map_err(Cancelled::from)?;
         self.count_round_trip();
         let result = self
             .client

@@ -191,6 +191,7 @@ async fn queries_page_through_one_partition_and_refuse_foreign_cursors() {
             newest_first: true,
             sort_range: None,
             filter: None,
+            index: None,
         }
     }
     let mut seen = Vec::new();
@@ -217,6 +218,7 @@ async fn queries_page_through_one_partition_and_refuse_foreign_cursors() {
         newest_first: true,
         sort_range: None,
         filter: None,
+        index: None,
     };
     assert!(matches!(
         store.query::<Note>(foreign).await,
@@ -230,6 +232,7 @@ async fn queries_page_through_one_partition_and_refuse_foreign_cursors() {
         newest_first: true,
         sort_range: None,
         filter: None,
+        index: None,
     };
     assert!(matches!(
         store.query::<Note>(other_list).await,

@@ -1,0 +1,599 @@
+//! Routes of the analytics function: tracking (members or org API keys), reports over the daily
+//! counters the aggregator keeps, raw events, and the organization's API keys.
+
+use analytics::reports::{
+    AgentReport, EventCount, EventFilter, EventView, Overview, RankedAgent, UsageDay,
+};
+use analytics::{EventQueue, Period, RankBy, Reports, Source};
+use apikeys::{ApiKey, ApiKeys, CreateApiKey, CreatedApiKey};
+use auth::Permission;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRef, FromRequestParts, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use clock::{Clock, Duration};
+use config::HttpSettings;
+use problem::{FieldError, Problem, ProblemDocument};
+use serde::{Deserialize, Serialize};
+use store::Store;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use web::{ActiveOrg, Created, Identity, Json, ListParams, ListResponse, PathParam, ValidJson};
+
+/// Everything the handlers share, built once per cold start.
+#[derive(Clone)]
+pub struct App {
+    identity: Identity,
+    queue: EventQueue,
+    reports: Reports,
+    api_keys: ApiKeys,
+    store: Store,
+    clock: Clock,
+}
+
+impl FromRef<App> for Identity {
+    fn from_ref(app: &App) -> Identity {
+        app.identity.clone()
+    }
+}
+
+impl App {
+    pub fn new(
+        settings: &HttpSettings,
+        dynamodb: aws_sdk_dynamodb::Client,
+        queue: EventQueue,
+        clock: Clock,
+        raw_retention_days: u16,
+        activity_retention_days: u16,
+    ) -> Self {
+        let store = Store::new(dynamodb, settings.table_name.as_str());
+        Self {
+            identity: Identity::from_settings(&settings.auth, store.clone(), clock.clone()),
+            queue,
+            reports: Reports::new(
+                store.clone(),
+                clock.clone(),
+                Duration::days(i64::from(raw_retention_days)),
+            ),
+            api_keys: ApiKeys::new(
+                store.clone(),
+                clock.clone(),
+                Duration::days(i64::from(activity_retention_days)),
+            ),
+            store,
+            clock,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+pub fn router(app: App, cors_allowed_origins: &[String]) -> Router {
+    let routes = Router::new()
+        .route("/v1/analytics/track", post(track))
+        .route("/v1/analytics/overview", get(overview))
+        .route("/v1/analytics/agents/{agent_id}", get(agent))
+        .route("/v1/analytics/top-agents", get(top_agents))
+        .route("/v1/analytics/usage", get(usage))
+        .route("/v1/analytics/events", get(events))
+        .route("/v1/analytics/event-counts", get(event_counts))
+        .route("/v1/api-keys", post(create_api_key).get(list_api_keys))
+        .route("/v1/api-keys/{id}", delete(revoke_api_key));
+    web::finish(routes, cors_allowed_origins, app)
+}
+
+/// Who is tracking: an org API key (`Bearer oak_...`), or a member whose role may track.
+struct Tracker {
+    org_id: String,
+    source: Source,
+}
+
+impl FromRequestParts<App> for Tracker {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Problem> {
+        let bearer = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        if let Some(key) = bearer.filter(|b| b.starts_with(apikeys::KEY_PREFIX)) {
+            let holder = app.api_keys.authenticate(key).await?;
+            // A key tracks for its own organization only.
+            if let Some(org) = parts.headers.get("x-org-id") {
+                if org.as_bytes() != holder.org_id.as_bytes() {
+                    return Err(Problem::forbidden(
+                        "api_key_org_mismatch",
+                        "this API key belongs to another organization",
+                    ));
+                }
+            }
+            return Ok(Tracker {
+                org_id: holder.org_id,
+                source: Source::ApiKey {
+                    key_id: holder.key_id,
+                },
+            });
+        }
+        let ActiveOrg(member) = ActiveOrg::from_request_parts(parts, app).await?;
+        member.require(Permission::TrackEvents)?;
+        Ok(Tracker {
+            source: Source::Member {
+                user_id: member.user_id().to_owned(),
+            },
+            org_id: member.org_id,
+        })
+    }
+}
+
+/// A member who may read the organization's analytics.
+struct Reader(String);
+
+impl FromRequestParts<App> for Reader {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Problem> {
+        let ActiveOrg(member) = ActiveOrg::from_request_parts(parts, app).await?;
+        member.require(Permission::ReadOrganization)?;
+        Ok(Reader(member.org_id))
+    }
+}
+
+/// The answer to a track request.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Accepted {
+    /// How many events were queued.
+    pub accepted: usize,
+    /// Their ids, in request order (the client's own, or ULIDs assigned here).
+    pub ids: Vec<String>,
+}
+
+/// One event to track (or send `{"events": [...]}` with up to 100).
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+struct TrackEvent {
+    /// Makes ingestion idempotent within the organization: 1–64 of `A-Za-z0-9_-`.
+    id: Option<String>,
+    /// `[a-z0-9_.:-]{1,100}`; `message.sent`, `api.call` and `storage.snapshot` feed billing
+    /// usage when tracked with an API key.
+    #[schema(pattern = "^[a-z0-9_.:-]{1,100}$")]
+    name: String,
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,100}$")]
+    agent_id: Option<String>,
+    /// Within the last 24 hours and at most 5 minutes ahead; default now.
+    #[schema(format = DateTime)]
+    timestamp: Option<String>,
+    /// At most 8 KiB as JSON. Recognised: `response_time_ms` (number), `input_tokens`,
+    /// `output_tokens`, `bytes` (whole numbers), `error` (boolean).
+    #[schema(value_type = Object)]
+    properties: Option<serde_json::Value>,
+}
+
+/// Several events at once.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+struct TrackBatch {
+    /// 1 to 100 events.
+    events: Vec<TrackEvent>,
+}
+
+/// A track request body: one event, or a batch.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum TrackRequest {
+    Batch(TrackBatch),
+    One(TrackEvent),
+}
+
+/// Track events: validated here, queued for the aggregator, never written synchronously.
+#[utoipa::path(post, path = "/v1/analytics/track", tag = "analytics", request_body = TrackRequest,
+    params(("X-Org-Id" = Option<String>, Header, description = "Active organization (with a member's token; an API key implies its own)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Every event was queued", body = Accepted),
+        (status = 400, description = "Invalid events; `errors` names each bad field", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or bad token or API key", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "Viewers may not track; a key of another organization", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 256 KiB", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, description = "The queue did not take every event; retry with the same ids", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn track(
+    State(app): State<App>,
+    tracker: Tracker,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, Problem> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::payload_too_large(web::MAX_BODY_BYTES)
+        } else {
+            Problem::bad_request("invalid_body", "the request body could not be read")
+        }
+    })?;
+    let events = analytics::parse_track(&body, &tracker.org_id, &tracker.source, app.clock.now())?;
+    let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+    if let Err(failed) = app.queue.send(&events).await {
+        tracing::error!(
+            not_queued = failed.not_queued.len(),
+            of = ids.len(),
+            "events not queued"
+        );
+        return Err(Problem::unavailable(format!(
+            "{} of {} events could not be queued; send the request again with these ids so \
+             none is counted twice: {}",
+            failed.not_queued.len(),
+            ids.len(),
+            ids.join(",")
+        )));
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            accepted: ids.len(),
+            ids,
+        }),
+    )
+        .into_response())
+}
+
+/// `?period=` or `?from=&to=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct PeriodParams {
+    /// `7d` (default), `30d` or `90d`, ending today (UTC) inclusive.
+    #[param(pattern = "^(7d|30d|90d)?$")]
+    period: Option<String>,
+    /// First day (RFC 3339 time or date; its UTC day is included).
+    #[param(value_type = Option<String>)]
+    from: Option<String>,
+    /// Last day (RFC 3339 time or date; its UTC day is included).
+    #[param(value_type = Option<String>)]
+    to: Option<String>,
+}
+
+type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
+fn query<T>(params: QueryResult<T>) -> Result<T, Problem> {
+    params
+        .map(|Query(p)| p)
+        .map_err(|e| Problem::bad_request("invalid_query", e.body_text()))
+}
+
+impl PeriodParams {
+    fn resolve(&self, now: clock::DateTime) -> Result<Period, Problem> {
+        analytics::period::resolve(
+            self.period.as_deref(),
+            self.from.as_deref(),
+            self.to.as_deref(),
+            now,
+        )
+    }
+}
+
+/// The period against the one before it: events, messages, active agents, tokens, average
+/// response time and error rate.
+#[utoipa::path(get, path = "/v1/analytics/overview", tag = "analytics",
+    params(PeriodParams, ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    responses(
+        (status = 200, description = "Current and previous period side by side", body = Overview),
+        (status = 400, description = "Bad period", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn overview(
+    State(app): State<App>,
+    Reader(org_id): Reader,
+    params: QueryResult<PeriodParams>,
+) -> Result<Json<Overview>, Problem> {
+    let period = query(params)?.resolve(app.clock.now())?;
+    Ok(Json(app.reports.overview(&org_id, period).await?))
+}
+
+/// One agent: totals and a daily series (p95 from the response-time histogram).
+#[utoipa::path(get, path = "/v1/analytics/agents/{agent_id}", tag = "analytics",
+    params(("agent_id" = String, Path, description = "The agent's id"), PeriodParams, ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    responses(
+        (status = 200, description = "The agent's metrics", body = AgentReport),
+        (status = 400, description = "Bad period", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "The agent has no events in this organization", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn agent(
+    State(app): State<App>,
+    Reader(org_id): Reader,
+    PathParam(agent_id): PathParam,
+    params: QueryResult<PeriodParams>,
+) -> Result<Json<AgentReport>, Problem> {
+    let period = query(params)?.resolve(app.clock.now())?;
+    if !analytics::event::is_agent_id(&agent_id) {
+        return Err(Problem::not_found(
+            "no agent with this id has events in the organization",
+        ));
+    }
+    Ok(Json(app.reports.agent(&org_id, &agent_id, period).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct TopAgentsParams {
+    #[param(pattern = "^(7d|30d|90d)?$")]
+    period: Option<String>,
+    #[param(value_type = Option<String>)]
+    from: Option<String>,
+    #[param(value_type = Option<String>)]
+    to: Option<String>,
+    /// `events` (default), `tokens`, `avg_response_time_ms` or `error_rate`.
+    #[param(pattern = "^(events|tokens|avg_response_time_ms|error_rate)?$")]
+    metric: Option<String>,
+    /// How many, 1–100 (default 20).
+    #[param(value_type = Option<u16>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+}
+
+/// Agents ranked by a metric over the period, highest first.
+#[utoipa::path(get, path = "/v1/analytics/top-agents", tag = "analytics",
+    params(TopAgentsParams, ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    responses(
+        (status = 200, description = "Ranked agents (one page: `next_cursor` is null)", body = ListResponse<RankedAgent>),
+        (status = 400, description = "Bad period, metric or limit", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn top_agents(
+    State(app): State<App>,
+    Reader(org_id): Reader,
+    params: QueryResult<TopAgentsParams>,
+) -> Result<Json<ListResponse<RankedAgent>>, Problem> {
+    let params = query(params)?;
+    let period = PeriodParams {
+        period: params.period,
+        from: params.from,
+        to: params.to,
+    }
+    .resolve(app.clock.now())?;
+    let by = match params.metric.as_deref().filter(|m| !m.is_empty()) {
+        None => RankBy::Events,
+        Some(m) => RankBy::parse(m).ok_or_else(|| {
+            Problem::validation(vec![FieldError::new(
+                "metric",
+                "must be events, tokens, avg_response_time_ms or error_rate",
+            )])
+        })?,
+    };
+    let limit = ListParams {
+        limit: params.limit,
+        cursor: None,
+    }
+    .limit()?;
+    let items = app.reports.top_agents(&org_id, period, by, limit).await?;
+    Ok(Json(ListResponse {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// Daily usage over the period, one entry per day (zeros included).
+#[utoipa::path(get, path = "/v1/analytics/usage", tag = "analytics",
+    params(PeriodParams, ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    responses(
+        (status = 200, description = "One item per day", body = ListResponse<UsageDay>),
+        (status = 400, description = "Bad period", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn usage(
+    State(app): State<App>,
+    Reader(org_id): Reader,
+    params: QueryResult<PeriodParams>,
+) -> Result<Json<ListResponse<UsageDay>>, Problem> {
+    let period = query(params)?.resolve(app.clock.now())?;
+    Ok(Json(ListResponse {
+        items: app.reports.usage(&org_id, period).await?,
+        next_cursor: None,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct EventsParams {
+    /// Only events of this name.
+    #[param(pattern = "^[a-z0-9_.:-]{0,100}$")]
+    name: Option<String>,
+    /// Only events of this agent.
+    #[param(pattern = "^[A-Za-z0-9_.:-]{0,100}$")]
+    agent_id: Option<String>,
+    /// RFC 3339 lower bound (inclusive).
+    #[param(value_type = Option<String>, format = DateTime)]
+    from: Option<String>,
+    /// RFC 3339 upper bound (inclusive).
+    #[param(value_type = Option<String>, format = DateTime)]
+    to: Option<String>,
+    /// Page size, 1–100 (default 20).
+    #[param(value_type = Option<u16>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]{0,2048}$")]
+    cursor: Option<String>,
+}
+
+fn time_param(field: &str, value: Option<&str>) -> Result<Option<clock::DateTime>, Problem> {
+    value
+        .filter(|raw| !raw.is_empty())
+        .map(|raw| {
+            clock::parse_rfc3339(raw).ok_or_else(|| {
+                Problem::validation(vec![FieldError::new(
+                    field,
+                    "must be an RFC 3339 time, e.g. 2026-11-23T10:00:00Z",
+                )])
+            })
+        })
+        .transpose()
+}
+
+/// Raw events, newest first, filtered by name, agent and time.
+#[utoipa::path(get, path = "/v1/analytics/events", tag = "analytics",
+    params(EventsParams, ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    responses(
+        (status = 200, description = "A page of events, newest first", body = ListResponse<EventView>),
+        (status = 400, description = "Bad filters, limit or cursor", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn events(
+    State(app): State<App>,
+    Reader(org_id): Reader,
+    params: QueryResult<EventsParams>,
+) -> Result<Json<ListResponse<EventView>>, Problem> {
+    let params = query(params)?;
+    let mut errors = Vec::new();
+    let name = params.name.filter(|n| !n.is_empty());
+    if name
+        .as_deref()
+        .is_some_and(|n| !analytics::event::is_event_name(n))
+    {
+        errors.push(FieldError::new("name", "must match [a-z0-9_.:-]{1,100}"));
+    }
+    let agent_id = params.agent_id.filter(|a| !a.is_empty());
+    if agent_id
+        .as_deref()
+        .is_some_and(|a| !analytics::event::is_agent_id(a))
+    {
+        errors.push(FieldError::new(
+            "agent_id",
+            "must match [A-Za-z0-9_.:-]{1,100}",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    let list = ListParams {
+        limit: params.limit,
+        cursor: params.cursor,
+    };
+    let filter = EventFilter {
+        name,
+        agent_id,
+        from: time_param("from", params.from.as_deref())?,
+        to: time_param("to", params.to.as_deref())?,
+    };
+    let page = app
+        .reports
+        .events(&org_id, &filter, list.limit()?, list.cursor())
+        .await?;
+    Ok(Json(page.into()))
+}
+
+/// Events per name over the period, largest first (names beyond the daily cap count as `other`).
+#[utoipa::path(get, path = "/v1/analytics/event-counts", tag = "analytics",
+    params(PeriodParams, ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    responses(
+        (status = 200, description = "Counts by name (one page: `next_cursor` is null)", body = ListResponse<EventCount>),
+        (status = 400, description = "Bad period", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn event_counts(
+    State(app): State<App>,
+    Reader(org_id): Reader,
+    params: QueryResult<PeriodParams>,
+) -> Result<Json<ListResponse<EventCount>>, Problem> {
+    let period = query(params)?.resolve(app.clock.now())?;
+    Ok(Json(ListResponse {
+        items: app.reports.event_counts(&org_id, period).await?,
+        next_cursor: None,
+    }))
+}
+
+/// Create an org API key (owners and admins). The key is in this answer only.
+#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", request_body = CreateApiKey,
+    params(("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    responses(
+        (status = 201, description = "The key, shown this once", body = CreatedApiKey),
+        (status = 400, description = "Invalid body", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "Only owners and admins manage keys", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn create_api_key(
+    State(app): State<App>,
+    ActiveOrg(member): ActiveOrg,
+    ValidJson(request): ValidJson<CreateApiKey>,
+) -> Result<Created<CreatedApiKey>, Problem> {
+    Ok(Created(app.api_keys.create(&member, request).await?))
+}
+
+/// The organization's API keys, newest first (never the secrets).
+#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys",
+    params(ListParams, ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    responses(
+        (status = 200, description = "A page of keys", body = ListResponse<ApiKey>),
+        (status = 400, description = "Bad limit or cursor", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "Only owners and admins manage keys", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn list_api_keys(
+    State(app): State<App>,
+    ActiveOrg(member): ActiveOrg,
+    params: ListParams,
+) -> Result<Json<ListResponse<ApiKey>>, Problem> {
+    let page = app
+        .api_keys
+        .list(&member, params.limit()?, params.cursor())
+        .await?;
+    Ok(Json(page.into()))
+}
+
+/// Revoke an API key: requests with it fail at once.
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys",
+    params(("id" = String, Path, description = "The key's id"), ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "Only owners and admins manage keys", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such key in this organization", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn revoke_api_key(
+    State(app): State<App>,
+    ActiveOrg(member): ActiveOrg,
+    PathParam(id): PathParam,
+) -> Result<StatusCode, Problem> {
+    app.api_keys.revoke(&member, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        track,
+        overview,
+        agent,
+        top_agents,
+        usage,
+        events,
+        event_counts,
+        create_api_key,
+        list_api_keys,
+        revoke_api_key
+    ),
+    tags(
+        (name = "analytics", description = "Event tracking and reports"),
+        (name = "api-keys", description = "Org API keys for the platform's services")
+    )
+)]
+struct AnalyticsApi;
+
+/// This function's part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    AnalyticsApi::openapi()
+}
