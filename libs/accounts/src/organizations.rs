@@ -255,6 +255,7 @@ impl Organizations {
                 newest_first: false,
                 sort_range: None,
                 filter: None,
+                index: None,
             })
             .await?;
         let org_keys: Vec<_> = page
