@@ -255,3 +255,74 @@ pub fn local_backend(
     ]);
     (parameters, environment)
 }
+
+/// Builds every function's binary (each `functions/<name>` package, `<name>-function`) in the
+/// calling test's profile, for the local cloud; answers the directory that holds them.
+pub fn function_binaries() -> std::path::PathBuf {
+    // target/<profile>/deps/<the test binary> -> target/<profile>
+    let dir = std::env::current_exe()
+        .expect("the test binary's path")
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("tests run from target/<profile>/deps")
+        .to_path_buf();
+    let functions = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../functions");
+    let mut build = std::process::Command::new(env!("CARGO"));
+    build.args(["build", "-q", "--bins"]);
+    for entry in std::fs::read_dir(functions).expect("functions/ is readable") {
+        let name = entry.expect("a directory entry").file_name();
+        build.args(["-p", &format!("{}-function", name.to_string_lossy())]);
+    }
+    if dir.ends_with("release") {
+        build.arg("--release");
+    }
+    assert!(
+        build.status().expect("cargo runs").success(),
+        "building the functions failed"
+    );
+    dir
+}
+
+/// A client of the local cloud's HTTP API, for end-to-end tests.
+pub struct Gateway {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Gateway {
+    pub fn new(addr: std::net::SocketAddr) -> Self {
+        Self {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// A request with a bearer token (a JWT or an API key) and an optional `X-Org-Id`; the
+    /// status and the JSON body (`null` when there is none).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        org: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(org) = org {
+            request = request.header("x-org-id", org);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the local cloud answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a readable body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+}

@@ -1,1 +1,271 @@
-//! Placeholder replaced below.
+//! Analytics through the local cloud: the real `accounts`, `analytics` and `aggregator` binaries
+//! behind template.yaml's HTTP API and SQS event-source mapping, DynamoDB Local and moto. Tracked
+//! events go through the template's queue to the aggregator and come back in every report; a
+//! poison message ends in the dead-letter queue.
+
+use std::time::{Duration as StdDuration, Instant};
+
+use reqwest::Method as M;
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracked_events_reach_every_report_through_sqs_and_the_aggregator() {
+    local_cloud::logs::set_quiet(std::env::var_os("LOCAL_CLOUD_LOGS").is_none());
+    let dynamodb = test_support::dynamodb_endpoint();
+    let moto = test_support::sqs_endpoint();
+    let (parameters, environment) = test_support::local_backend(&dynamodb, &moto);
+    let id = ulid::Ulid::generate().to_string().to_lowercase();
+    let table = format!("e2e-{id}");
+    let cloud = local_cloud::start(local_cloud::Config {
+        template: sam_template::default_path(),
+        binaries_dir: test_support::function_binaries(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        websocket_addr: "127.0.0.1:0".parse().unwrap(),
+        admin_addr: "127.0.0.1:0".parse().unwrap(),
+        dynamodb_endpoint: Some(dynamodb),
+        table_name: table.clone(),
+        sqs_endpoint: Some(moto),
+        queue_prefix: format!("a{}-", &id[16..]),
+        parameters,
+        environment,
+        max_instances: 2,
+        jwt_key: local_cloud::jwt::JwtKey::Hs256(config::LOCAL_SECRET.into()),
+        websocket_idle_timeout: local_cloud::websocket::DEFAULT_IDLE_TIMEOUT,
+    })
+    .await
+    .expect("the local cloud starts");
+    let api = test_support::Gateway::new(cloud.http);
+    let sqs = test_support::sqs_client();
+    let queue = &cloud.queues["AnalyticsQueue"];
+    let dead = &cloud.queues["AnalyticsDeadLetterQueue"];
+    // The template's 180 s visibility timeout, shortened so five receives take seconds.
+    sqs.set_queue_attributes()
+        .queue_url(&queue.url)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "1",
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let owner = test_support::token("e2e-analytics-owner", json!({}));
+    let (status, org) = api
+        .call(
+            M::POST,
+            "/v1/orgs",
+            &owner,
+            None,
+            Some(json!({"name": "Acme"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{org}");
+    let org = org["id"].as_str().unwrap().to_owned();
+    let (status, key) = api
+        .call(
+            M::POST,
+            "/v1/api-keys",
+            &owner,
+            Some(&org),
+            Some(json!({"name": "ingest"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let key = key["key"].as_str().unwrap().to_owned();
+
+    // 30 events with the owner's token, 4 usage events with the key, and a poison message.
+    let events: Vec<Value> = (0..30)
+        .map(|i| {
+            json!({
+                "name": (["llm.call", "tool.call", "message.sent"][i % 3]),
+                "agent_id": (["alpha", "beta"][i % 2]),
+                "properties": {"response_time_ms": 50 + i * 10, "input_tokens": 1, "output_tokens": 2, "error": i == 4}
+            })
+        })
+        .collect();
+    let (status, accepted) = api
+        .call(
+            M::POST,
+            "/v1/analytics/track",
+            &owner,
+            Some(&org),
+            Some(json!({"events": events})),
+        )
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let usage_events = json!({"events": [
+        {"id": "u-1", "name": "message.sent", "agent_id": "alpha"},
+        {"id": "u-2", "name": "message.sent", "agent_id": "alpha"},
+        {"id": "u-3", "name": "api.call"},
+        {"id": "u-4", "name": "storage.snapshot", "properties": {"bytes": 4096}}
+    ]});
+    let tracked = Instant::now();
+    let (status, _) = api
+        .call(
+            M::POST,
+            "/v1/analytics/track",
+            &key,
+            None,
+            Some(usage_events.clone()),
+        )
+        .await;
+    assert_eq!(status, 202);
+    // The same ids again (a client retry): counted once.
+    let (status, _) = api
+        .call(
+            M::POST,
+            "/v1/analytics/track",
+            &key,
+            None,
+            Some(usage_events),
+        )
+        .await;
+    assert_eq!(status, 202);
+    sqs.send_message()
+        .queue_url(&queue.url)
+        .message_body("{\"this is\": \"not an event\"}")
+        .send()
+        .await
+        .unwrap();
+
+    // Visible in the overview once the aggregator has run.
+    let deadline = Instant::now() + StdDuration::from_secs(60);
+    let overview = loop {
+        let (status, overview) = api
+            .call(M::GET, "/v1/analytics/overview", &owner, Some(&org), None)
+            .await;
+        assert_eq!(status, 200, "{overview}");
+        if overview["metrics"]["events"]["current"] == 34 {
+            break overview;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not aggregated in time: {overview}"
+        );
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    };
+    println!("202 -> visible in the overview: {:?}", tracked.elapsed());
+    assert_eq!(overview["metrics"]["messages"]["current"], 12);
+    assert_eq!(overview["metrics"]["active_agents"]["current"], 2);
+    assert_eq!(overview["metrics"]["tokens"]["current"], 90);
+    assert_eq!(
+        overview["metrics"]["error_rate"]["current"].as_f64(),
+        Some(0.0333)
+    );
+    assert_eq!(overview["metrics"]["events"]["change_pct"], Value::Null);
+
+    let (_, alpha) = api
+        .call(
+            M::GET,
+            "/v1/analytics/agents/alpha",
+            &owner,
+            Some(&org),
+            None,
+        )
+        .await;
+    assert_eq!(alpha["totals"]["events"], 17, "{alpha}");
+    assert_eq!(alpha["totals"]["messages"], 7);
+    assert!(alpha["totals"]["p95_response_time_ms"].as_f64().unwrap() > 300.0);
+    let (_, top) = api
+        .call(
+            M::GET,
+            "/v1/analytics/top-agents?metric=avg_response_time_ms",
+            &owner,
+            Some(&org),
+            None,
+        )
+        .await;
+    assert_eq!(top["items"][0]["agent_id"], "beta", "{top}");
+    assert_eq!(top["items"][0]["rank"], 1);
+    let (_, usage) = api
+        .call(M::GET, "/v1/analytics/usage", &owner, Some(&org), None)
+        .await;
+    let today = usage["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(today["events"], 34, "{usage}");
+    assert_eq!(today["messages"], 12);
+    assert_eq!(today["api_calls"], 1);
+    assert_eq!(today["tokens"], 90);
+    let (_, counts) = api
+        .call(
+            M::GET,
+            "/v1/analytics/event-counts",
+            &owner,
+            Some(&org),
+            None,
+        )
+        .await;
+    assert_eq!(
+        counts["items"],
+        json!([
+            {"name": "message.sent", "count": 12},
+            {"name": "llm.call", "count": 10},
+            {"name": "tool.call", "count": 10},
+            {"name": "api.call", "count": 1},
+            {"name": "storage.snapshot", "count": 1}
+        ])
+    );
+    let (_, page) = api
+        .call(
+            M::GET,
+            "/v1/analytics/events?agent_id=beta&limit=100",
+            &owner,
+            Some(&org),
+            None,
+        )
+        .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 15);
+    let times: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["timestamp"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+
+    // Billing usage: only the key's events, once.
+    let store = Store::new(test_support::dynamodb_client(), table);
+    let now = clock::DateTime::now_utc();
+    let usage = analytics::usage::monthly_usage(&store, &org, now.year(), u8::from(now.month()))
+        .await
+        .unwrap();
+    assert_eq!(
+        usage,
+        analytics::usage::MonthlyUsage {
+            messages: 2,
+            api_calls: 1,
+            storage_bytes: 4096
+        }
+    );
+
+    // The poison message fails alone, again and again, until the redrive policy moves it.
+    let deadline = Instant::now() + StdDuration::from_secs(60);
+    loop {
+        let output = sqs
+            .receive_message()
+            .queue_url(&dead.url)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        let bodies: Vec<String> = output
+            .messages
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|m| m.body().map(str::to_owned))
+            .collect();
+        if !bodies.is_empty() {
+            assert_eq!(bodies, ["{\"this is\": \"not an event\"}"]);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the poison message never reached the dead-letter queue"
+        );
+    }
+    // Nothing else failed: the counts did not move while the poison message was retried.
+    let (_, overview) = api
+        .call(M::GET, "/v1/analytics/overview", &owner, Some(&org), None)
+        .await;
+    assert_eq!(overview["metrics"]["events"]["current"], 34);
+}

@@ -1,70 +1,7 @@
 //! The team routes through the local cloud: the real `accounts` and `team` binaries behind the
 //! HTTP API of template.yaml, DynamoDB Local, and moto for the notifications queue and SES.
 
-use std::path::PathBuf;
-
 use super::*;
-
-/// Builds the template's function binaries (another package's too) in this test's profile.
-fn binaries() -> PathBuf {
-    // target/<profile>/deps/<this test> -> target/<profile>
-    let dir = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let mut build = std::process::Command::new(env!("CARGO"));
-    build.args([
-        "build",
-        "-q",
-        "-p",
-        "accounts-function",
-        "-p",
-        "team-function",
-        "--bins",
-    ]);
-    if dir.ends_with("release") {
-        build.arg("--release");
-    }
-    assert!(
-        build.status().expect("cargo runs").success(),
-        "building the functions failed"
-    );
-    dir
-}
-
-struct Gateway {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Gateway {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        org: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(token);
-        if let Some(org) = org {
-            request = request.header("x-org-id", org);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invitations_work_end_to_end_through_the_http_api() {
@@ -76,7 +13,7 @@ async fn invitations_work_end_to_end_through_the_http_api() {
     let id = ulid::Ulid::generate().to_string().to_lowercase();
     let cloud = local_cloud::start(local_cloud::Config {
         template: sam_template::default_path(),
-        binaries_dir: binaries(),
+        binaries_dir: test_support::function_binaries(),
         http_addr: "127.0.0.1:0".parse().unwrap(),
         websocket_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: "127.0.0.1:0".parse().unwrap(),
@@ -92,10 +29,7 @@ async fn invitations_work_end_to_end_through_the_http_api() {
     })
     .await
     .expect("the local cloud starts");
-    let api = Gateway {
-        base: format!("http://{}", cloud.http),
-        http: reqwest::Client::new(),
-    };
+    let api = test_support::Gateway::new(cloud.http);
     use reqwest::Method as M;
     let owner = test_support::token("e2e-owner", json!({}));
     let ada_id = format!("ada-{id}");
