@@ -108,13 +108,13 @@ impl FromRequestParts<App> for Tracker {
         if let Some(key) = bearer.filter(|b| b.starts_with(apikeys::KEY_PREFIX)) {
             let holder = app.api_keys.authenticate(key).await?;
             // A key tracks for its own organization only.
-            if let Some(org) = parts.headers.get("x-org-id") {
-                if org.as_bytes() != holder.org_id.as_bytes() {
-                    return Err(Problem::forbidden(
-                        "api_key_org_mismatch",
-                        "this API key belongs to another organization",
-                    ));
-                }
+            if let Some(org) = parts.headers.get("x-org-id")
+                && org.as_bytes() != holder.org_id.as_bytes()
+            {
+                return Err(Problem::forbidden(
+                    "api_key_org_mismatch",
+                    "this API key belongs to another organization",
+                ));
             }
             return Ok(Tracker {
                 org_id: holder.org_id,

@@ -6,12 +6,16 @@
 //! - `openapi`: regenerates `docs/openapi.json` from the code;
 //! - `bench --binaries DIR --dynamodb URL --table NAME --function LOGICAL_ID=EVENT_FILE...
 //!   [--runs N] [--burst N]`: cold start, latency, gateway overhead and peak RSS of release
-//!   binaries run by the local cloud (see `infra/bench`).
+//!   binaries run by the local cloud (see `infra/bench`);
+//! - `ingest --binaries DIR --dynamodb URL --sqs URL --events N[,N...] [--concurrency N]`: N
+//!   tracked events through the local cloud to the overview, and the aggregation's write cost
+//!   (see `infra/bench-analytics`).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
 
 mod bench;
+mod ingest;
 
 /// `--name value` pairs; a repeated flag keeps every value, comma-joined.
 fn flags(args: &[String]) -> Result<HashMap<String, String>, String> {
@@ -119,6 +123,38 @@ async fn run_bench(flags: &HashMap<String, String>) -> Result<String, String> {
     bench::run(options, token).await
 }
 
+async fn run_ingest(flags: &HashMap<String, String>) -> Result<String, String> {
+    let get = |name: &str| {
+        flags
+            .get(name)
+            .cloned()
+            .ok_or(format!("--{name} is required"))
+    };
+    let counts = get("events")?
+        .split(',')
+        .map(|n| {
+            n.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("--events takes numbers, not {n}"))
+        })
+        .collect::<Result<_, _>>()?;
+    let options = ingest::IngestOptions {
+        binaries: get("binaries")?.into(),
+        dynamodb: get("dynamodb")?,
+        sqs: get("sqs")?,
+        counts,
+        concurrency: flags
+            .get("concurrency")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(4),
+    };
+    let token = mint_token(&HashMap::from([(
+        "user".to_owned(),
+        "ingest-user".to_owned(),
+    )]))?;
+    ingest::run(options, token).await
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -126,6 +162,10 @@ async fn main() -> ExitCode {
         Some("mint-token") => flags(&args[1..]).and_then(|f| mint_token(&f)),
         Some("create-table") => match flags(&args[1..]) {
             Ok(f) => create_table(&f).await,
+            Err(e) => Err(e),
+        },
+        Some("ingest") => match flags(&args[1..]) {
+            Ok(f) => run_ingest(&f).await,
             Err(e) => Err(e),
         },
         Some("bench") => match flags(&args[1..]) {
@@ -138,7 +178,8 @@ async fn main() -> ExitCode {
         _ => Err(
             "usage: devtools mint-token --user ID [--email E] [--name N] [--org ORG] [--ttl S] | \
                   create-table --endpoint URL --table NAME | openapi | \
-                  bench --binaries DIR --dynamodb URL --sqs URL --table NAME --function ID=EVENT... [--runs N] [--burst N]"
+                  bench --binaries DIR --dynamodb URL --sqs URL --table NAME --function ID=EVENT... [--runs N] [--burst N]\n\
+                  ingest --binaries DIR --dynamodb URL --sqs URL --events N[,N...] [--concurrency N]"
                 .into(),
         ),
     };

@@ -45,6 +45,8 @@ pub struct BatchOutcome {
     /// Write capacity units DynamoDB reported for the committed transactions.
     pub write_units: f64,
     pub transactions: usize,
+    /// Counter items (organization and agent days) updated by the committed transactions.
+    pub counter_updates: usize,
 }
 
 #[derive(Clone)]
@@ -108,6 +110,7 @@ impl Aggregator {
                     outcome.duplicates += written.duplicates;
                     outcome.write_units += written.write_units;
                     outcome.transactions += written.transactions;
+                    outcome.counter_updates += written.counter_updates;
                 }
                 Err(error) => {
                     tracing::error!(%error, messages = ids.len(), "analytics chunk not written; it will be retried");
@@ -140,6 +143,7 @@ impl Aggregator {
                     outcome.counted += events.len();
                     outcome.write_units += units;
                     outcome.transactions += 1;
+                    outcome.counter_updates += deltas.org_days.len() + deltas.agent_days.len();
                     return Ok(outcome);
                 }
                 Err(cancelled) => match cancelled.error {
@@ -342,16 +346,16 @@ fn org_day_update(
                 .into(),
             });
     }
-    if let Some((at, bytes)) = delta.storage {
-        if stored.storage.is_none_or(|(held, _)| held <= at) {
-            update = update
-                .set(attr::STORAGE_BYTES, &bytes)
-                .set(attr::STORAGE_AT, &at)
-                .condition(
-                    "attribute_not_exists(#storage_at) OR #storage_at <= :snapshot_at",
-                    [(":snapshot_at", AttributeValue::N(at.to_string()))],
-                );
-        }
+    if let Some((at, bytes)) = delta.storage
+        && stored.storage.is_none_or(|(held, _)| held <= at)
+    {
+        update = update
+            .set(attr::STORAGE_BYTES, &bytes)
+            .set(attr::STORAGE_AT, &at)
+            .condition(
+                "attribute_not_exists(#storage_at) OR #storage_at <= :snapshot_at",
+                [(":snapshot_at", AttributeValue::N(at.to_string()))],
+            );
     }
     Ok(update)
 }

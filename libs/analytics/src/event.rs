@@ -303,13 +303,13 @@ fn check_fields(
     errors: &mut Vec<FieldError>,
 ) {
     let field = |name: &str| format!("{path}{name}");
-    if let Some(id) = id {
-        if !is_id(id) {
-            errors.push(FieldError::new(
-                field("id"),
-                "must be 1-64 characters of A-Z, a-z, 0-9, _ or -",
-            ));
-        }
+    if let Some(id) = id
+        && !is_id(id)
+    {
+        errors.push(FieldError::new(
+            field("id"),
+            "must be 1-64 characters of A-Z, a-z, 0-9, _ or -",
+        ));
     }
     if !is_event_name(name) {
         errors.push(FieldError::new(
@@ -317,13 +317,13 @@ fn check_fields(
             "must be 1-100 characters of a-z, 0-9, _ . : or -",
         ));
     }
-    if let Some(agent_id) = agent_id {
-        if !is_agent_id(agent_id) {
-            errors.push(FieldError::new(
-                field("agent_id"),
-                "must be 1-100 characters of A-Z, a-z, 0-9, _ . : or -",
-            ));
-        }
+    if let Some(agent_id) = agent_id
+        && !is_agent_id(agent_id)
+    {
+        errors.push(FieldError::new(
+            field("agent_id"),
+            "must be 1-100 characters of A-Z, a-z, 0-9, _ . : or -",
+        ));
     }
     let size = serde_json::to_vec(properties).map_or(usize::MAX, |v| v.len());
     if size > MAX_PROPERTIES_BYTES {
@@ -333,39 +333,38 @@ fn check_fields(
         ));
     }
     let property = |name: &str| format!("{path}properties.{name}");
-    if let Some(v) = properties.get("response_time_ms") {
-        if !v
+    if let Some(v) = properties.get("response_time_ms")
+        && !v
             .as_f64()
             .is_some_and(|ms| (0.0..=MAX_RESPONSE_TIME_MS).contains(&ms))
-        {
-            errors.push(FieldError::new(
-                property("response_time_ms"),
-                "must be a number of milliseconds from 0 to 3600000",
-            ));
-        }
+    {
+        errors.push(FieldError::new(
+            property("response_time_ms"),
+            "must be a number of milliseconds from 0 to 3600000",
+        ));
     }
     for tokens in ["input_tokens", "output_tokens"] {
-        if let Some(v) = properties.get(tokens) {
-            if !v.as_u64().is_some_and(|n| n <= MAX_TOKENS) {
-                errors.push(FieldError::new(
-                    property(tokens),
-                    "must be a whole number from 0 to 1000000000",
-                ));
-            }
-        }
-    }
-    if let Some(v) = properties.get("error") {
-        if !v.is_boolean() {
-            errors.push(FieldError::new(property("error"), "must be true or false"));
-        }
-    }
-    if let Some(v) = properties.get("bytes") {
-        if v.as_u64().is_none() {
+        if let Some(v) = properties.get(tokens)
+            && v.as_u64().is_none_or(|n| n > MAX_TOKENS)
+        {
             errors.push(FieldError::new(
-                property("bytes"),
-                "must be a whole number of bytes, 0 or more",
+                property(tokens),
+                "must be a whole number from 0 to 1000000000",
             ));
         }
+    }
+    if let Some(v) = properties.get("error")
+        && !v.is_boolean()
+    {
+        errors.push(FieldError::new(property("error"), "must be true or false"));
+    }
+    if let Some(v) = properties.get("bytes")
+        && v.as_u64().is_none()
+    {
+        errors.push(FieldError::new(
+            property("bytes"),
+            "must be a whole number of bytes, 0 or more",
+        ));
     }
 }
 

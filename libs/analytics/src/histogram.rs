@@ -11,7 +11,8 @@ const GROWTH: f64 = 1.1;
 
 /// The bucket a response time falls in.
 pub fn bucket(ms: f64) -> u16 {
-    if !(ms >= 1.0) {
+    // NaN and anything below 1 ms go to bucket 0.
+    if ms.is_nan() || ms < 1.0 {
         return 0;
     }
     // Floating-point rounding at exact bucket edges is corrected by checking the bounds.

@@ -271,12 +271,12 @@ impl Deltas {
             if event.source.is_api_key() {
                 org.billable_messages += u64::from(event.name == MESSAGE_SENT);
                 org.billable_api_calls += u64::from(event.name == API_CALL);
-                if event.name == STORAGE_SNAPSHOT {
-                    if let Some(bytes) = event.measures().bytes {
-                        let at = event.timestamp_ms();
-                        if org.storage.is_none_or(|(held, _)| held <= at) {
-                            org.storage = Some((at, bytes));
-                        }
+                if event.name == STORAGE_SNAPSHOT
+                    && let Some(bytes) = event.measures().bytes
+                {
+                    let at = event.timestamp_ms();
+                    if org.storage.is_none_or(|(held, _)| held <= at) {
+                        org.storage = Some((at, bytes));
                     }
                 }
             }

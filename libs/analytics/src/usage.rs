@@ -30,10 +30,10 @@ pub async fn monthly_usage(
     for day in items.iter().map(OrgDay::read) {
         usage.messages += day.billable_messages;
         usage.api_calls += day.billable_api_calls;
-        if let Some(snapshot) = day.storage {
-            if latest.is_none_or(|(at, _)| at <= snapshot.0) {
-                latest = Some(snapshot);
-            }
+        if let Some(snapshot) = day.storage
+            && latest.is_none_or(|(at, _)| at <= snapshot.0)
+        {
+            latest = Some(snapshot);
         }
     }
     usage.storage_bytes = latest.map_or(0, |(_, bytes)| bytes);

@@ -32,7 +32,12 @@ fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 }
 
 pub fn dynamodb_client() -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(&local_sdk_config(&dynamodb_endpoint()))
+    dynamodb_client_at(&dynamodb_endpoint())
+}
+
+/// A client of DynamoDB Local at `endpoint`.
+pub fn dynamodb_client_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&local_sdk_config(endpoint))
 }
 
 fn table_definition() -> &'static TableDefinition {
