@@ -428,19 +428,6 @@ struct EventsParams {
     cursor: Option<String>,
 }
 
-fn time_param(field: &str, value: Option<&str>) -> Result<Option<clock::DateTime>, Problem> {
-    value
-        .filter(|raw| !raw.is_empty())
-        .map(|raw| {
-            clock::parse_rfc3339(raw).ok_or_else(|| {
-                Problem::validation(vec![FieldError::new(
-                    field,
-                    "must be an RFC 3339 time, e.g. 2026-11-23T10:00:00Z",
-                )])
-            })
-        })
-        .transpose()
-}
 
 /// Raw events, newest first, filtered by name, agent and time.
 #[utoipa::path(get, path = "/v1/analytics/events", tag = "analytics",
@@ -485,8 +472,8 @@ async fn events(
     let filter = EventFilter {
         name,
         agent_id,
-        from: time_param("from", params.from.as_deref())?,
-        to: time_param("to", params.to.as_deref())?,
+        from: web::time_param("from", params.from.as_deref())?,
+        to: web::time_param("to", params.to.as_deref())?,
     };
     let page = app
         .reports

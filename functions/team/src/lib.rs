@@ -177,20 +177,6 @@ struct ActivityParams {
     cursor: Option<String>,
 }
 
-fn time_param(field: &str, value: Option<&str>) -> Result<Option<clock::DateTime>, Problem> {
-    // An empty `from=` is read as no bound.
-    value
-        .filter(|raw| !raw.is_empty())
-        .map(|raw| {
-            clock::parse_rfc3339(raw).ok_or_else(|| {
-                Problem::validation(vec![FieldError::new(
-                    field,
-                    "must be an RFC 3339 time, e.g. 2026-11-23T10:00:00Z",
-                )])
-            })
-        })
-        .transpose()
-}
 
 /// The activity log, newest first (billing entries for owners and admins only).
 #[utoipa::path(get, path = "/v1/team/activity", tag = "team", params(ActivityParams, ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
@@ -224,8 +210,8 @@ async fn list_activity(
     }
     let filter = ActivityFilter {
         action,
-        from: time_param("from", params.from.as_deref())?,
-        to: time_param("to", params.to.as_deref())?,
+        from: web::time_param("from", params.from.as_deref())?,
+        to: web::time_param("to", params.to.as_deref())?,
     };
     let page = team::list_activity(
         &app.store,

@@ -35,6 +35,22 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
     }
 }
 
+/// An optional RFC 3339 query parameter (`from=`, `to=`); empty reads as absent, anything else
+/// that does not parse is a 400 naming the field.
+pub fn time_param(field: &str, value: Option<&str>) -> Result<Option<clock::DateTime>, Problem> {
+    value
+        .filter(|raw| !raw.is_empty())
+        .map(|raw| {
+            clock::parse_rfc3339(raw).ok_or_else(|| {
+                Problem::validation(vec![problem::FieldError::new(
+                    field,
+                    "must be an RFC 3339 time, e.g. 2026-11-23T10:00:00Z",
+                )])
+            })
+        })
+        .transpose()
+}
+
 /// 201 with the created object.
 pub struct Created<T>(pub T);
 
