@@ -428,7 +428,6 @@ struct EventsParams {
     cursor: Option<String>,
 }
 
-
 /// Raw events, newest first, filtered by name, agent and time.
 #[utoipa::path(get, path = "/v1/analytics/events", tag = "analytics",
     params(EventsParams, ("X-Org-Id" = Option<String>, Header, description = "Active organization")),

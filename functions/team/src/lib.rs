@@ -177,7 +177,6 @@ struct ActivityParams {
     cursor: Option<String>,
 }
 
-
 /// The activity log, newest first (billing entries for owners and admins only).
 #[utoipa::path(get, path = "/v1/team/activity", tag = "team", params(ActivityParams, ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
     responses(

@@ -94,13 +94,23 @@ pub async fn run(options: IngestOptions, token: String) -> Result<String, String
             let mut last_accepted = window_started;
             while sent < window_end || !requests.is_empty() {
                 while sent < window_end && requests.len() < options.concurrency {
-                    let events: Vec<Value> = (sent..(sent + 100).min(window_end)).map(event).collect();
+                    let events: Vec<Value> =
+                        (sent..(sent + 100).min(window_end)).map(event).collect();
                     sent += events.len();
-                    let (api, token, org) =
-                        (test_support::Gateway::new(cloud.http), token.clone(), org.clone());
+                    let (api, token, org) = (
+                        test_support::Gateway::new(cloud.http),
+                        token.clone(),
+                        org.clone(),
+                    );
                     requests.spawn(async move {
-                        api.call(reqwest::Method::POST, "/v1/analytics/track", &token, Some(&org), Some(json!({"events": events})))
-                            .await
+                        api.call(
+                            reqwest::Method::POST,
+                            "/v1/analytics/track",
+                            &token,
+                            Some(&org),
+                            Some(json!({"events": events})),
+                        )
+                        .await
                     });
                 }
                 if let Some(done) = requests.join_next().await {
@@ -115,7 +125,13 @@ pub async fn run(options: IngestOptions, token: String) -> Result<String, String
             let deadline = Instant::now() + Duration::from_secs(900);
             loop {
                 let (_, overview) = api
-                    .call(reqwest::Method::GET, "/v1/analytics/overview", &token, Some(&org), None)
+                    .call(
+                        reqwest::Method::GET,
+                        "/v1/analytics/overview",
+                        &token,
+                        Some(&org),
+                        None,
+                    )
                     .await;
                 if overview["metrics"]["events"]["current"].as_u64() == Some(sent as u64) {
                     break;
