@@ -182,6 +182,7 @@ struct TrackEvent {
 #[allow(dead_code)]
 struct TrackBatch {
     /// 1 to 100 events.
+    #[schema(min_items = 1, max_items = 100)]
     events: Vec<TrackEvent>,
 }
 
