@@ -100,11 +100,7 @@ impl FromRequestParts<App> for Tracker {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim);
+            .and_then(auth::bearer_token);
         if let Some(key) = bearer.filter(|b| b.starts_with(apikeys::KEY_PREFIX)) {
             let holder = app.api_keys.authenticate(key).await?;
             // A key tracks for its own organization only.

@@ -5,7 +5,6 @@ use auth::records::MembershipRecord;
 use auth::{Caller, OrgMember, Permission, Role};
 use clock::{Clock, DateTime, Duration};
 use serde::{Deserialize, Serialize};
-use store::aws_sdk_dynamodb::types::AttributeValue;
 use store::{Condition, Page, Query, Store, StoreError, Transaction, Update, keys};
 use utoipa::ToSchema;
 use validator::Validate;
@@ -312,21 +311,7 @@ impl Organizations {
             .set("updated_at", &clock::rfc3339(now))
             .require_exists();
         // The role read at the start of the request must still hold when the change is made.
-        let still_allowed = Condition::Expression {
-            expression: "#role IN (:owner, :admin)".into(),
-            names: [("#role".to_owned(), "role".to_owned())].into(),
-            values: [
-                (
-                    ":owner".to_owned(),
-                    AttributeValue::S(Role::Owner.as_str().into()),
-                ),
-                (
-                    ":admin".to_owned(),
-                    AttributeValue::S(Role::Admin.as_str().into()),
-                ),
-            ]
-            .into(),
-        };
+        let still_allowed = auth::role_in(&[Role::Owner, Role::Admin]);
         let transaction = Transaction::new()
             .update(update)
             .check(keys::org_member(&org.id, member.user_id()), still_allowed)

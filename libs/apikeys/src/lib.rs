@@ -6,7 +6,7 @@
 //! are written and deleted in one transaction with the activity-log entry. A key authorizes one
 //! thing: tracking events for its own organization.
 
-use auth::{OrgMember, Permission};
+use auth::{OrgMember, Permission, Role};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clock::{Clock, DateTime, Duration};
@@ -173,7 +173,10 @@ impl ApiKeys {
                         audit::entry_item(&entry, self.activity_retention)?,
                         Condition::NotExists,
                     )
-                    .check(actor_check(actor), still_manager()),
+                    .check(
+                        actor_check(actor),
+                        auth::role_in(&[Role::Owner, Role::Admin]),
+                    ),
             )
             .await
             .map_err(|e| match e {
@@ -230,7 +233,10 @@ impl ApiKeys {
                 audit::entry_item(&entry, self.activity_retention)?,
                 Condition::NotExists,
             )
-            .check(actor_check(actor), still_manager())
+            .check(
+                actor_check(actor),
+                auth::role_in(&[Role::Owner, Role::Admin]),
+            )
             .delete(keys::api_key_secret(&secret_hash), Condition::Always);
         match self.store.transact(transaction).await {
             Ok(()) => Ok(()),
@@ -286,24 +292,6 @@ impl ApiKeys {
 /// The actor's membership, re-checked in the transaction: a demoted admin cannot slip a write in.
 fn actor_check(actor: &OrgMember) -> store::Key {
     keys::org_member(&actor.org_id, actor.user_id())
-}
-
-fn still_manager() -> Condition {
-    Condition::Expression {
-        expression: "#role IN (:owner, :admin)".into(),
-        names: [("#role".to_owned(), "role".to_owned())].into(),
-        values: [
-            (
-                ":owner".to_owned(),
-                store::aws_sdk_dynamodb::types::AttributeValue::S("owner".into()),
-            ),
-            (
-                ":admin".to_owned(),
-                store::aws_sdk_dynamodb::types::AttributeValue::S("admin".into()),
-            ),
-        ]
-        .into(),
-    }
 }
 
 /// `oak_` and 43 base64url characters (32 bytes from the operating system's generator).

@@ -321,11 +321,8 @@ impl Authenticator {
     /// Verifies the value of an `Authorization` header.
     pub async fn verify_header(&self, authorization: Option<&str>) -> Result<Claims, AuthError> {
         let header = authorization.ok_or(AuthError::Missing)?;
-        let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::NotBearer)?;
-        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-            return Err(AuthError::NotBearer);
-        }
-        self.verify(token.trim()).await
+        self.verify(bearer_token(header).ok_or(AuthError::NotBearer)?)
+            .await
     }
 
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
@@ -351,6 +348,14 @@ impl Authenticator {
 }
 
 /// A user id becomes part of storage keys, so it must be short and printable.
+/// The credential of an `Authorization: Bearer <credential>` header value (scheme in any case),
+/// or `None` for another scheme or an empty credential.
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 pub fn is_usable_user_id(sub: &str) -> bool {
     !sub.is_empty() && sub.len() <= 256 && !sub.chars().any(char::is_control)
 }

@@ -10,6 +10,7 @@ pub use context::{
     ACTIVITY_WRITE_INTERVAL, Caller, ContextError, ContextLoader, Denied, OrgMember, parse_org_id,
 };
 pub use jwt::{
-    AuthError, Authenticator, Claims, HttpJwks, JwksSource, is_usable_user_id, parse_jwks,
+    AuthError, Authenticator, Claims, HttpJwks, JwksSource, bearer_token, is_usable_user_id,
+    parse_jwks,
 };
-pub use roles::{Permission, Role, allows};
+pub use roles::{Permission, Role, allows, role_in};

@@ -104,6 +104,27 @@ pub fn can_manage(actor: Role, target: Role) -> bool {
     }
 }
 
+/// A write condition on a membership item: its role is still one of `roles`. Transactions check
+/// it on the actor's membership, so a role read at the start of a request still holds when the
+/// change is made.
+pub fn role_in(roles: &[Role]) -> store::Condition {
+    let placeholders: Vec<String> = (0..roles.len()).map(|i| format!(":role{i}")).collect();
+    store::Condition::Expression {
+        expression: format!("#role IN ({})", placeholders.join(", ")),
+        names: [("#role".to_owned(), "role".to_owned())].into(),
+        values: placeholders
+            .into_iter()
+            .zip(roles)
+            .map(|(p, r)| {
+                (
+                    p,
+                    store::aws_sdk_dynamodb::types::AttributeValue::S(r.as_str().into()),
+                )
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
