@@ -90,17 +90,12 @@ impl Aggregator {
             }
         }
         // Events that share counters go into the same transaction.
-        pending.sort_by(|a, b| {
+        pending.sort_by_cached_key(|p| {
             (
-                &a.event.org_id,
-                metrics::day_of(&a.event),
-                &a.event.agent_id,
+                p.event.org_id.clone(),
+                metrics::day_of(&p.event),
+                p.event.agent_id.clone(),
             )
-                .cmp(&(
-                    &b.event.org_id,
-                    metrics::day_of(&b.event),
-                    &b.event.agent_id,
-                ))
         });
         for chunk in chunks(pending) {
             let ids: Vec<String> = chunk.iter().map(|p| p.message_id.clone()).collect();

@@ -12,7 +12,7 @@ use serde_json::Value;
 /// A stored item as read back: attribute names to JSON values (numbers stay numbers).
 pub type Fields = serde_json::Map<String, Value>;
 
-use crate::event::{API_CALL, MESSAGE_SENT, STORAGE_SNAPSHOT, TrackedEvent};
+use crate::event::{API_CALL, MESSAGE_SENT, Measures, STORAGE_SNAPSHOT, TrackedEvent};
 use crate::histogram;
 
 /// Distinct event names counted per organization and day; later names fold into [`OTHER`]. It
@@ -64,8 +64,7 @@ pub struct Counters {
 }
 
 impl Counters {
-    fn count(&mut self, event: &TrackedEvent) {
-        let m = event.measures();
+    fn count(&mut self, event: &TrackedEvent, m: &Measures) {
         self.events += 1;
         self.messages += u64::from(event.name == MESSAGE_SENT);
         self.api_calls += u64::from(event.name == API_CALL);
@@ -266,13 +265,14 @@ impl Deltas {
                 .org_days
                 .entry((event.org_id.clone(), date.clone()))
                 .or_default();
-            org.counters.count(event);
+            let measures = event.measures();
+            org.counters.count(event, &measures);
             *org.names.entry(event.name.clone()).or_default() += 1;
             if event.source.is_api_key() {
                 org.billable_messages += u64::from(event.name == MESSAGE_SENT);
                 org.billable_api_calls += u64::from(event.name == API_CALL);
                 if event.name == STORAGE_SNAPSHOT
-                    && let Some(bytes) = event.measures().bytes
+                    && let Some(bytes) = measures.bytes
                 {
                     let at = event.timestamp_ms();
                     if org.storage.is_none_or(|(held, _)| held <= at) {
@@ -285,8 +285,8 @@ impl Deltas {
                     .agent_days
                     .entry((event.org_id.clone(), date, agent_id.clone()))
                     .or_default();
-                agent.counters.count(event);
-                if let Some(ms) = event.measures().response_time_ms {
+                agent.counters.count(event, &measures);
+                if let Some(ms) = measures.response_time_ms {
                     *agent.histogram.entry(histogram::bucket(ms)).or_default() += 1;
                 }
             }
