@@ -139,32 +139,14 @@ impl Api {
             role: serde_json::from_value(json!(role)).unwrap(),
             joined_at: now,
         };
-        let transaction = store::Transaction::new()
-            .put(
-                store::item(
-                    &store::keys::org_member(org, user),
-                    "membership",
-                    &membership,
-                )
-                .unwrap(),
-                store::Condition::NotExists,
-            )
-            .put(
-                store::item(
-                    &store::keys::user_membership(user, org),
-                    "user_membership",
-                    &membership,
-                )
-                .unwrap(),
-                store::Condition::NotExists,
-            );
+        let transaction = accounts::counters::member_joined_directly(&membership).unwrap();
         self.store.transact(transaction).await.unwrap();
     }
 
     async fn activity(&self, org: &str) -> Vec<audit::ActivityEntry> {
         let query = store::Query {
             name: "test",
-            partition: store::keys::activities(org),
+            partition: store::keys::activities(store::keys::OrgId(org)),
             limit: 100,
             cursor: None,
             newest_first: false,

@@ -12,7 +12,7 @@ use axum::body::Body;
 use clock::{Clock, Duration};
 use http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
-use store::{Condition, Store, Transaction, Update, keys};
+use store::{Store, keys};
 use tower::ServiceExt;
 
 #[path = "api/e2e.rs"]
@@ -150,21 +150,7 @@ impl Api {
             role,
             joined_at: self.clock.now(),
         };
-        let transaction = Transaction::new()
-            .put(
-                store::item(&keys::org_member(org, user), "membership", &m).unwrap(),
-                Condition::NotExists,
-            )
-            .put(
-                store::item(&keys::user_membership(user, org), "user_membership", &m).unwrap(),
-                Condition::NotExists,
-            )
-            .update(
-                Update::new(keys::org_profile(org))
-                    .add("member_count", 1)
-                    .add("seats_used", 1)
-                    .require_exists(),
-            );
+        let transaction = accounts::counters::member_joined_directly(&m).unwrap();
         self.store.transact(transaction).await.unwrap();
     }
 
@@ -549,7 +535,7 @@ async fn api_keys_track_for_their_org_only_and_only_they_count_toward_billing() 
         "{:?}",
         api.store
             .get::<Value>(&keys::api_key(
-                &org,
+                keys::OrgId(&org),
                 keys["items"][0]["id"].as_str().unwrap()
             ))
             .await
@@ -675,7 +661,12 @@ async fn api_keys_track_for_their_org_only_and_only_they_count_toward_billing() 
     assert_eq!(status, StatusCode::NOT_FOUND);
     let entries = api
         .store
-        .query::<audit::ActivityEntry>(store::Query::new("t", keys::activities(&org), 100, None))
+        .query::<audit::ActivityEntry>(store::Query::new(
+            "t",
+            keys::activities(keys::OrgId(&org)),
+            100,
+            None,
+        ))
         .await
         .unwrap();
     let actions: Vec<String> = entries.items.into_iter().map(|e| e.action).collect();

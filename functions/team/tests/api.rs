@@ -153,29 +153,13 @@ impl Api {
             role,
             joined_at: self.clock.now(),
         };
-        let mut counters = Update::new(keys::org_profile(org))
-            .add("member_count", 1)
-            .add("seats_used", 1)
-            .require_exists();
-        if role == Role::Owner {
-            counters = counters.add("owner_count", 1);
-        }
-        let transaction = Transaction::new()
-            .put(
-                store::item(&keys::org_member(org, user), "membership", &m).unwrap(),
-                Condition::NotExists,
-            )
-            .put(
-                store::item(&keys::user_membership(user, org), "user_membership", &m).unwrap(),
-                Condition::NotExists,
-            )
-            .update(counters);
+        let transaction = accounts::counters::member_joined_directly(&m).unwrap();
         self.store.transact(transaction).await.unwrap();
     }
 
     async fn role_of(&self, org: &str, user: &str) -> Option<Role> {
         self.store
-            .get::<MembershipRecord>(&keys::org_member(org, user))
+            .get::<MembershipRecord>(&keys::org_member(keys::OrgId(org), keys::UserId(user)))
             .await
             .unwrap()
             .map(|m| m.role)
@@ -184,7 +168,12 @@ impl Api {
     async fn actions(&self, org: &str) -> Vec<String> {
         let page = self
             .store
-            .query::<audit::ActivityEntry>(Query::new("t", keys::activities(org), 100, None))
+            .query::<audit::ActivityEntry>(Query::new(
+                "t",
+                keys::activities(keys::OrgId(org)),
+                100,
+                None,
+            ))
             .await
             .unwrap();
         page.items.into_iter().map(|e| e.action).collect()
@@ -298,7 +287,10 @@ async fn removal_follows_the_role_table_and_anyone_may_leave() {
                 assert_eq!(api.role_of(&org, &target).await, None);
                 assert!(
                     api.store
-                        .get::<MembershipRecord>(&keys::user_membership(&target, &org))
+                        .get::<MembershipRecord>(&keys::user_membership(
+                            keys::OrgId(&org),
+                            keys::UserId(&target)
+                        ))
                         .await
                         .unwrap()
                         .is_none()
@@ -722,7 +714,7 @@ async fn two_owners_stepping_down_at_once_leave_one_owner() {
     assert_eq!(owners, 1);
     let profile: accounts::OrgRecord = api
         .store
-        .get(&keys::org_profile(&org))
+        .get(&keys::org_profile(keys::OrgId(&org)))
         .await
         .unwrap()
         .unwrap();
@@ -753,7 +745,7 @@ async fn nobody_below_owner_changes_their_own_role_and_counters_follow_changes()
     }
     let profile: accounts::OrgRecord = api
         .store
-        .get(&keys::org_profile(&org))
+        .get(&keys::org_profile(keys::OrgId(&org)))
         .await
         .unwrap()
         .unwrap();
@@ -777,7 +769,7 @@ async fn nobody_below_owner_changes_their_own_role_and_counters_follow_changes()
         .await;
     let profile: accounts::OrgRecord = api
         .store
-        .get(&keys::org_profile(&org))
+        .get(&keys::org_profile(keys::OrgId(&org)))
         .await
         .unwrap()
         .unwrap();

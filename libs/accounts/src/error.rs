@@ -12,8 +12,20 @@ pub enum AccountsError {
     /// A rule that needs stored state to check, e.g. the size of the merged preferences.
     #[error("the request is invalid")]
     Invalid(Vec<problem::FieldError>),
+    /// An audited change failed in a way no accounts rule explains (standard answers).
+    #[error(transparent)]
+    Change(#[from] audit::ChangeError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<store::ReplayError> for AccountsError {
+    fn from(e: store::ReplayError) -> Self {
+        match e {
+            store::ReplayError::KeyReused => Self::IdempotencyKeyReused,
+            store::ReplayError::Store(e) => Self::Store(e),
+        }
+    }
 }
 
 impl From<AccountsError> for Problem {
@@ -25,6 +37,7 @@ impl From<AccountsError> for Problem {
                 Problem::conflict("idempotency_key_reused", e.to_string())
             }
             AccountsError::Invalid(errors) => Problem::validation(errors),
+            AccountsError::Change(e) => e.into(),
             AccountsError::Store(e) => e.into(),
         }
     }

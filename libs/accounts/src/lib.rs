@@ -1,5 +1,6 @@
 //! Accounts: organizations and the caller's own profile (§4.1 of the brief).
 
+pub mod counters;
 mod error;
 mod organizations;
 mod profile;

@@ -1,11 +1,13 @@
 //! Organizations: create (the caller becomes owner), list the caller's, rename.
 
-use audit::{Category, NewEntry};
+use audit::{Activity, Actor, AuditLog, AuditedChange, Category, ChangeError};
 use auth::records::MembershipRecord;
 use auth::{Caller, OrgMember, Permission, Role};
 use clock::{Clock, DateTime, Duration};
 use serde::{Deserialize, Serialize};
-use store::{Condition, Page, Query, Store, StoreError, Transaction, Update, keys};
+use store::keys::{OrgId, UserId};
+use store::{Condition, Page, Query, Store, Update, keys};
+use store::{IdempotentRequest, ReplayScope};
 use utoipa::ToSchema;
 use validator::Validate;
 
@@ -14,9 +16,6 @@ use crate::validation::display_name;
 
 pub const FREE_PLAN: &str = plans::FREE;
 const ORG_ENTITY: &str = "organization";
-const IDEMPOTENCY_ENTITY: &str = "idempotency";
-/// How long a create request's `Idempotency-Key` is remembered.
-const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
 
 /// An organization as stored (`ORG#<id>` / `PROFILE`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,27 +97,23 @@ pub struct RenameOrganization {
     pub name: String,
 }
 
-/// What a create request with an `Idempotency-Key` produced, replayed on a retry.
-#[derive(Serialize, Deserialize)]
-struct IdempotencyRecord {
-    request_hash: String,
-    response: Organization,
-}
-
 /// The organization use cases. Built once per cold start.
 #[derive(Clone)]
 pub struct Organizations {
     store: Store,
     clock: Clock,
-    activity_retention: Duration,
+    audit: AuditLog,
 }
+
+/// Labels of the conditions a rename can fail.
+const ORGANIZATION: &str = "organization";
 
 impl Organizations {
     pub fn new(store: Store, clock: Clock, activity_retention: Duration) -> Self {
         Self {
+            audit: AuditLog::new(store.clone(), activity_retention),
             store,
             clock,
-            activity_retention,
         }
     }
 
@@ -140,6 +135,7 @@ impl Organizations {
             created_by: caller.user_id().to_owned(),
             created_at: now,
             updated_at: now,
+            // The founder: one member, one owner, one seat.
             member_count: 1,
             owner_count: 1,
             seats_used: 1,
@@ -151,90 +147,46 @@ impl Organizations {
             joined_at: now,
         };
         let created = Organization::new(&org, Role::Owner);
-        let entry = NewEntry {
-            org_id: &org.id,
-            actor_id: caller.user_id(),
+        let (member_item, user_membership_item) = membership.items()?;
+        let activity = Activity {
             action: "org.created",
             category: Category::Organization,
             target_type: "organization",
             target_id: &org.id,
             metadata: serde_json::json!({ "name": name }),
-        }
-        .at(now);
-        let (member_item, user_membership_item) = membership.items()?;
-
-        let mut transaction = Transaction::new()
+        };
+        let mut change = AuditedChange::new(Actor::user(&org.id, caller.user_id()), activity, now)
             .put(
-                store::item(&keys::org_profile(&org.id), ORG_ENTITY, &org)?,
+                store::item(&keys::org_profile(OrgId(&org.id)), ORG_ENTITY, &org)?,
                 Condition::NotExists,
             )
             .put(member_item, Condition::NotExists)
-            .put(user_membership_item, Condition::NotExists)
-            .put(
-                audit::entry_item(&entry, self.activity_retention)?,
-                Condition::NotExists,
-            );
+            .put(user_membership_item, Condition::NotExists);
 
-        let idempotency = idempotency_key.map(|key| {
-            let key = keys::idempotency_record(
-                caller.user_id(),
-                "create-organization",
-                &keys::digest(key.as_bytes()),
-            );
-            (key, keys::digest(name.as_bytes()))
-        });
-        let idempotency_action = transaction.len();
-        if let Some((key, request_hash)) = &idempotency {
-            let record = IdempotencyRecord {
-                request_hash: request_hash.clone(),
-                response: created.clone(),
+        let replay = idempotency_key.map(|key| {
+            let scope = ReplayScope {
+                org: None,
+                caller: UserId(caller.user_id()),
             };
-            let item = store::with_ttl(
-                store::item(key, IDEMPOTENCY_ENTITY, &record)?,
-                (now + IDEMPOTENCY_WINDOW).unix_timestamp(),
-            );
-            transaction = transaction.put(item, Condition::NotExists);
+            IdempotentRequest::new(
+                scope,
+                key,
+                "create-organization",
+                name.as_bytes(),
+                now.unix_timestamp(),
+            )
+        });
+        if let Some(replay) = &replay {
+            change = change.record_with(|t| replay.record(t, &created))?;
         }
-
-        match self.store.transact(transaction).await {
+        match self.audit.commit(change).await {
             Ok(()) => Ok(created),
-            Err(StoreError::ConditionFailed {
-                action: Some(action),
-            }) if action == idempotency_action => {
-                let (key, request_hash) =
-                    idempotency.expect("only an idempotent request has this action");
-                self.replay(&key, &request_hash, now).await
+            Err(e) if e.rejected(IdempotentRequest::LABEL) => {
+                let replay = replay.expect("only an idempotent request records its key");
+                Ok(replay.replay(&self.store).await?)
             }
             Err(e) => Err(e.into()),
         }
-    }
-
-    async fn replay(
-        &self,
-        key: &store::Key,
-        request_hash: &str,
-        now: DateTime,
-    ) -> Result<Organization, AccountsError> {
-        #[derive(Deserialize)]
-        struct Stored {
-            #[serde(flatten)]
-            record: IdempotencyRecord,
-            ttl: i64,
-        }
-        let stored: Stored = self
-            .store
-            .get(key)
-            .await?
-            .ok_or_else(|| StoreError::Internal("idempotency record vanished".into()))?;
-        if stored.ttl < now.unix_timestamp() {
-            // Expired but not yet deleted by TTL: it should have been a fresh request. Rare
-            // enough to refuse; the client retries with a new key.
-            return Err(AccountsError::IdempotencyKeyReused);
-        }
-        if stored.record.request_hash != request_hash {
-            return Err(AccountsError::IdempotencyKeyReused);
-        }
-        Ok(stored.record.response)
     }
 
     /// The caller's organizations with their role, a page at a time.
@@ -248,7 +200,7 @@ impl Organizations {
             .store
             .query::<MembershipRecord>(Query {
                 name: "user-organizations",
-                partition: keys::user_memberships(caller.user_id()),
+                partition: keys::user_memberships(keys::UserId(caller.user_id())),
                 limit,
                 cursor,
                 newest_first: false,
@@ -260,7 +212,7 @@ impl Organizations {
         let org_keys: Vec<_> = page
             .items
             .iter()
-            .map(|m| keys::org_profile(&m.org_id))
+            .map(|m| keys::org_profile(keys::OrgId(&m.org_id)))
             .collect();
         let orgs = self.store.batch_get(&org_keys).await?;
         let mut items = Vec::with_capacity(orgs.len());
@@ -291,40 +243,31 @@ impl Organizations {
             .map_err(AccountsError::Denied)?;
         let mut org: OrgRecord = self
             .store
-            .get(&keys::org_profile(&member.org_id))
+            .get(&keys::org_profile(keys::OrgId(&member.org_id)))
             .await?
             .ok_or(AccountsError::OrganizationNotFound)?;
         let now = self.clock.now();
         let name = request.name.trim().to_owned();
-        let entry = NewEntry {
-            org_id: &org.id,
-            actor_id: member.user_id(),
+        let activity = Activity {
             action: "org.renamed",
             category: Category::Organization,
             target_type: "organization",
             target_id: &org.id,
             metadata: serde_json::json!({ "from": org.name, "to": name }),
-        }
-        .at(now);
-        let update = Update::new(keys::org_profile(&org.id))
+        };
+        let rename = Update::new(keys::org_profile(OrgId(&org.id)))
             .set("name", &name)
             .set("updated_at", &clock::rfc3339(now))
             .require_exists();
-        // The role read at the start of the request must still hold when the change is made.
-        let still_allowed = auth::role_in(&[Role::Owner, Role::Admin]);
-        let transaction = Transaction::new()
-            .update(update)
-            .check(keys::org_member(&org.id, member.user_id()), still_allowed)
-            .put(
-                audit::entry_item(&entry, self.activity_retention)?,
-                Condition::NotExists,
-            );
-        match self.store.transact(transaction).await {
+        // The role read at the start of the request must still allow it when the change is made.
+        let actor = Actor::member(member, &[Role::Owner, Role::Admin]);
+        let change = AuditedChange::new(actor, activity, now)
+            .update(rename)
+            .label(ORGANIZATION);
+        match self.audit.commit(change).await {
             Ok(()) => {}
-            Err(StoreError::ConditionFailed { action: Some(0) }) => {
-                return Err(AccountsError::OrganizationNotFound);
-            }
-            Err(StoreError::ConditionFailed { action: Some(1) }) => {
+            Err(e) if e.rejected(ORGANIZATION) => return Err(AccountsError::OrganizationNotFound),
+            Err(ChangeError::ActorNotAllowed) => {
                 return Err(AccountsError::Denied(auth::Denied {
                     role: member.role,
                     permission: Permission::RenameOrganization,

@@ -168,7 +168,8 @@ pub async fn update_profile(
     if patch.is_empty() {
         return Ok(Profile::from(&caller.user));
     }
-    let mut update = Update::new(keys::user_profile(caller.user_id())).require_exists();
+    let mut update =
+        Update::new(keys::user_profile(keys::UserId(caller.user_id()))).require_exists();
     if let Some(name) = &patch.name {
         update = update.set("name", &name.trim());
     }

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use clock::Duration;
 use store::aws_sdk_dynamodb::types::AttributeValue;
-use store::{Condition, Index, Key, Store, StoreError, Transaction, Update, keys};
+use store::{Condition, Index, Key, OnceMarker, Store, StoreError, Transaction, Update, keys};
 
 use crate::event::TrackedEvent;
 use crate::histogram;
@@ -132,7 +132,7 @@ impl Aggregator {
             }
             let deltas = Deltas::of(&events);
             let days = self.read_org_days(&deltas).await?;
-            let (transaction, event_actions) = self.build(&events, &deltas, &days)?;
+            let transaction = self.build(&events, &deltas, &days)?;
             match self.store.transact_measured(transaction).await {
                 Ok(units) => {
                     outcome.counted += events.len();
@@ -141,22 +141,13 @@ impl Aggregator {
                     outcome.counter_updates += deltas.org_days.len() + deltas.agent_days.len();
                     return Ok(outcome);
                 }
-                Err(cancelled) => match cancelled.error {
-                    StoreError::ConditionFailed { .. } => {
-                        let failed: BTreeSet<usize> =
-                            cancelled.failed_conditions.into_iter().collect();
-                        let duplicates: BTreeSet<usize> = event_actions
-                            .iter()
-                            .filter(|(action, _)| failed.contains(action))
-                            .map(|(_, event)| *event)
-                            .collect();
-                        outcome.duplicates += duplicates.len();
-                        let mut index = 0;
-                        events.retain(|_| {
-                            let keep = !duplicates.contains(&index);
-                            index += 1;
-                            keep
-                        });
+                Err(error) => match error {
+                    StoreError::ConditionFailed { failed } => {
+                        // Events whose raw item or id marker exists were counted before.
+                        let failed: BTreeSet<&str> = failed.iter().map(|l| l.as_ref()).collect();
+                        let before = events.len();
+                        events.retain(|event| !failed.contains(event_label(event).as_str()));
+                        outcome.duplicates += before - events.len();
                         // A counter condition (name cap, storage snapshot) lost a race: the next
                         // attempt reads the day again.
                     }
@@ -184,7 +175,7 @@ impl Aggregator {
                 .batch_get(
                     &group
                         .iter()
-                        .map(|(org, date)| keys::org_day(org, date))
+                        .map(|(org, date)| keys::org_day(keys::OrgId(org), date))
                         .collect::<Vec<Key>>(),
                 )
                 .await?;
@@ -199,29 +190,27 @@ impl Aggregator {
         Ok(days)
     }
 
-    /// The transaction for `events`, and which action belongs to which event (by position).
+    /// The transaction for `events`: each event's raw item (and id marker) is labelled with the
+    /// event, so a cancelled transaction names the events that were counted before.
     fn build(
         &self,
         events: &[TrackedEvent],
         deltas: &Deltas,
         days: &BTreeMap<(String, String), OrgDay>,
-    ) -> Result<(Transaction, Vec<(usize, usize)>), StoreError> {
+    ) -> Result<Transaction, StoreError> {
         let mut transaction = Transaction::new();
-        let mut event_actions = Vec::new();
-        for (index, event) in events.iter().enumerate() {
-            event_actions.push((transaction.len(), index));
-            transaction = transaction.put(self.raw_item(event)?, Condition::NotExists);
+        for event in events {
+            let label = event_label(event);
+            transaction = transaction
+                .put(self.raw_item(event)?, Condition::NotExists)
+                .label(label.clone());
             if event.client_id {
-                event_actions.push((transaction.len(), index));
-                let marker = store::with_ttl(
-                    store::item(
-                        &keys::event_id_marker(&event.org_id, &event.id),
-                        "event_id",
-                        &serde_json::json!({"timestamp": clock::rfc3339(event.timestamp)}),
-                    )?,
-                    self.expiry(event),
-                );
-                transaction = transaction.put(marker, Condition::NotExists);
+                let marker = OnceMarker::new(
+                    &keys::event_id_marker(keys::OrgId(&event.org_id), &event.id),
+                    &serde_json::json!({"timestamp": clock::rfc3339(event.timestamp)}),
+                    Some(self.expiry(event)),
+                )?;
+                transaction = marker.put_into(transaction, label);
             }
         }
         for ((org_id, date), delta) in &deltas.org_days {
@@ -234,7 +223,7 @@ impl Aggregator {
         for ((org_id, date, agent_id), delta) in &deltas.agent_days {
             transaction = transaction.update(agent_day_update(org_id, date, agent_id, delta)?);
         }
-        Ok((transaction, event_actions))
+        Ok(transaction)
     }
 
     fn expiry(&self, event: &TrackedEvent) -> i64 {
@@ -256,20 +245,31 @@ impl Aggregator {
             },
         };
         let mut item = store::item(
-            &keys::raw_event(&event.org_id, ts, &event.id),
+            &keys::raw_event(keys::OrgId(&event.org_id), ts, &event.id),
             "event",
             &record,
         )?;
         let sort = keys::raw_event_index_sort(ts, &event.id);
-        let (index, by_name) = keys::raw_events_by_name(&event.org_id, &event.name);
+        let (index, by_name) = keys::raw_events_by_name(keys::OrgId(&event.org_id), &event.name);
         item = store::with_index(item, index, &by_name.pk, &sort);
         if let Some(agent_id) = &event.agent_id {
-            let (index, by_agent) = keys::raw_events_by_agent(&event.org_id, agent_id);
+            let (index, by_agent) = keys::raw_events_by_agent(keys::OrgId(&event.org_id), agent_id);
             debug_assert_eq!(index, Index::Gsi2);
             item = store::with_index(item, index, &by_agent.pk, &sort);
         }
         Ok(store::with_ttl(item, self.expiry(event)))
     }
+}
+
+/// The label of an event's writes: the event itself (its organization, id and time), the same
+/// triple the batch is de-duplicated by.
+fn event_label(event: &TrackedEvent) -> String {
+    format!(
+        "event {} {} {}",
+        event.org_id,
+        event.id,
+        event.timestamp_ms()
+    )
 }
 
 fn parse(body: &str) -> Result<TrackedEvent, String> {
@@ -297,7 +297,7 @@ fn org_day_update(
     delta: &OrgDayDelta,
     stored: &OrgDay,
 ) -> Result<Update, StoreError> {
-    let mut update = Update::new(keys::org_day(org_id, date))
+    let mut update = Update::new(keys::org_day(keys::OrgId(org_id), date))
         .set(store::keys::ENTITY, &"org_day")
         .set("date", &date)
         .set(store::keys::TTL, &metrics_expiry(date));
@@ -361,7 +361,7 @@ fn agent_day_update(
     agent_id: &str,
     delta: &AgentDayDelta,
 ) -> Result<Update, StoreError> {
-    let mut update = Update::new(keys::agent_day(org_id, date, agent_id))
+    let mut update = Update::new(keys::agent_day(keys::OrgId(org_id), date, agent_id))
         .set(store::keys::ENTITY, &"agent_day")
         .set("date", &date)
         .set("agent_id", &agent_id)

@@ -337,7 +337,7 @@ impl Reports {
         let dates: Vec<Date> = period.dates().collect();
         let keys: Vec<store::Key> = dates
             .iter()
-            .map(|d| keys::agent_day(org_id, &format_date(*d), agent_id))
+            .map(|d| keys::agent_day(keys::OrgId(org_id), &format_date(*d), agent_id))
             .collect();
         let items = self.store.batch_get(&keys).await?;
         let days: Vec<Option<AgentDay>> = items
@@ -375,7 +375,7 @@ impl Reports {
     }
 
     async fn agent_has_events(&self, org_id: &str, agent_id: &str) -> Result<bool, StoreError> {
-        let (index, partition) = keys::raw_events_by_agent(org_id, agent_id);
+        let (index, partition) = keys::raw_events_by_agent(keys::OrgId(org_id), agent_id);
         let found = self
             .store
             .query::<StoredEvent>(Query::new("agent_events", partition, 1, None).on_index(index))
@@ -477,7 +477,7 @@ impl Reports {
         }
         let query = match (&filter.agent_id, &filter.name) {
             (Some(agent_id), name) => {
-                let (index, partition) = keys::raw_events_by_agent(org_id, agent_id);
+                let (index, partition) = keys::raw_events_by_agent(keys::OrgId(org_id), agent_id);
                 let mut query = Query::new("events_by_agent", partition, limit, cursor)
                     .on_index(index)
                     .newest_first();
@@ -496,7 +496,7 @@ impl Reports {
                 query
             }
             (None, Some(name)) => {
-                let (index, partition) = keys::raw_events_by_name(org_id, name);
+                let (index, partition) = keys::raw_events_by_name(keys::OrgId(org_id), name);
                 let mut query = Query::new("events_by_name", partition, limit, cursor)
                     .on_index(index)
                     .newest_first();
@@ -504,8 +504,13 @@ impl Reports {
                 query
             }
             (None, None) => {
-                let mut query =
-                    Query::new("events", keys::raw_events(org_id), limit, cursor).newest_first();
+                let mut query = Query::new(
+                    "events",
+                    keys::raw_events(keys::OrgId(org_id)),
+                    limit,
+                    cursor,
+                )
+                .newest_first();
                 query.sort_range = Some(keys::raw_event_window(from_ms, to_ms));
                 query
             }
@@ -519,7 +524,7 @@ impl Reports {
 
     /// The organization's days of a period (at most 2 × 90 items: one Query page).
     async fn org_days(&self, org_id: &str, period: Period) -> Result<Vec<OrgDay>, StoreError> {
-        let mut query = Query::new("org_days", keys::org_days(org_id), 1000, None);
+        let mut query = Query::new("org_days", keys::org_days(keys::OrgId(org_id)), 1000, None);
         query.sort_range = Some(keys::org_day_window(
             &format_date(period.from),
             &format_date(period.to),
@@ -533,7 +538,12 @@ impl Reports {
 
     /// Every agent's days of a period, one Query read page after page (bounded).
     async fn agent_days(&self, org_id: &str, period: Period) -> Result<Vec<AgentDay>, StoreError> {
-        let mut query = Query::new("agent_days", keys::agent_days(org_id), 1000, None);
+        let mut query = Query::new(
+            "agent_days",
+            keys::agent_days(keys::OrgId(org_id)),
+            1000,
+            None,
+        );
         query.sort_range = Some(keys::agent_day_window(
             &format_date(period.from),
             &format_date(period.to),

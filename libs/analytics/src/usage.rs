@@ -22,7 +22,7 @@ pub async fn monthly_usage(
 ) -> Result<MonthlyUsage, StoreError> {
     let first = format!("{year:04}-{month:02}-01");
     let last = format!("{year:04}-{month:02}-31");
-    let mut query = Query::new("usage", keys::org_days(org_id), 100, None);
+    let mut query = Query::new("usage", keys::org_days(keys::OrgId(org_id)), 100, None);
     query.sort_range = Some(keys::org_day_window(&first, &last));
     let (items, _) = store.query_all::<crate::metrics::Fields>(query, 1).await?;
     let mut usage = MonthlyUsage::default();

@@ -6,13 +6,14 @@
 //! are written and deleted in one transaction with the activity-log entry. A key authorizes one
 //! thing: tracking events for its own organization.
 
+use audit::{Activity, Actor, AuditLog, AuditedChange, ChangeError};
 use auth::{OrgMember, Permission, Role};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clock::{Clock, DateTime, Duration};
 use problem::{Problem, StatusCode};
 use serde::{Deserialize, Serialize};
-use store::{Condition, Page, Query, Store, StoreError, Transaction, keys};
+use store::{Condition, Page, Query, Store, StoreError, keys};
 use utoipa::ToSchema;
 use validator::Validate;
 
@@ -96,6 +97,8 @@ pub enum ApiKeyError {
     #[error("the API key is not valid")]
     InvalidKey,
     #[error(transparent)]
+    Change(audit::ChangeError),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
@@ -109,6 +112,7 @@ impl From<ApiKeyError> for Problem {
                 "unauthorized",
                 "the API key is not valid or has been revoked",
             ),
+            ApiKeyError::Change(e) => e.into(),
             ApiKeyError::Store(e) => e.into(),
         }
     }
@@ -118,15 +122,15 @@ impl From<ApiKeyError> for Problem {
 pub struct ApiKeys {
     store: Store,
     clock: Clock,
-    activity_retention: Duration,
+    audit: AuditLog,
 }
 
 impl ApiKeys {
     pub fn new(store: Store, clock: Clock, activity_retention: Duration) -> Self {
         Self {
+            audit: AuditLog::new(store.clone(), activity_retention),
             store,
             clock,
-            activity_retention,
         }
     }
 
@@ -148,7 +152,7 @@ impl ApiKeys {
         };
         let secret_hash = keys::digest(secret.as_bytes());
         let record = store::item(
-            &keys::api_key(&actor.org_id, &api_key.id),
+            &keys::api_key(keys::OrgId(&actor.org_id), &api_key.id),
             ENTITY,
             &ApiKeyRecord {
                 api_key: api_key.clone(),
@@ -163,31 +167,14 @@ impl ApiKeys {
                 key_id: api_key.id.clone(),
             },
         )?;
-        let entry = self.entry(actor, "api_key.created", &api_key, now);
-        self.store
-            .transact(
-                Transaction::new()
-                    .put(record, Condition::NotExists)
-                    .put(lookup, Condition::NotExists)
-                    .put(
-                        audit::entry_item(&entry, self.activity_retention)?,
-                        Condition::NotExists,
-                    )
-                    .check(
-                        actor_check(actor),
-                        auth::role_in(&[Role::Owner, Role::Admin]),
-                    ),
-            )
+        let change = self
+            .change(actor, "api_key.created", &api_key, now)
+            .put(record, Condition::NotExists)
+            .put(lookup, Condition::NotExists);
+        self.audit
+            .commit(change)
             .await
-            .map_err(|e| match e {
-                StoreError::ConditionFailed { action: Some(3) } => {
-                    ApiKeyError::Denied(auth::Denied {
-                        role: actor.role,
-                        permission: Permission::ManageApiKeys,
-                    })
-                }
-                other => other.into(),
-            })?;
+            .map_err(|e| denied_or(e, actor))?;
         Ok(CreatedApiKey {
             api_key,
             key: secret,
@@ -202,8 +189,13 @@ impl ApiKeys {
         cursor: Option<&str>,
     ) -> Result<Page<ApiKey>, ApiKeyError> {
         actor.require(Permission::ManageApiKeys)?;
-        let query =
-            Query::new("api_keys", keys::api_keys(&actor.org_id), limit, cursor).newest_first();
+        let query = Query::new(
+            "api_keys",
+            keys::api_keys(keys::OrgId(&actor.org_id)),
+            limit,
+            cursor,
+        )
+        .newest_first();
         let page = self.store.query::<ApiKeyRecord>(query).await?;
         Ok(Page {
             items: page.items.into_iter().map(|r| r.api_key).collect(),
@@ -217,7 +209,7 @@ impl ApiKeys {
         if ulid::Ulid::from_string(key_id).is_err() {
             return Err(ApiKeyError::NotFound);
         }
-        let key = keys::api_key(&actor.org_id, key_id);
+        let key = keys::api_key(keys::OrgId(&actor.org_id), key_id);
         let Some(ApiKeyRecord {
             api_key,
             secret_hash,
@@ -226,29 +218,16 @@ impl ApiKeys {
             return Err(ApiKeyError::NotFound);
         };
         let now = self.clock.now();
-        let entry = self.entry(actor, "api_key.revoked", &api_key, now);
-        let transaction = Transaction::new()
+        let change = self
+            .change(actor, "api_key.revoked", &api_key, now)
             .delete(key, Condition::Exists)
-            .put(
-                audit::entry_item(&entry, self.activity_retention)?,
-                Condition::NotExists,
-            )
-            .check(
-                actor_check(actor),
-                auth::role_in(&[Role::Owner, Role::Admin]),
-            )
+            .label(KEY_RECORD)
             .delete(keys::api_key_secret(&secret_hash), Condition::Always);
-        match self.store.transact(transaction).await {
+        match self.audit.commit(change).await {
             Ok(()) => Ok(()),
             // Revoked meanwhile by someone else: the outcome the caller wanted.
-            Err(StoreError::ConditionFailed { action: Some(0) }) => Ok(()),
-            Err(StoreError::ConditionFailed { action: Some(2) }) => {
-                Err(ApiKeyError::Denied(auth::Denied {
-                    role: actor.role,
-                    permission: Permission::ManageApiKeys,
-                }))
-            }
-            Err(other) => Err(other.into()),
+            Err(e) if e.rejected(KEY_RECORD) => Ok(()),
+            Err(e) => Err(denied_or(e, actor)),
         }
     }
 
@@ -269,29 +248,41 @@ impl ApiKeys {
             .ok_or(ApiKeyError::InvalidKey)
     }
 
-    fn entry(
+    /// A change to the keys by an owner or admin (re-checked when it commits).
+    fn change(
         &self,
         actor: &OrgMember,
         action: &str,
         api_key: &ApiKey,
         now: DateTime,
-    ) -> audit::ActivityEntry {
-        audit::NewEntry {
-            org_id: &actor.org_id,
-            actor_id: actor.user_id(),
+    ) -> AuditedChange {
+        let activity = Activity {
             action,
             category: audit::Category::Organization,
             target_type: "api_key",
             target_id: &api_key.id,
             metadata: serde_json::json!({"name": api_key.name, "prefix": api_key.prefix}),
-        }
-        .at(now)
+        };
+        AuditedChange::new(
+            Actor::member(actor, &[Role::Owner, Role::Admin]),
+            activity,
+            now,
+        )
     }
 }
 
-/// The actor's membership, re-checked in the transaction: a demoted admin cannot slip a write in.
-fn actor_check(actor: &OrgMember) -> store::Key {
-    keys::org_member(&actor.org_id, actor.user_id())
+/// The label of the key's record in a revoke.
+const KEY_RECORD: &str = "api_key";
+
+/// A demoted actor is refused like any other actor without the permission (403).
+fn denied_or(e: ChangeError, actor: &OrgMember) -> ApiKeyError {
+    match e {
+        ChangeError::ActorNotAllowed => ApiKeyError::Denied(auth::Denied {
+            role: actor.role,
+            permission: Permission::ManageApiKeys,
+        }),
+        other => ApiKeyError::Change(other),
+    }
 }
 
 /// `oak_` and 43 base64url characters (32 bytes from the operating system's generator).

@@ -2,6 +2,15 @@
 //! settings adds one entry *in the same transaction as the change*: callers get the entry's item
 //! from [`entry_item`] and put it into their [`store::Transaction`], so a change that fails leaves
 //! no entry and an entry never describes a change that did not happen.
+//!
+//! [`AuditedChange`] is how every change is made: the writes, the actor's re-check, the entry
+//! and the side effects in one transaction, committed by [`AuditLog::commit`].
+
+mod change;
+
+pub use change::{
+    ACTOR_CHECK, Activity, Actor, AuditLog, AuditedChange, ChangeError, SIDE_EFFECT, SYSTEM_ACTOR,
+};
 
 use clock::{DateTime, Duration};
 use serde::{Deserialize, Serialize};
@@ -78,7 +87,11 @@ impl NewEntry<'_> {
 
 /// The item to put (with `Condition::NotExists`) in the transaction that makes the change.
 pub fn entry_item(entry: &ActivityEntry, retention: Duration) -> Result<Item, StoreError> {
-    let item = store::item(&keys::activity(&entry.org_id, &entry.id), ENTITY, entry)?;
+    let item = store::item(
+        &keys::activity(keys::OrgId(&entry.org_id), &entry.id),
+        ENTITY,
+        entry,
+    )?;
     Ok(store::with_ttl(
         item,
         (entry.created_at + retention).unix_timestamp(),

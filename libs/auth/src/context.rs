@@ -114,7 +114,7 @@ impl ContextLoader {
     pub async fn caller(&self, claims: Claims) -> Result<Caller, ContextError> {
         let found = self
             .store
-            .batch_get(&[keys::user_profile(&claims.sub)])
+            .batch_get(&[keys::user_profile(keys::UserId(&claims.sub))])
             .await?;
         let user = self
             .ensure_user(&claims, found.into_iter().next().flatten())
@@ -132,8 +132,8 @@ impl ContextLoader {
         let found = self
             .store
             .batch_get(&[
-                keys::user_profile(&claims.sub),
-                keys::org_member(&org_id, &claims.sub),
+                keys::user_profile(keys::UserId(&claims.sub)),
+                keys::org_member(keys::OrgId(&org_id), keys::UserId(&claims.sub)),
             ])
             .await?;
         let mut found = found.into_iter();
@@ -184,13 +184,17 @@ impl ContextLoader {
             last_active_at: now,
             created_at: now,
         };
-        let item = store::item(&keys::user_profile(&user.id), USER_ENTITY, &user)?;
+        let item = store::item(
+            &keys::user_profile(keys::UserId(&user.id)),
+            USER_ENTITY,
+            &user,
+        )?;
         match self.store.put(item, Condition::NotExists).await {
             Ok(()) => Ok(user),
             // Two first requests raced; the other one created the record.
             Err(e) if e.is_condition_failed() => self
                 .store
-                .get(&keys::user_profile(&user.id))
+                .get(&keys::user_profile(keys::UserId(&user.id)))
                 .await?
                 .ok_or_else(|| StoreError::Internal("user vanished after creation".into()).into()),
             Err(e) => Err(e.into()),
@@ -199,7 +203,7 @@ impl ContextLoader {
 
     async fn touch(&self, mut user: UserRecord, now: DateTime) -> Result<UserRecord, ContextError> {
         let cutoff = clock::rfc3339(now - ACTIVITY_WRITE_INTERVAL);
-        let update = Update::new(keys::user_profile(&user.id))
+        let update = Update::new(keys::user_profile(keys::UserId(&user.id)))
             .set("last_active_at", &clock::rfc3339(now))
             .require_exists()
             .condition(

@@ -48,12 +48,12 @@ impl MembershipRecord {
     pub fn items(&self) -> Result<(Item, Item), StoreError> {
         Ok((
             store::item(
-                &keys::org_member(&self.org_id, &self.user_id),
+                &keys::org_member(keys::OrgId(&self.org_id), keys::UserId(&self.user_id)),
                 MEMBERSHIP_ENTITY,
                 self,
             )?,
             store::item(
-                &keys::user_membership(&self.user_id, &self.org_id),
+                &keys::user_membership(keys::OrgId(&self.org_id), keys::UserId(&self.user_id)),
                 USER_MEMBERSHIP_ENTITY,
                 self,
             )?,

@@ -7,6 +7,7 @@
 
 mod cursor;
 pub mod keys;
+mod once;
 mod write;
 
 use std::collections::HashMap;
@@ -21,7 +22,8 @@ use serde::de::DeserializeOwned;
 
 pub use aws_sdk_dynamodb;
 pub use keys::{Index, Key, Partition};
-pub use write::{Condition, Transaction, Update, placeholder};
+pub use once::{IDEMPOTENCY_WINDOW_SECS, IdempotentRequest, OnceMarker, ReplayError, ReplayScope};
+pub use write::{Condition, Label, Transaction, Update, placeholder};
 
 use cursor::CursorScope;
 
@@ -30,10 +32,10 @@ pub type Item = HashMap<String, AttributeValue>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A write's condition did not hold. In a transaction, `action` is the index of the first
-    /// action whose condition failed, so the caller can tell which rule was broken.
-    #[error("a write condition failed (action {action:?})")]
-    ConditionFailed { action: Option<usize> },
+    /// A write's condition did not hold. In a transaction, `failed` holds the labels of the
+    /// actions whose condition failed (see [`Transaction::label`]); empty for a single write.
+    #[error("a write condition failed ({failed:?})")]
+    ConditionFailed { failed: Vec<Label> },
     /// Another transaction touched the same items at the same moment; safe to retry.
     #[error("a concurrent transaction conflicted")]
     TransactionConflict,
@@ -57,6 +59,11 @@ impl StoreError {
         matches!(self, Self::ConditionFailed { .. })
     }
 
+    /// Whether the transaction's action labelled `label` is one whose condition failed.
+    pub fn failed(&self, label: &str) -> bool {
+        matches!(self, Self::ConditionFailed { failed } if failed.iter().any(|l| l == label))
+    }
+
     fn from_sdk<E, R>(operation: &str, err: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -71,7 +78,7 @@ impl StoreError {
             return Self::Unavailable(detail);
         }
         match err.code() {
-            Some("ConditionalCheckFailedException") => Self::ConditionFailed { action: None },
+            Some("ConditionalCheckFailedException") => Self::ConditionFailed { failed: Vec::new() },
             Some("TransactionConflictException") | Some("TransactionInProgressException") => {
                 Self::TransactionConflict
             }
@@ -506,15 +513,11 @@ impl Store {
 
     /// Applies every action of the transaction, or none of them.
     pub async fn transact(&self, transaction: Transaction) -> Result<(), StoreError> {
-        self.send_transaction(transaction, false)
-            .await
-            .map(|_| ())
-            .map_err(|cancelled| cancelled.error)
+        self.send_transaction(transaction, false).await.map(|_| ())
     }
 
-    /// A transaction that reports the write capacity it consumed (table and indexes), and, when
-    /// conditions fail, every action whose condition failed (not only the first).
-    pub async fn transact_measured(&self, transaction: Transaction) -> Result<f64, Cancelled> {
+    /// A transaction that reports the write capacity it consumed (table and indexes).
+    pub async fn transact_measured(&self, transaction: Transaction) -> Result<f64, StoreError> {
         self.send_transaction(transaction, true).await
     }
 
@@ -522,10 +525,8 @@ impl Store {
         &self,
         transaction: Transaction,
         measure: bool,
-    ) -> Result<f64, Cancelled> {
-        let items = transaction
-            .into_items(&self.table)
-            .map_err(Cancelled::from)?;
+    ) -> Result<f64, StoreError> {
+        let (items, labels) = transaction.into_items(&self.table)?;
         self.count_round_trip();
         let result = self
             .client
@@ -547,26 +548,25 @@ impl Store {
                 if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
                     err.as_service_error()
                 {
+                    // DynamoDB answers one reason per action, in the order sent.
                     let reasons = cancel.cancellation_reasons();
-                    let failed: Vec<usize> = reasons
+                    if reasons
                         .iter()
-                        .enumerate()
-                        .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-                        .map(|(i, _)| i)
-                        .collect();
-                    if let Some(&first) = failed.first() {
-                        return Err(Cancelled {
-                            error: StoreError::ConditionFailed {
-                                action: Some(first),
-                            },
-                            failed_conditions: failed,
-                        });
+                        .any(|r| r.code() == Some("ConditionalCheckFailed"))
+                    {
+                        let failed = reasons
+                            .iter()
+                            .zip(labels)
+                            .filter(|(r, _)| r.code() == Some("ConditionalCheckFailed"))
+                            .filter_map(|(_, label)| label)
+                            .collect();
+                        return Err(StoreError::ConditionFailed { failed });
                     }
                     if reasons
                         .iter()
                         .any(|r| matches!(r.code(), Some("TransactionConflict")))
                     {
-                        return Err(StoreError::TransactionConflict.into());
+                        return Err(StoreError::TransactionConflict);
                     }
                     if reasons.iter().any(|r| {
                         matches!(
@@ -574,28 +574,11 @@ impl Store {
                             Some("ThrottlingError") | Some("ProvisionedThroughputExceeded")
                         )
                     }) {
-                        return Err(StoreError::Throttled.into());
+                        return Err(StoreError::Throttled);
                     }
                 }
-                Err(StoreError::from_sdk("TransactWriteItems", err).into())
+                Err(StoreError::from_sdk("TransactWriteItems", err))
             }
-        }
-    }
-}
-
-/// Why a transaction was not applied: the error, and every action whose condition failed.
-#[derive(Debug)]
-pub struct Cancelled {
-    pub error: StoreError,
-    /// Indexes (in the order added) of the actions whose condition did not hold.
-    pub failed_conditions: Vec<usize>,
-}
-
-impl From<StoreError> for Cancelled {
-    fn from(error: StoreError) -> Self {
-        Self {
-            error,
-            failed_conditions: Vec::new(),
         }
     }
 }

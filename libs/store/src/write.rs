@@ -1,5 +1,6 @@
 //! Conditional writes and transactions, built without hand-written attribute placeholders.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
@@ -258,11 +259,18 @@ impl Update {
     }
 }
 
-/// All-or-nothing writes of up to 100 actions. The index of each action (in the order added)
-/// is what [`StoreError::ConditionFailed`] reports.
+/// The name of a transaction's action: a cancelled transaction reports the labels of the
+/// actions whose condition failed, so callers tell which rule was broken by name, never by
+/// position.
+pub type Label = Cow<'static, str>;
+
+/// All-or-nothing writes of up to 100 actions. [`Transaction::label`] names the action added
+/// last; [`StoreError::ConditionFailed`] lists the labels of the conditions that failed.
 #[derive(Default, Debug)]
 pub struct Transaction {
-    actions: Vec<Action>,
+    actions: Vec<(Action, Option<Label>)>,
+    /// A label was given before any action: refused when sent.
+    unlabelled_label: bool,
 }
 
 #[derive(Debug)]
@@ -279,24 +287,42 @@ impl Transaction {
     }
 
     pub fn put(mut self, item: Item, condition: Condition) -> Self {
-        self.actions.push(Action::Put(item, condition));
+        self.actions.push((Action::Put(item, condition), None));
         self
     }
 
     pub fn update(mut self, update: Update) -> Self {
-        self.actions.push(Action::Update(update));
+        self.actions.push((Action::Update(update), None));
         self
     }
 
     /// A condition on an item the transaction does not write.
     pub fn check(mut self, key: Key, condition: Condition) -> Self {
-        self.actions.push(Action::Check(key, condition));
+        self.actions.push((Action::Check(key, condition), None));
         self
     }
 
     pub fn delete(mut self, key: Key, condition: Condition) -> Self {
-        self.actions.push(Action::Delete(key, condition));
+        self.actions.push((Action::Delete(key, condition), None));
         self
+    }
+
+    /// Names the action added last. Labelling twice keeps the last name; labelling an empty
+    /// transaction is a mistake of the caller's and is refused when the transaction is sent.
+    pub fn label(mut self, label: impl Into<Label>) -> Self {
+        match self.actions.last_mut() {
+            Some((_, slot)) => *slot = Some(label.into()),
+            None => self.unlabelled_label = true,
+        }
+        self
+    }
+
+    /// The labels of the actions, in the order added (unlabelled actions left out).
+    pub fn labels(&self) -> Vec<&str> {
+        self.actions
+            .iter()
+            .filter_map(|(_, label)| label.as_deref())
+            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -307,15 +333,25 @@ impl Transaction {
         self.actions.is_empty()
     }
 
-    pub(crate) fn into_items(self, table: &str) -> Result<Vec<TransactWriteItem>, StoreError> {
+    /// The SDK's items, and the label of each (in the same order).
+    pub(crate) fn into_items(
+        self,
+        table: &str,
+    ) -> Result<(Vec<TransactWriteItem>, Vec<Option<Label>>), StoreError> {
         if self.actions.is_empty() || self.actions.len() > 100 {
             return Err(StoreError::Internal(format!(
                 "a transaction takes 1 to 100 actions, not {}",
                 self.actions.len()
             )));
         }
+        if self.unlabelled_label {
+            return Err(StoreError::Internal(
+                "a label was given before any action".into(),
+            ));
+        }
         let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Internal(e.to_string());
-        self.actions
+        let (actions, labels): (Vec<Action>, Vec<Option<Label>>) = self.actions.into_iter().unzip();
+        let items = actions
             .into_iter()
             .map(|action| {
                 Ok(match action {
@@ -373,7 +409,8 @@ impl Transaction {
                     }
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((items, labels))
     }
 }
 
@@ -383,7 +420,7 @@ mod tests {
 
     #[test]
     fn update_names_every_attribute_and_keeps_conditions() {
-        let parts = Update::new(crate::keys::user_profile("u1"))
+        let parts = Update::new(crate::keys::user_profile(keys::UserId("u1")))
             .set("name", &"Ada")
             .set("last_active_at", &"2026-01-01T00:00:00Z")
             .require_exists()
@@ -407,7 +444,7 @@ mod tests {
 
     #[test]
     fn conditions_may_name_attributes_that_are_not_set() {
-        let parts = Update::new(crate::keys::org_profile("o"))
+        let parts = Update::new(crate::keys::org_profile(keys::OrgId("o")))
             .set("name", &"B")
             .condition(
                 "#role IN (:owner, :admin) AND #pk = :pk",
@@ -426,7 +463,7 @@ mod tests {
 
     #[test]
     fn conditions_add_up_and_placeholders_never_collide_silently() {
-        let parts = Update::new(crate::keys::org_profile("o"))
+        let parts = Update::new(crate::keys::org_profile(keys::OrgId("o")))
             .add("owner_count", -1)
             .condition_on(Condition::Expression {
                 expression: "#role = :role".into(),
@@ -444,7 +481,7 @@ mod tests {
             parts.condition.as_deref(),
             Some("(#role = :role) AND (#owner_count > :one)")
         );
-        let clash = Update::new(crate::keys::org_profile("o"))
+        let clash = Update::new(crate::keys::org_profile(keys::OrgId("o")))
             .set("name", &"x")
             .condition("#name <> :set0", [(":set0", AttributeValue::S("y".into()))])
             .into_parts();
@@ -452,7 +489,7 @@ mod tests {
             clash.is_err(),
             "a condition value reusing a set placeholder is refused"
         );
-        let renamed = Update::new(crate::keys::org_profile("o"))
+        let renamed = Update::new(crate::keys::org_profile(keys::OrgId("o")))
             .set("role", &"x")
             .condition_on(Condition::Expression {
                 expression: "#role = :r".into(),
@@ -469,10 +506,38 @@ mod tests {
     #[test]
     fn empty_updates_and_transactions_are_refused() {
         assert!(
-            Update::new(crate::keys::user_profile("u1"))
+            Update::new(crate::keys::user_profile(keys::UserId("u1")))
                 .into_parts()
                 .is_err()
         );
         assert!(Transaction::new().into_items("t").is_err());
+        assert!(
+            Transaction::new()
+                .label("early")
+                .put(Item::new(), Condition::Always)
+                .into_items("t")
+                .is_err(),
+            "a label before any action names nothing"
+        );
+    }
+
+    #[test]
+    fn labels_name_the_action_added_last() {
+        let transaction = Transaction::new()
+            .put(Item::new(), Condition::NotExists)
+            .label("first")
+            .check(
+                crate::keys::org_profile(keys::OrgId("o")),
+                Condition::Exists,
+            )
+            .delete(
+                crate::keys::org_profile(keys::OrgId("p")),
+                Condition::Exists,
+            )
+            .label(format!("third {}", 3));
+        assert_eq!(transaction.labels(), vec!["first", "third 3"]);
+        let (items, labels) = transaction.into_items("t").unwrap();
+        assert_eq!(items.len(), 3);
+        assert_eq!(labels[1], None);
     }
 }

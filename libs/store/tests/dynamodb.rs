@@ -1,6 +1,7 @@
 //! The store against DynamoDB Local: conditions, transactions, batch reads, paging.
 
 use serde::{Deserialize, Serialize};
+use store::keys::OrgId;
 use store::{Condition, Query, Store, StoreError, Transaction, Update, keys};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,7 +19,7 @@ async fn store() -> Store {
 fn note(org: &str, id: &str, text: &str) -> store::Item {
     // Activity keys stand in for any tenant-owned, ULID-sorted item.
     store::item(
-        &keys::activity(org, id),
+        &keys::activity(OrgId(org), id),
         "note",
         &Note {
             id: id.into(),
@@ -31,7 +32,7 @@ fn note(org: &str, id: &str, text: &str) -> store::Item {
 #[tokio::test]
 async fn put_get_and_conditions() {
     let store = store().await;
-    let key = keys::activity("o1", "a");
+    let key = keys::activity(OrgId("o1"), "a");
     store
         .put(note("o1", "a", "first"), Condition::NotExists)
         .await
@@ -47,7 +48,7 @@ async fn put_get_and_conditions() {
     );
     assert_eq!(
         store
-            .get::<Note>(&keys::activity("o1", "missing"))
+            .get::<Note>(&keys::activity(OrgId("o1"), "missing"))
             .await
             .unwrap(),
         None
@@ -64,7 +65,7 @@ async fn put_get_and_conditions() {
     assert_eq!(updated.text, "edited");
     let err = store
         .update::<Note>(
-            Update::new(keys::activity("o1", "nope"))
+            Update::new(keys::activity(OrgId("o1"), "nope"))
                 .set("text", &"x")
                 .require_exists(),
         )
@@ -74,7 +75,7 @@ async fn put_get_and_conditions() {
     // The failed conditional update did not create the item.
     assert_eq!(
         store
-            .get::<Note>(&keys::activity("o1", "nope"))
+            .get::<Note>(&keys::activity(OrgId("o1"), "nope"))
             .await
             .unwrap(),
         None
@@ -90,22 +91,27 @@ async fn a_transaction_is_all_or_nothing_and_names_the_failed_action() {
         .unwrap();
     let transaction = Transaction::new()
         .put(note("o1", "new-1", "x"), Condition::NotExists)
+        .label("first")
         .put(note("o1", "taken", "y"), Condition::NotExists)
+        .label("taken")
         .put(note("o1", "new-2", "x"), Condition::NotExists);
     match store.transact(transaction).await {
-        Err(StoreError::ConditionFailed { action: Some(1) }) => {}
+        Err(StoreError::ConditionFailed { failed }) if failed == ["taken"] => {}
         other => panic!("expected the second action to fail, got {other:?}"),
     }
     for id in ["new-1", "new-2"] {
         assert_eq!(
-            store.get::<Note>(&keys::activity("o1", id)).await.unwrap(),
+            store
+                .get::<Note>(&keys::activity(OrgId("o1"), id))
+                .await
+                .unwrap(),
             None,
             "{id} was written"
         );
     }
     assert_eq!(
         store
-            .get::<Note>(&keys::activity("o1", "taken"))
+            .get::<Note>(&keys::activity(OrgId("o1"), "taken"))
             .await
             .unwrap()
             .unwrap()
@@ -114,12 +120,12 @@ async fn a_transaction_is_all_or_nothing_and_names_the_failed_action() {
     );
 
     let check = Transaction::new()
-        .check(keys::activity("o1", "taken"), Condition::Exists)
+        .check(keys::activity(OrgId("o1"), "taken"), Condition::Exists)
         .put(note("o1", "new-3", "x"), Condition::NotExists);
     store.transact(check).await.unwrap();
     assert!(
         store
-            .get::<Note>(&keys::activity("o1", "new-3"))
+            .get::<Note>(&keys::activity(OrgId("o1"), "new-3"))
             .await
             .unwrap()
             .is_some()
@@ -139,9 +145,9 @@ async fn batch_get_answers_in_key_order_with_gaps() {
         .unwrap();
     let found = store
         .batch_get(&[
-            keys::activity("o2", "b"),
-            keys::activity("o1", "missing"),
-            keys::activity("o1", "a"),
+            keys::activity(OrgId("o2"), "b"),
+            keys::activity(OrgId("o1"), "missing"),
+            keys::activity(OrgId("o1"), "a"),
         ])
         .await
         .unwrap();
@@ -169,7 +175,7 @@ async fn queries_page_through_one_partition_and_refuse_foreign_cursors() {
     store
         .put(
             store::item(
-                &keys::org_profile("o1"),
+                &keys::org_profile(OrgId("o1")),
                 "org",
                 &Note {
                     id: "p".into(),
@@ -185,7 +191,7 @@ async fn queries_page_through_one_partition_and_refuse_foreign_cursors() {
     fn query(cursor: Option<&str>) -> Query<'_> {
         Query {
             name: "notes",
-            partition: keys::activities("o1"),
+            partition: keys::activities(OrgId("o1")),
             limit: 2,
             cursor,
             newest_first: true,
@@ -212,7 +218,7 @@ async fn queries_page_through_one_partition_and_refuse_foreign_cursors() {
     let cursor = first.next_cursor.unwrap();
     let foreign = Query {
         name: "notes",
-        partition: keys::activities("o2"),
+        partition: keys::activities(OrgId("o2")),
         limit: 2,
         cursor: Some(&cursor),
         newest_first: true,
@@ -226,7 +232,7 @@ async fn queries_page_through_one_partition_and_refuse_foreign_cursors() {
     ));
     let other_list = Query {
         name: "members",
-        partition: keys::activities("o1"),
+        partition: keys::activities(OrgId("o1")),
         limit: 2,
         cursor: Some(&cursor),
         newest_first: true,
@@ -244,9 +250,15 @@ async fn queries_page_through_one_partition_and_refuse_foreign_cursors() {
 async fn round_trips_are_counted() {
     let store = store().await;
     let before = store.round_trips();
-    store.get::<Note>(&keys::activity("o1", "x")).await.unwrap();
     store
-        .batch_get(&[keys::activity("o1", "x"), keys::activity("o1", "y")])
+        .get::<Note>(&keys::activity(OrgId("o1"), "x"))
+        .await
+        .unwrap();
+    store
+        .batch_get(&[
+            keys::activity(OrgId("o1"), "x"),
+            keys::activity(OrgId("o1"), "y"),
+        ])
         .await
         .unwrap();
     assert_eq!(store.round_trips() - before, 2);
@@ -271,7 +283,7 @@ async fn filtered_and_ranged_queries_and_counters() {
         )]
         .into(),
     };
-    let mut query = Query::new("kept", keys::activities("o1"), 2, None);
+    let mut query = Query::new("kept", keys::activities(OrgId("o1")), 2, None);
     query.filter = Some(filter());
     let page = store.query::<Note>(query).await.unwrap();
     assert_eq!(
@@ -279,7 +291,7 @@ async fn filtered_and_ranged_queries_and_counters() {
         ["00", "04"]
     );
     let cursor = page.next_cursor.unwrap();
-    let mut query = Query::new("kept", keys::activities("o1"), 2, Some(&cursor));
+    let mut query = Query::new("kept", keys::activities(OrgId("o1")), 2, Some(&cursor));
     query.filter = Some(filter());
     let page = store.query::<Note>(query).await.unwrap();
     assert_eq!(
@@ -288,7 +300,7 @@ async fn filtered_and_ranged_queries_and_counters() {
     );
     assert!(page.next_cursor.is_none());
 
-    let mut ranged = Query::new("window", keys::activities("o1"), 100, None);
+    let mut ranged = Query::new("window", keys::activities(OrgId("o1")), 100, None);
     ranged.sort_range = Some(keys::activity_window("03", "05"));
     let page = store.query::<Note>(ranged).await.unwrap();
     assert_eq!(
@@ -297,7 +309,7 @@ async fn filtered_and_ranged_queries_and_counters() {
     );
 
     // A filter may not reuse the key condition's placeholders.
-    let mut sneaky = Query::new("kept", keys::activities("o1"), 2, None);
+    let mut sneaky = Query::new("kept", keys::activities(OrgId("o1")), 2, None);
     sneaky.filter = Some(store::Filter {
         expression: "#pk = :pk".into(),
         values: [(
@@ -313,7 +325,7 @@ async fn filtered_and_ranged_queries_and_counters() {
         .put(note("o1", "counter", "c"), Condition::Always)
         .await
         .unwrap();
-    let key = keys::activity("o1", "counter");
+    let key = keys::activity(OrgId("o1"), "counter");
     let bump = || Update::new(key.clone()).add("hits", 1).require_exists();
     store.update::<serde_json::Value>(bump()).await.unwrap();
     let after: serde_json::Value = store.update(bump()).await.unwrap();
@@ -347,7 +359,7 @@ async fn sparse_index_lookups_and_removed_attributes() {
     );
 
     // Removing the index key takes the item out of the index: the token "dies".
-    let update = Update::new(keys::activity("o1", "invite"))
+    let update = Update::new(keys::activity(OrgId("o1"), "invite"))
         .set("text", &"revoked")
         .remove(keys::GSI1_PK)
         .remove(keys::GSI1_SK)
@@ -362,4 +374,78 @@ async fn sparse_index_lookups_and_removed_attributes() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn a_once_marker_makes_its_transaction_happen_once() {
+    let store = store().await;
+    let org = OrgId("o1");
+    let attempt = |text: &'static str| {
+        let marker = store::OnceMarker::new(
+            &keys::event_id_marker(org, "e1"),
+            &serde_json::json!({ "first": text }),
+            Some(4_000_000_000),
+        )
+        .unwrap();
+        marker.put_into(
+            Transaction::new().put(note("o1", text, text), Condition::NotExists),
+            "e1",
+        )
+    };
+    store.transact(attempt("first")).await.unwrap();
+    let again = store.transact(attempt("second")).await.unwrap_err();
+    assert!(again.failed("e1"), "{again:?}");
+    assert_eq!(
+        store
+            .get::<Note>(&keys::activity(org, "second"))
+            .await
+            .unwrap(),
+        None,
+        "the second change was not made"
+    );
+}
+
+#[tokio::test]
+async fn an_idempotent_request_replays_its_first_answer_and_refuses_another_body() {
+    let store = store().await;
+    let scope = store::ReplayScope {
+        org: Some(OrgId("o1")),
+        caller: keys::UserId("u1"),
+    };
+    let now = 1_800_000_000;
+    let change = |request: &store::IdempotentRequest, id: &str| {
+        request
+            .record(
+                Transaction::new().put(note("o1", id, id), Condition::NotExists),
+                &serde_json::json!({ "id": id }),
+            )
+            .unwrap()
+    };
+    let first = store::IdempotentRequest::new(scope, "key-1", "create", b"body", now);
+    store.transact(change(&first, "n1")).await.unwrap();
+
+    let retry = store::IdempotentRequest::new(scope, "key-1", "create", b"body", now + 60);
+    let error = store.transact(change(&retry, "n2")).await.unwrap_err();
+    assert!(store::IdempotentRequest::was_used(&error));
+    let replayed: serde_json::Value = retry.replay(&store).await.unwrap();
+    assert_eq!(replayed, serde_json::json!({ "id": "n1" }));
+    assert_eq!(
+        store
+            .get::<Note>(&keys::activity(OrgId("o1"), "n2"))
+            .await
+            .unwrap(),
+        None
+    );
+
+    for other in [
+        store::IdempotentRequest::new(scope, "key-1", "create", b"other body", now),
+        store::IdempotentRequest::new(scope, "key-1", "invite", b"body", now),
+        // Past the window but not yet deleted by TTL.
+        store::IdempotentRequest::new(scope, "key-1", "create", b"body", now + 90_000),
+    ] {
+        assert!(matches!(
+            other.replay::<serde_json::Value>(&store).await,
+            Err(store::ReplayError::KeyReused)
+        ));
+    }
 }

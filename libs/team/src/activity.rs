@@ -93,7 +93,7 @@ pub async fn list_activity(
     }
     let mut query = Query::new(
         "team-activity",
-        keys::activities(&caller.org_id),
+        keys::activities(keys::OrgId(&caller.org_id)),
         limit,
         cursor,
     )

@@ -41,6 +41,18 @@ pub enum TeamError {
     Internal(String),
 }
 
+/// The standard mapping of an audited change's failures; rules with a label of their own are
+/// matched by the use case before this.
+impl From<audit::ChangeError> for TeamError {
+    fn from(e: audit::ChangeError) -> Self {
+        match e {
+            audit::ChangeError::ActorNotAllowed => Self::NotAllowed,
+            audit::ChangeError::Rejected(_) | audit::ChangeError::Conflict => Self::Conflict,
+            audit::ChangeError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
 impl From<TeamError> for Problem {
     fn from(e: TeamError) -> Self {
         use problem::StatusCode;

@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 
-use audit::{Category, NewEntry};
+use accounts::counters;
+use audit::{Activity, Actor, AuditLog, AuditedChange, Category};
 use auth::records::{MembershipRecord, UserRecord};
 use auth::{OrgMember, Permission, Role};
 use clock::{Clock, Duration};
 use serde::{Deserialize, Serialize};
-use store::aws_sdk_dynamodb::types::AttributeValue;
-use store::{Condition, Page, Query, Store, StoreError, Transaction, Update, keys};
+use store::keys::{OrgId, UserId};
+use store::{Condition, Page, Query, Store, Update, keys};
 use utoipa::ToSchema;
 use validator::Validate;
 
@@ -18,6 +19,9 @@ use notify::{NotificationRequest, NotificationType, Notifier};
 
 use crate::TeamError;
 use crate::rules::{may_change_role, may_remove};
+
+/// The label of the owner counter's update: it fails for the last owner.
+const OWNERS: &str = "owners";
 
 /// A member as the team sees them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -55,20 +59,15 @@ pub struct ChangeRole {
     pub role: Role,
 }
 
-pub(crate) fn role_is(role: Role) -> Condition {
-    Condition::Expression {
-        expression: "#role = :role".into(),
-        names: HashMap::from([("#role".to_owned(), "role".to_owned())]),
-        values: HashMap::from([(":role".to_owned(), AttributeValue::S(role.as_str().into()))]),
-    }
-}
-
 /// The profiles of some users, by id (one BatchGetItem per 100).
 pub(crate) async fn profiles(
     store: &Store,
     user_ids: &[&str],
 ) -> Result<HashMap<String, UserRecord>, TeamError> {
-    let keys: Vec<_> = user_ids.iter().map(|u| keys::user_profile(u)).collect();
+    let keys: Vec<_> = user_ids
+        .iter()
+        .map(|u| keys::user_profile(keys::UserId(u)))
+        .collect();
     let mut profiles = HashMap::new();
     for item in store.batch_get(&keys).await?.into_iter().flatten() {
         let user: UserRecord = store::from_item(item)?;
@@ -82,7 +81,7 @@ pub(crate) async fn profiles(
 pub struct Members {
     store: Store,
     clock: Clock,
-    activity_retention: Duration,
+    audit: AuditLog,
     notifier: Notifier,
 }
 
@@ -94,9 +93,9 @@ impl Members {
         notifier: Notifier,
     ) -> Self {
         Self {
+            audit: AuditLog::new(store.clone(), activity_retention),
             store,
             clock,
-            activity_retention,
             notifier,
         }
     }
@@ -134,7 +133,7 @@ impl Members {
             .store
             .query::<MembershipRecord>(Query::new(
                 "team-members",
-                keys::org_members(&caller.org_id),
+                keys::org_members(keys::OrgId(&caller.org_id)),
                 limit,
                 cursor,
             ))
@@ -157,29 +156,37 @@ impl Members {
             return Err(TeamError::MemberNotFound);
         }
         self.store
-            .get(&keys::org_member(org_id, user_id))
+            .get(&keys::org_member(
+                keys::OrgId(org_id),
+                keys::UserId(user_id),
+            ))
             .await?
             .ok_or(TeamError::MemberNotFound)
     }
 
-    fn entry(
+    /// A change of `target`'s membership by `actor`. The actor's role, read at the start of the
+    /// request, must still be theirs when it commits; acting on their own membership, the
+    /// change's condition on that item is the check.
+    fn change(
         &self,
         actor: &OrgMember,
         action: &str,
         target: &str,
         metadata: serde_json::Value,
-    ) -> Result<store::Item, TeamError> {
-        let entry = NewEntry {
-            org_id: &actor.org_id,
-            actor_id: actor.user_id(),
+    ) -> AuditedChange {
+        let who = if actor.user_id() == target {
+            Actor::member_on_own_membership(actor)
+        } else {
+            Actor::member_as_read(actor)
+        };
+        let activity = Activity {
             action,
             category: Category::Team,
             target_type: "member",
             target_id: target,
             metadata,
-        }
-        .at(self.clock.now());
-        Ok(audit::entry_item(&entry, self.activity_retention)?)
+        };
+        AuditedChange::new(who, activity, self.clock.now())
     }
 
     /// Gives a member another role. Owners may hand ownership to another member; the last owner
@@ -195,55 +202,30 @@ impl Members {
         let (old, new) = (target.role, request.role);
         may_change_role(actor.role, old, new).map_err(|_| TeamError::NotAllowed)?;
         if old != new {
-            let is_self = actor.user_id() == user_id;
-            let mut transaction = Transaction::new()
+            let (org, user) = (OrgId(&actor.org_id), UserId(user_id));
+            let metadata = serde_json::json!({ "from": old, "to": new });
+            let mut change = self
+                .change(actor, "member.role_changed", user_id, metadata)
                 .update(
-                    Update::new(keys::org_member(&actor.org_id, user_id))
+                    Update::new(keys::org_member(org, user))
                         .set("role", &new)
-                        .condition_on(role_is(old)),
+                        .condition_on(auth::role_in(&[old])),
                 )
                 .update(
-                    Update::new(keys::user_membership(user_id, &actor.org_id))
+                    Update::new(keys::user_membership(org, user))
                         .set("role", &new)
                         .require_exists(),
                 );
-            let mut owner_action = None;
-            if old == Role::Owner || new == Role::Owner {
-                owner_action = Some(transaction.len());
-                let profile = Update::new(keys::org_profile(&actor.org_id)).require_exists();
-                transaction = transaction.update(if old == Role::Owner {
-                    profile.add("owner_count", -1).condition(
-                        "#owner_count > :one",
-                        [(":one", AttributeValue::N("1".into()))],
-                    )
-                } else {
-                    profile.add("owner_count", 1)
-                });
+            if old == Role::Owner {
+                change = change
+                    .update(counters::owner_lost(&actor.org_id))
+                    .label(OWNERS);
+            } else if new == Role::Owner {
+                change = change.update(counters::owner_gained(&actor.org_id));
             }
-            let actor_action = (!is_self).then(|| transaction.len());
-            if !is_self {
-                // The actor's own role, read at the start, must still be theirs.
-                transaction = transaction.check(
-                    keys::org_member(&actor.org_id, actor.user_id()),
-                    role_is(actor.role),
-                );
-            }
-            let metadata = serde_json::json!({ "from": old, "to": new });
-            transaction = transaction.put(
-                self.entry(actor, "member.role_changed", user_id, metadata)?,
-                Condition::NotExists,
-            );
-            match self.store.transact(transaction).await {
+            match self.audit.commit(change).await {
                 Ok(()) => {}
-                Err(StoreError::ConditionFailed { action: Some(i) }) if Some(i) == owner_action => {
-                    return Err(TeamError::LastOwner);
-                }
-                Err(StoreError::ConditionFailed { action: Some(i) }) if Some(i) == actor_action => {
-                    return Err(TeamError::NotAllowed);
-                }
-                Err(StoreError::ConditionFailed { .. } | StoreError::TransactionConflict) => {
-                    return Err(TeamError::Conflict);
-                }
+                Err(e) if e.rejected(OWNERS) => return Err(TeamError::LastOwner),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -271,45 +253,22 @@ impl Members {
         }
         let target = self.membership(&actor.org_id, user_id).await?;
         may_remove(actor.role, target.role, is_self).map_err(|_| TeamError::NotAllowed)?;
-        let mut counters = Update::new(keys::org_profile(&actor.org_id))
-            .add("member_count", -1)
-            .add("seats_used", -1)
-            .require_exists();
-        if target.role == Role::Owner {
-            counters = counters.add("owner_count", -1).condition(
-                "#owner_count > :one",
-                [(":one", AttributeValue::N("1".into()))],
-            );
-        }
-        let mut transaction = Transaction::new()
-            .delete(
-                keys::org_member(&actor.org_id, user_id),
-                role_is(target.role),
-            )
-            .delete(
-                keys::user_membership(user_id, &actor.org_id),
-                Condition::Always,
-            );
-        let counters_action = transaction.len();
-        transaction = transaction.update(counters);
-        let actor_action = (!is_self).then(|| transaction.len());
-        if !is_self {
-            transaction = transaction.check(
-                keys::org_member(&actor.org_id, actor.user_id()),
-                role_is(actor.role),
-            );
-        }
+        let (org, user) = (OrgId(&actor.org_id), UserId(user_id));
         let action = if is_self {
             "member.left"
         } else {
             "member.removed"
         };
         let metadata = serde_json::json!({ "role": target.role });
-        transaction = transaction.put(
-            self.entry(actor, action, user_id, metadata)?,
-            Condition::NotExists,
-        );
-        match self.store.transact(transaction).await {
+        let mut change = self
+            .change(actor, action, user_id, metadata)
+            .delete(keys::org_member(org, user), auth::role_in(&[target.role]))
+            .delete(keys::user_membership(org, user), Condition::Always)
+            .update(counters::member_left(&actor.org_id, target.role));
+        if target.role == Role::Owner {
+            change = change.label(OWNERS);
+        }
+        match self.audit.commit(change).await {
             Ok(()) => {
                 if !is_self {
                     let data = serde_json::json!({ "org_id": actor.org_id, "by": actor.user_id() });
@@ -319,17 +278,7 @@ impl Members {
                 }
                 Ok(())
             }
-            Err(StoreError::ConditionFailed { action: Some(i) })
-                if i == counters_action && target.role == Role::Owner =>
-            {
-                Err(TeamError::LastOwner)
-            }
-            Err(StoreError::ConditionFailed { action: Some(i) }) if Some(i) == actor_action => {
-                Err(TeamError::NotAllowed)
-            }
-            Err(StoreError::ConditionFailed { .. } | StoreError::TransactionConflict) => {
-                Err(TeamError::Conflict)
-            }
+            Err(e) if e.rejected(OWNERS) => Err(TeamError::LastOwner),
             Err(e) => Err(e.into()),
         }
     }

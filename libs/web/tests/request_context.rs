@@ -45,11 +45,21 @@ async fn add_member(store: &Store, org: &str, user: &str, role: Role) {
         .transact(
             Transaction::new()
                 .put(
-                    store::item(&keys::org_member(org, user), "membership", &m).unwrap(),
+                    store::item(
+                        &keys::org_member(keys::OrgId(org), keys::UserId(user)),
+                        "membership",
+                        &m,
+                    )
+                    .unwrap(),
                     Condition::NotExists,
                 )
                 .put(
-                    store::item(&keys::user_membership(user, org), "user_membership", &m).unwrap(),
+                    store::item(
+                        &keys::user_membership(keys::OrgId(org), keys::UserId(user)),
+                        "user_membership",
+                        &m,
+                    )
+                    .unwrap(),
                     Condition::NotExists,
                 ),
         )
@@ -136,8 +146,14 @@ async fn the_role_is_read_from_the_table_on_every_request() {
     store
         .transact(
             Transaction::new()
-                .delete(keys::org_member(ORG, "bo"), Condition::Exists)
-                .delete(keys::user_membership("bo", ORG), Condition::Exists),
+                .delete(
+                    keys::org_member(keys::OrgId(ORG), keys::UserId("bo")),
+                    Condition::Exists,
+                )
+                .delete(
+                    keys::user_membership(keys::OrgId(ORG), keys::UserId("bo")),
+                    Condition::Exists,
+                ),
         )
         .await
         .unwrap();

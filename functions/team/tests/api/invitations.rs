@@ -100,7 +100,7 @@ impl Api {
 
     async fn profile(&self, org: &str) -> accounts::OrgRecord {
         self.store
-            .get(&keys::org_profile(org))
+            .get(&keys::org_profile(keys::OrgId(org)))
             .await
             .unwrap()
             .unwrap()
@@ -109,7 +109,7 @@ impl Api {
     async fn set_plan(&self, org: &str, plan: &str) {
         self.store
             .update::<Value>(
-                Update::new(keys::org_profile(org))
+                Update::new(keys::org_profile(keys::OrgId(org)))
                     .set("plan", &plan)
                     .require_exists(),
             )
@@ -119,7 +119,12 @@ impl Api {
 
     async fn stored_invitations(&self, org: &str) -> Vec<Value> {
         self.store
-            .query::<Value>(Query::new("t", keys::invitations(org), 100, None))
+            .query::<Value>(Query::new(
+                "t",
+                keys::invitations(keys::OrgId(org)),
+                100,
+                None,
+            ))
             .await
             .unwrap()
             .items
@@ -200,7 +205,10 @@ async fn an_invitation_email_carries_a_token_that_makes_a_member() {
     assert_eq!(api.role_of(&org, &ada).await, Some(Role::Member));
     assert!(
         api.store
-            .get::<MembershipRecord>(&keys::user_membership(&ada, &org))
+            .get::<MembershipRecord>(&keys::user_membership(
+                keys::OrgId(&org),
+                keys::UserId(&ada)
+            ))
             .await
             .unwrap()
             .is_some()
@@ -795,7 +803,7 @@ async fn seats_of_invitations_deleted_by_ttl_are_found_by_the_recount() {
     // Two of them lapse and DynamoDB's TTL deletes them before anyone reclaimed their seats.
     api.clock.advance(Duration::days(8));
     for invitation in &stored[..2] {
-        let key = keys::invitation(&org, invitation["id"].as_str().unwrap());
+        let key = keys::invitation(keys::OrgId(&org), invitation["id"].as_str().unwrap());
         api.store
             .transact(Transaction::new().delete(key, Condition::Exists))
             .await

@@ -1,0 +1,376 @@
+//! One audited change: the writes of a change, the re-check of who makes it, its activity entry
+//! and the side effects it causes, committed as one transaction, with one mapping of failures.
+//!
+//! ```ignore
+//! let change = AuditedChange::new(
+//!     Actor::member(member, &[Role::Owner, Role::Admin]),
+//!     Activity::organization("org.renamed", "organization", &org.id, json!({"from": a, "to": b})),
+//!     now,
+//! )
+//! .update(rename)
+//! .label("organization");
+//! match audit_log.commit(change).await {
+//!     Err(e) if e.rejected("organization") => Err(NotFound),
+//!     other => other.map_err(Into::into),
+//! }
+//! ```
+
+use auth::{OrgMember, Role};
+use clock::{DateTime, Duration};
+use store::keys::{OrgId, UserId};
+use store::{Condition, Item, Key, Label, Store, StoreError, Transaction, Update, keys};
+
+use crate::{ActivityEntry, Category, NewEntry, entry_item};
+
+/// The label of the actor's role re-check.
+pub const ACTOR_CHECK: &str = "actor";
+/// The label of a side effect's put.
+pub const SIDE_EFFECT: &str = "side_effect";
+/// Who the platform itself is in the activity log (webhooks, expiries, reclaimed seats).
+pub const SYSTEM_ACTOR: &str = "system";
+
+/// Who makes a change, and what of them is re-checked when it commits.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    org_id: String,
+    actor_id: String,
+    /// The roles the actor's membership must still hold (one condition on their member item).
+    still_one_of: Option<Vec<Role>>,
+}
+
+impl Actor {
+    /// A member whose role must still be one of `roles` when the change commits: a demotion
+    /// between the request's read and its write makes the change fail (403).
+    pub fn member(member: &OrgMember, roles: &[Role]) -> Self {
+        Self {
+            org_id: member.org_id.clone(),
+            actor_id: member.user_id().to_owned(),
+            still_one_of: Some(roles.to_vec()),
+        }
+    }
+
+    /// A member whose role must be the one the request read.
+    pub fn member_as_read(member: &OrgMember) -> Self {
+        Self::member(member, &[member.role])
+    }
+
+    /// A member changing their own membership: the change's own condition on that item stands
+    /// in for the re-check (one transaction cannot touch an item twice).
+    pub fn member_on_own_membership(member: &OrgMember) -> Self {
+        Self {
+            org_id: member.org_id.clone(),
+            actor_id: member.user_id().to_owned(),
+            still_one_of: None,
+        }
+    }
+
+    /// A user acting without a membership to check: creating an organization, accepting an
+    /// invitation. The change's own conditions guard it.
+    pub fn user(org_id: &str, user_id: &str) -> Self {
+        Self {
+            org_id: org_id.to_owned(),
+            actor_id: user_id.to_owned(),
+            still_one_of: None,
+        }
+    }
+
+    /// The platform itself (webhooks and other automatic changes): nobody to re-check.
+    pub fn system(org_id: &str) -> Self {
+        Self::user(org_id, SYSTEM_ACTOR)
+    }
+
+    pub fn org_id(&self) -> &str {
+        &self.org_id
+    }
+
+    pub fn actor_id(&self) -> &str {
+        &self.actor_id
+    }
+}
+
+/// What the activity entry says about a change.
+#[derive(Clone, Debug)]
+pub struct Activity<'a> {
+    /// `<object>.<verb>`, e.g. `member.role_changed`.
+    pub action: &'a str,
+    pub category: Category,
+    pub target_type: &'a str,
+    pub target_id: &'a str,
+    pub metadata: serde_json::Value,
+}
+
+/// The writes of one change, with who makes it and what the log says about it.
+#[derive(Debug)]
+pub struct AuditedChange {
+    actor: Actor,
+    now: DateTime,
+    transaction: Transaction,
+    entries: Vec<ActivityEntry>,
+    side_effects: Vec<Item>,
+}
+
+impl AuditedChange {
+    /// A change by `actor`, logged as `activity`, at `now`.
+    pub fn new(actor: Actor, activity: Activity<'_>, now: DateTime) -> Self {
+        let entry = Self::entry(actor.org_id(), actor.actor_id(), activity, now);
+        Self {
+            actor,
+            now,
+            transaction: Transaction::new(),
+            entries: vec![entry],
+            side_effects: Vec::new(),
+        }
+    }
+
+    fn entry(org_id: &str, actor_id: &str, activity: Activity<'_>, now: DateTime) -> ActivityEntry {
+        NewEntry {
+            org_id,
+            actor_id,
+            action: activity.action,
+            category: activity.category,
+            target_type: activity.target_type,
+            target_id: activity.target_id,
+            metadata: activity.metadata,
+        }
+        .at(now)
+    }
+
+    /// A second entry in the same transaction, made by the platform (an expired invitation
+    /// replaced by a new one, say).
+    pub fn also_by_system(mut self, activity: Activity<'_>) -> Self {
+        let org_id = self.actor.org_id.clone();
+        self.entries
+            .push(Self::entry(&org_id, SYSTEM_ACTOR, activity, self.now));
+        self
+    }
+
+    /// Something the change must cause (a notification, an email), recorded with it so it is
+    /// delivered at least once from the table, never sent after the commit and forgotten.
+    pub fn side_effect(mut self, item: Item) -> Self {
+        self.side_effects.push(item);
+        self
+    }
+
+    pub fn put(mut self, item: Item, condition: Condition) -> Self {
+        self.transaction = self.transaction.put(item, condition);
+        self
+    }
+
+    pub fn update(mut self, update: Update) -> Self {
+        self.transaction = self.transaction.update(update);
+        self
+    }
+
+    pub fn check(mut self, key: Key, condition: Condition) -> Self {
+        self.transaction = self.transaction.check(key, condition);
+        self
+    }
+
+    pub fn delete(mut self, key: Key, condition: Condition) -> Self {
+        self.transaction = self.transaction.delete(key, condition);
+        self
+    }
+
+    /// Adds writes that another helper builds into a transaction (an idempotency record, a
+    /// once-marker), so they commit with the change.
+    pub fn record_with<E>(
+        mut self,
+        add: impl FnOnce(Transaction) -> Result<Transaction, E>,
+    ) -> Result<Self, E> {
+        self.transaction = add(self.transaction)?;
+        Ok(self)
+    }
+
+    /// Names the write added last; a failed condition is reported by this label.
+    pub fn label(mut self, label: impl Into<Label>) -> Self {
+        self.transaction = self.transaction.label(label);
+        self
+    }
+
+    /// The entry the change writes (the first one).
+    pub fn activity_entry(&self) -> &ActivityEntry {
+        &self.entries[0]
+    }
+
+    /// The transaction as it will be sent: the change, the actor's re-check, the entries and
+    /// the side effects.
+    pub fn into_transaction(self, retention: Duration) -> Result<Transaction, StoreError> {
+        let mut transaction = self.transaction;
+        if let Some(roles) = &self.actor.still_one_of {
+            transaction = transaction
+                .check(
+                    keys::org_member(OrgId(&self.actor.org_id), UserId(&self.actor.actor_id)),
+                    auth::role_in(roles),
+                )
+                .label(ACTOR_CHECK);
+        }
+        for entry in &self.entries {
+            transaction = transaction.put(entry_item(entry, retention)?, Condition::NotExists);
+        }
+        for item in self.side_effects {
+            transaction = transaction
+                .put(item, Condition::NotExists)
+                .label(SIDE_EFFECT);
+        }
+        Ok(transaction)
+    }
+}
+
+/// Why an audited change was not made. Nothing of it was written.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// The actor's role no longer allows the change (it changed since the request read it).
+    #[error("your role no longer allows this change")]
+    ActorNotAllowed,
+    /// Conditions of the change did not hold; their labels (unlabelled writes are not named).
+    #[error("the change's conditions did not hold: {0:?}")]
+    Rejected(Vec<Label>),
+    /// Another transaction touched the same items at the same moment; retry on fresh reads.
+    #[error("a concurrent change conflicted")]
+    Conflict,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl ChangeError {
+    /// Whether the condition labelled `label` is one that failed.
+    pub fn rejected(&self, label: &str) -> bool {
+        matches!(self, Self::Rejected(labels) if labels.iter().any(|l| l == label))
+    }
+}
+
+impl From<StoreError> for ChangeError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::ConditionFailed { failed } => {
+                if failed.iter().any(|l| l == ACTOR_CHECK) {
+                    Self::ActorNotAllowed
+                } else {
+                    Self::Rejected(failed)
+                }
+            }
+            StoreError::TransactionConflict => Self::Conflict,
+            other => Self::Store(other),
+        }
+    }
+}
+
+/// The standard answers: 403 for the actor, 409 for a condition or a conflict no domain rule
+/// explained, the store's own mapping otherwise.
+impl From<ChangeError> for problem::Problem {
+    fn from(e: ChangeError) -> Self {
+        match e {
+            ChangeError::ActorNotAllowed => problem::Problem::forbidden("forbidden", e.to_string()),
+            ChangeError::Rejected(_) | ChangeError::Conflict => problem::Problem::conflict(
+                "conflict",
+                "the data changed while this request ran; read it again and retry",
+            ),
+            ChangeError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// Commits audited changes: one per cold start, shared by every domain that makes them.
+#[derive(Clone)]
+pub struct AuditLog {
+    store: Store,
+    retention: Duration,
+}
+
+impl AuditLog {
+    pub fn new(store: Store, retention: Duration) -> Self {
+        Self { store, retention }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Makes the change, with its re-check, entry and side effects, or none of it.
+    pub async fn commit(&self, change: AuditedChange) -> Result<(), ChangeError> {
+        let transaction = change.into_transaction(self.retention)?;
+        Ok(self.store.transact(transaction).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn activity() -> Activity<'static> {
+        Activity {
+            action: "org.renamed",
+            category: Category::Organization,
+            target_type: "organization",
+            target_id: "o1",
+            metadata: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn a_members_change_rechecks_their_role_and_writes_its_entries_and_effects() {
+        let now = datetime!(2026-12-01 10:00:00 UTC);
+        let change = AuditedChange::new(
+            Actor {
+                org_id: "o1".into(),
+                actor_id: "u1".into(),
+                still_one_of: Some(vec![Role::Owner]),
+            },
+            activity(),
+            now,
+        )
+        .update(Update::new(keys::org_profile(OrgId("o1"))).set("name", &"B"))
+        .label("organization")
+        .also_by_system(activity())
+        .side_effect(
+            store::item(
+                &keys::activity(OrgId("o1"), "x"),
+                "outbox",
+                &serde_json::json!({"n": 1}),
+            )
+            .unwrap(),
+        );
+        assert_eq!(change.activity_entry().actor_id, "u1");
+        let transaction = change.into_transaction(Duration::days(1)).unwrap();
+        // change, actor check, two entries, one side effect
+        assert_eq!(transaction.len(), 5);
+        assert_eq!(
+            transaction.labels(),
+            vec!["organization", ACTOR_CHECK, SIDE_EFFECT]
+        );
+    }
+
+    #[test]
+    fn the_system_and_newcomers_are_not_rechecked() {
+        let now = datetime!(2026-12-01 10:00:00 UTC);
+        for actor in [Actor::system("o1"), Actor::user("o1", "u2")] {
+            let change = AuditedChange::new(actor, activity(), now);
+            let transaction = change.into_transaction(Duration::days(1)).unwrap();
+            assert_eq!(transaction.len(), 1, "only the entry");
+            assert!(transaction.labels().is_empty());
+        }
+        assert_eq!(
+            AuditedChange::new(Actor::system("o1"), activity(), now)
+                .activity_entry()
+                .actor_id,
+            SYSTEM_ACTOR
+        );
+    }
+
+    #[test]
+    fn failures_map_by_label() {
+        let denied = ChangeError::from(StoreError::ConditionFailed {
+            failed: vec!["seat".into(), ACTOR_CHECK.into()],
+        });
+        assert!(matches!(denied, ChangeError::ActorNotAllowed));
+        let seat = ChangeError::from(StoreError::ConditionFailed {
+            failed: vec!["seat".into()],
+        });
+        assert!(seat.rejected("seat") && !seat.rejected("guard"));
+        assert!(matches!(
+            ChangeError::from(StoreError::TransactionConflict),
+            ChangeError::Conflict
+        ));
+    }
+}

@@ -1,0 +1,133 @@
+//! Accept an invitation: exactly one membership results, however many accepts race.
+
+use accounts::counters;
+use audit::{Actor, AuditedChange, ChangeError};
+use auth::Caller;
+use auth::records::MembershipRecord;
+use clock::DateTime;
+use notify::{NotificationRequest, NotificationType};
+use serde::Deserialize;
+use store::{Condition, keys};
+
+use super::record::text;
+use super::token::token_hash;
+use super::{
+    AcceptInvitation, AcceptedInvitation, InvitationRecord, InvitationStatus, Invitations, activity,
+};
+use crate::TeamError;
+
+/// Labels of the accept's conditions.
+const INVITATION: &str = "invitation";
+const MEMBERSHIP: &str = "membership";
+
+impl Invitations {
+    /// Accepts an invitation for the caller: their token's email must be the invited one and
+    /// verified.
+    pub async fn accept(
+        &self,
+        caller: &Caller,
+        request: AcceptInvitation,
+    ) -> Result<AcceptedInvitation, TeamError> {
+        let hash = token_hash(&request.token).ok_or(TeamError::InvitationGone)?;
+        let (index, partition, _) = keys::invitation_token(&hash);
+        #[derive(Deserialize)]
+        struct Found {
+            org_id: String,
+            id: String,
+        }
+        let found: Vec<Found> = self.store.find_in_index(index, &partition, 1).await?;
+        let found = found.into_iter().next().ok_or(TeamError::InvitationGone)?;
+        // A transaction conflict (another accept, a resend) is retried on fresh data.
+        for _ in 0..3 {
+            let now = self.clock.now();
+            let invitation = self
+                .get(&found.org_id, &found.id)
+                .await?
+                .ok_or(TeamError::InvitationGone)?;
+            if !invitation.is_live(now) || invitation.token_hash.as_deref() != Some(&hash) {
+                return Err(TeamError::InvitationGone);
+            }
+            let verified = caller.claims.email_verified == Some(true);
+            let same_address = caller
+                .claims
+                .email
+                .as_deref()
+                .is_some_and(|e| e.to_lowercase() == invitation.email_key);
+            if !(verified && same_address) {
+                return Err(TeamError::WrongEmail);
+            }
+            let membership = MembershipRecord {
+                org_id: invitation.org_id.clone(),
+                user_id: caller.user_id().to_owned(),
+                role: invitation.role,
+                joined_at: now,
+            };
+            let (member_item, user_membership_item) = membership.items()?;
+            let (guard, unchanged) = invitation.release_guard();
+            // The newcomer has no membership to re-check: the invitation's conditions guard it.
+            let change = AuditedChange::new(
+                Actor::user(&invitation.org_id, caller.user_id()),
+                activity("invitation.accepted", &invitation),
+                now,
+            )
+            .update(
+                invitation
+                    .end(InvitationStatus::Accepted, now)
+                    .set("accepted_by", &caller.user_id())
+                    .condition(
+                        "#token_hash = :hash AND #expires_at > :now",
+                        [(":hash", text(&hash)), (":now", text(&clock::rfc3339(now)))],
+                    ),
+            )
+            .label(INVITATION)
+            .put(member_item, Condition::NotExists)
+            .label(MEMBERSHIP)
+            .put(user_membership_item, Condition::Always)
+            .delete(guard, unchanged)
+            // The seat the invitation held is the member's now.
+            .update(counters::invitee_joined(&invitation.org_id));
+            match self.audit.commit(change).await {
+                Ok(()) => {
+                    self.tell_inviter(caller, &invitation, now).await;
+                    return Ok(AcceptedInvitation {
+                        org_id: invitation.org_id,
+                        role: invitation.role,
+                    });
+                }
+                Err(e) if e.rejected(INVITATION) => return Err(TeamError::InvitationGone),
+                Err(e) if e.rejected(MEMBERSHIP) => return Err(TeamError::AlreadyMember),
+                Err(ChangeError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(TeamError::Conflict)
+    }
+
+    async fn tell_inviter(&self, caller: &Caller, invitation: &InvitationRecord, now: DateTime) {
+        let who = caller
+            .user
+            .name
+            .clone()
+            .or_else(|| caller.claims.name.clone())
+            .unwrap_or_else(|| invitation.email.clone());
+        let request = NotificationRequest::new(
+            &invitation.org_id,
+            vec![invitation.invited_by.clone()],
+            NotificationType::Team,
+            "Invitation accepted",
+            &format!(
+                "{who} accepted your invitation and joined as {}.",
+                invitation.role
+            ),
+            now,
+        )
+        .with_data(serde_json::json!({
+            "org_id": invitation.org_id,
+            "invitation_id": invitation.id,
+            "user_id": caller.user_id(),
+            "email": invitation.email,
+            "role": invitation.role,
+        }));
+        self.notifier.send_after_commit(&request).await;
+    }
+}

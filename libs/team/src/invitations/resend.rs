@@ -1,0 +1,58 @@
+//! Resend a pending invitation with a new token and a new expiry; the old token dies.
+
+use auth::{OrgMember, Permission};
+use store::Update;
+use store::keys;
+
+use super::record::text;
+use super::token::new_token;
+use super::{
+    ENDED_RETENTION, INVITATION_LIFETIME, Invitation, InvitationRecord, InvitationStatus,
+    Invitations, member_change, organization,
+};
+use crate::TeamError;
+use crate::rules::may_invite;
+
+impl Invitations {
+    pub async fn resend(&self, actor: &OrgMember, id: &str) -> Result<Invitation, TeamError> {
+        actor.require(Permission::ManageInvitations)?;
+        let invitation = self.find(&actor.org_id, id).await?;
+        may_invite(actor.role, invitation.role).map_err(|_| TeamError::InvitationNotAllowed)?;
+        match invitation.status {
+            InvitationStatus::Accepted => return Err(TeamError::InvitationAccepted),
+            InvitationStatus::Revoked | InvitationStatus::Expired => {
+                return Err(TeamError::InvitationNotPending);
+            }
+            InvitationStatus::Pending => {}
+        }
+        let org = organization(&self.store, &actor.org_id).await?;
+        let now = self.clock.now();
+        let (token, hash) = new_token()?;
+        let (_, partition, sort) = keys::invitation_token(&hash);
+        let old_hash = invitation.token_hash.clone().unwrap_or_default();
+        let updated = InvitationRecord {
+            token_hash: Some(hash.clone()),
+            expires_at: now + INVITATION_LIFETIME,
+            ..invitation
+        };
+        // Only the token this request read is replaced: a concurrent resend or accept wins.
+        let rotate = Update::new(updated.key())
+            .set("token_hash", &hash)
+            .set(keys::GSI1_PK, &partition)
+            .set(keys::GSI1_SK, &sort)
+            .set("expires_at", &clock::rfc3339(updated.expires_at))
+            .set(
+                keys::TTL,
+                &(updated.expires_at + ENDED_RETENTION).unix_timestamp(),
+            )
+            .condition(
+                "#status = :pending AND #token_hash = :old",
+                [(":pending", text("pending")), (":old", text(&old_hash))],
+            );
+        let change = member_change(actor, "invitation.resent", &updated, now).update(rotate);
+        self.audit.commit(change).await?;
+        let mut view = Invitation::new(&updated, now);
+        view.email_sent = Some(self.send_email(&org, &updated, &token).await);
+        Ok(view)
+    }
+}
