@@ -7,7 +7,6 @@ use accounts::{
 use auth::ContextError;
 use axum::Router;
 use axum::extract::{FromRef, State};
-use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use clock::{Clock, Duration};
@@ -16,8 +15,8 @@ use problem::{Problem, ProblemDocument};
 use store::Store;
 use utoipa::OpenApi;
 use web::{
-    Authenticated, Created, Identity, Json, ListParams, ListResponse, PathParam, ValidJson,
-    Verified,
+    Authenticated, Created, IdempotencyKey, Identity, Json, ListParams, ListResponse, PathParam,
+    ValidJson, Verified,
 };
 
 /// Everything the handlers share, built once per cold start.
@@ -91,22 +90,6 @@ fn health_doc() {}
 #[allow(dead_code)]
 fn openapi_doc() {}
 
-/// Reads an optional `Idempotency-Key` header: 1–255 visible ASCII characters.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, Problem> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    match value.to_str() {
-        Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
-            Ok(Some(key))
-        }
-        _ => Err(Problem::bad_request(
-            "invalid_header",
-            "Idempotency-Key must be 1-255 visible ASCII characters",
-        )),
-    }
-}
-
 /// Create an organization; the caller becomes its owner.
 #[utoipa::path(post, path = "/v1/orgs", tag = "accounts",
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Retries with the same key and body return the first result")),
@@ -121,12 +104,13 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, Problem> {
 async fn create_organization(
     State(app): State<App>,
     Authenticated(caller): Authenticated,
-    headers: HeaderMap,
+    key: IdempotencyKey,
     ValidJson(request): ValidJson<CreateOrganization>,
 ) -> Result<Created<Organization>, Problem> {
-    let key = idempotency_key(&headers)?;
     Ok(Created(
-        app.organizations.create(&caller, request, key).await?,
+        app.organizations
+            .create(&caller, request, key.as_deref())
+            .await?,
     ))
 }
 

@@ -9,18 +9,20 @@ use apikeys::{ApiKey, ApiKeys, CreateApiKey, CreatedApiKey};
 use auth::Permission;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRef, FromRequestParts, Query, State};
+use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use clock::{Clock, Duration};
 use config::HttpSettings;
-use problem::{FieldError, Problem, ProblemDocument};
+use problem::{Problem, ProblemDocument};
 use serde::{Deserialize, Serialize};
 use store::Store;
 use utoipa::{IntoParams, OpenApi, ToSchema};
-use web::{ActiveOrg, Created, Identity, Json, ListParams, ListResponse, PathParam, ValidJson};
+use web::{
+    ActiveOrg, Created, Identity, Json, ListParams, ListResponse, PathParam, QueryParams, ValidJson,
+};
 
 /// Everything the handlers share, built once per cold start.
 #[derive(Clone)]
@@ -257,22 +259,14 @@ struct PeriodParams {
     to: Option<String>,
 }
 
-type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
-
-fn query<T>(params: QueryResult<T>) -> Result<T, Problem> {
-    params
-        .map(|Query(p)| p)
-        .map_err(|e| Problem::bad_request("invalid_query", e.body_text()))
-}
-
 impl PeriodParams {
     fn resolve(&self, now: clock::DateTime) -> Result<Period, Problem> {
-        analytics::period::resolve(
+        Ok(analytics::period::resolve(
             self.period.as_deref(),
             self.from.as_deref(),
             self.to.as_deref(),
             now,
-        )
+        )?)
     }
 }
 
@@ -289,9 +283,9 @@ impl PeriodParams {
 async fn overview(
     State(app): State<App>,
     Reader(org_id): Reader,
-    params: QueryResult<PeriodParams>,
+    QueryParams(params): QueryParams<PeriodParams>,
 ) -> Result<Json<Overview>, Problem> {
-    let period = query(params)?.resolve(app.clock.now())?;
+    let period = params.resolve(app.clock.now())?;
     Ok(Json(app.reports.overview(&org_id, period).await?))
 }
 
@@ -309,14 +303,9 @@ async fn agent(
     State(app): State<App>,
     Reader(org_id): Reader,
     PathParam(agent_id): PathParam,
-    params: QueryResult<PeriodParams>,
+    QueryParams(params): QueryParams<PeriodParams>,
 ) -> Result<Json<AgentReport>, Problem> {
-    let period = query(params)?.resolve(app.clock.now())?;
-    if !analytics::event::is_agent_id(&agent_id) {
-        return Err(Problem::not_found(
-            "no agent with this id has events in the organization",
-        ));
-    }
+    let period = params.resolve(app.clock.now())?;
     Ok(Json(app.reports.agent(&org_id, &agent_id, period).await?))
 }
 
@@ -350,9 +339,8 @@ struct TopAgentsParams {
 async fn top_agents(
     State(app): State<App>,
     Reader(org_id): Reader,
-    params: QueryResult<TopAgentsParams>,
+    QueryParams(params): QueryParams<TopAgentsParams>,
 ) -> Result<Json<ListResponse<RankedAgent>>, Problem> {
-    let params = query(params)?;
     let period = PeriodParams {
         period: params.period,
         from: params.from,
@@ -361,12 +349,7 @@ async fn top_agents(
     .resolve(app.clock.now())?;
     let by = match params.metric.as_deref().filter(|m| !m.is_empty()) {
         None => RankBy::Events,
-        Some(m) => RankBy::parse(m).ok_or_else(|| {
-            Problem::validation(vec![FieldError::new(
-                "metric",
-                "must be events, tokens, avg_response_time_ms or error_rate",
-            )])
-        })?,
+        Some(metric) => metric.parse::<RankBy>()?,
     };
     let limit = ListParams {
         limit: params.limit,
@@ -392,9 +375,9 @@ async fn top_agents(
 async fn usage(
     State(app): State<App>,
     Reader(org_id): Reader,
-    params: QueryResult<PeriodParams>,
+    QueryParams(params): QueryParams<PeriodParams>,
 ) -> Result<Json<ListResponse<UsageDay>>, Problem> {
-    let period = query(params)?.resolve(app.clock.now())?;
+    let period = params.resolve(app.clock.now())?;
     Ok(Json(ListResponse {
         items: app.reports.usage(&org_id, period).await?,
         next_cursor: None,
@@ -437,39 +420,17 @@ struct EventsParams {
 async fn events(
     State(app): State<App>,
     Reader(org_id): Reader,
-    params: QueryResult<EventsParams>,
+    QueryParams(params): QueryParams<EventsParams>,
 ) -> Result<Json<ListResponse<EventView>>, Problem> {
-    let params = query(params)?;
-    let mut errors = Vec::new();
-    let name = params.name.filter(|n| !n.is_empty());
-    if name
-        .as_deref()
-        .is_some_and(|n| !analytics::event::is_event_name(n))
-    {
-        errors.push(FieldError::new("name", "must match [a-z0-9_.:-]{1,100}"));
-    }
-    let agent_id = params.agent_id.filter(|a| !a.is_empty());
-    if agent_id
-        .as_deref()
-        .is_some_and(|a| !analytics::event::is_agent_id(a))
-    {
-        errors.push(FieldError::new(
-            "agent_id",
-            "must match [A-Za-z0-9_.:-]{1,100}",
-        ));
-    }
-    if !errors.is_empty() {
-        return Err(Problem::validation(errors));
-    }
+    let filter = EventFilter::parse(
+        params.name.as_deref(),
+        params.agent_id.as_deref(),
+        params.from.as_deref(),
+        params.to.as_deref(),
+    )?;
     let list = ListParams {
         limit: params.limit,
         cursor: params.cursor,
-    };
-    let filter = EventFilter {
-        name,
-        agent_id,
-        from: web::time_param("from", params.from.as_deref())?,
-        to: web::time_param("to", params.to.as_deref())?,
     };
     let page = app
         .reports
@@ -490,9 +451,9 @@ async fn events(
 async fn event_counts(
     State(app): State<App>,
     Reader(org_id): Reader,
-    params: QueryResult<PeriodParams>,
+    QueryParams(params): QueryParams<PeriodParams>,
 ) -> Result<Json<ListResponse<EventCount>>, Problem> {
-    let period = query(params)?.resolve(app.clock.now())?;
+    let period = params.resolve(app.clock.now())?;
     Ok(Json(ListResponse {
         items: app.reports.event_counts(&org_id, period).await?,
         next_cursor: None,

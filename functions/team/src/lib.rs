@@ -2,12 +2,12 @@
 //! against the role table and the caller's organization) and shapes the answer.
 
 use axum::Router;
-use axum::extract::{FromRef, Query, State};
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post};
 use clock::{Clock, Duration};
 use config::HttpSettings;
-use problem::{FieldError, Problem, ProblemDocument};
+use problem::{Problem, ProblemDocument};
 use serde::Deserialize;
 use store::Store;
 use team::{
@@ -17,7 +17,7 @@ use team::{
 use utoipa::{IntoParams, OpenApi};
 use web::{
     ActiveOrg, Authenticated, Created, Identity, Json, ListParams, ListResponse, PathParam,
-    ValidJson,
+    QueryParams, ValidJson,
 };
 
 /// Everything the handlers share, built once per cold start.
@@ -188,29 +188,16 @@ struct ActivityParams {
 async fn list_activity(
     State(app): State<App>,
     ActiveOrg(member): ActiveOrg,
-    params: Result<Query<ActivityParams>, axum::extract::rejection::QueryRejection>,
+    QueryParams(params): QueryParams<ActivityParams>,
 ) -> Result<Json<ListResponse<ActivityView>>, Problem> {
-    let Query(params) = params.map_err(|e| Problem::bad_request("invalid_query", e.body_text()))?;
+    let filter = ActivityFilter::parse(
+        params.action.as_deref(),
+        params.from.as_deref(),
+        params.to.as_deref(),
+    )?;
     let list = ListParams {
         limit: params.limit,
         cursor: params.cursor,
-    };
-    let action = params.action.filter(|a| !a.is_empty());
-    if action.as_ref().is_some_and(|a| {
-        a.len() > 100
-            || !a
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
-    }) {
-        return Err(Problem::validation(vec![FieldError::new(
-            "action",
-            "must be an action name such as member.role_changed",
-        )]));
-    }
-    let filter = ActivityFilter {
-        action,
-        from: web::time_param("from", params.from.as_deref())?,
-        to: web::time_param("to", params.to.as_deref())?,
     };
     let page = team::list_activity(
         &app.store,
@@ -269,21 +256,14 @@ struct InvitationParams {
 async fn list_invitations(
     State(app): State<App>,
     ActiveOrg(member): ActiveOrg,
-    params: Result<Query<InvitationParams>, axum::extract::rejection::QueryRejection>,
+    QueryParams(params): QueryParams<InvitationParams>,
 ) -> Result<Json<ListResponse<Invitation>>, Problem> {
-    let Query(params) = params.map_err(|e| Problem::bad_request("invalid_query", e.body_text()))?;
-    let status = match params.status.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(raw) => Some(
-            serde_json::from_value::<InvitationStatus>(serde_json::Value::String(raw.to_owned()))
-                .map_err(|_| {
-                Problem::validation(vec![FieldError::new(
-                    "status",
-                    "must be pending, accepted, revoked or expired",
-                )])
-            })?,
-        ),
-    };
+    let status = params
+        .status
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(str::parse::<InvitationStatus>)
+        .transpose()?;
     let list = ListParams {
         limit: params.limit,
         cursor: params.cursor,

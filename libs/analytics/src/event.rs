@@ -2,7 +2,9 @@
 //! message that carries it to the aggregator.
 
 use clock::{DateTime, Duration};
-use problem::{FieldError, Problem};
+use problem::FieldError;
+
+use crate::AnalyticsError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -131,41 +133,38 @@ pub fn parse_track(
     org_id: &str,
     source: &Source,
     now: DateTime,
-) -> Result<Vec<TrackedEvent>, Problem> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        Problem::bad_request("invalid_body", format!("the body is not valid JSON: {e}"))
-    })?;
+) -> Result<Vec<TrackedEvent>, AnalyticsError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| AnalyticsError::InvalidBody(format!("the body is not valid JSON: {e}")))?;
     let Value::Object(mut object) = value else {
-        return Err(Problem::bad_request(
-            "invalid_body",
-            "the body must be an event object or {\"events\": [...]}",
+        return Err(AnalyticsError::InvalidBody(
+            "the body must be an event object or {\"events\": [...]}".into(),
         ));
     };
     let (inputs, prefix): (Vec<Value>, bool) = if object.contains_key("events") {
         if object.len() != 1 {
             let extra: Vec<&String> = object.keys().filter(|k| *k != "events").collect();
-            return Err(Problem::bad_request(
-                "invalid_body",
-                format!("unknown field(s) beside `events`: {extra:?}"),
-            ));
+            return Err(AnalyticsError::InvalidBody(format!(
+                "unknown field(s) beside `events`: {extra:?}"
+            )));
         }
         match object.remove("events") {
             Some(Value::Array(events)) => (events, true),
             _ => {
-                return Err(Problem::validation(vec![FieldError::new(
+                return Err(AnalyticsError::field(
                     "events",
                     "must be an array of events",
-                )]));
+                ));
             }
         }
     } else {
         (vec![Value::Object(object)], false)
     };
     if inputs.is_empty() || inputs.len() > MAX_EVENTS {
-        return Err(Problem::validation(vec![FieldError::new(
+        return Err(AnalyticsError::field(
             "events",
             format!("must hold 1 to {MAX_EVENTS} events, not {}", inputs.len()),
-        )]));
+        ));
     }
     let mut errors = Vec::new();
     let mut events = Vec::with_capacity(inputs.len());
@@ -187,7 +186,7 @@ pub fn parse_track(
         }
     }
     if !errors.is_empty() {
-        return Err(Problem::validation(errors));
+        return Err(AnalyticsError::Invalid(errors));
     }
     Ok(events)
 }
@@ -404,8 +403,8 @@ mod tests {
         }
     }
 
-    fn parse(body: &str) -> Result<Vec<TrackedEvent>, Problem> {
-        parse_track(body.as_bytes(), "01ORG", &member(), now())
+    fn parse(body: &str) -> Result<Vec<TrackedEvent>, problem::Problem> {
+        parse_track(body.as_bytes(), "01ORG", &member(), now()).map_err(Into::into)
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`usage`]: the monthly billing usage that billing reads.
 
 pub mod aggregator;
+mod error;
 pub mod event;
 pub mod histogram;
 pub mod metrics;
@@ -17,7 +18,8 @@ pub mod reports;
 pub mod usage;
 
 pub use aggregator::{Aggregator, BatchOutcome, Message};
+pub use error::AnalyticsError;
 pub use event::{Source, TrackedEvent, parse_track};
 pub use period::Period;
 pub use queue::{EventQueue, NotQueued};
-pub use reports::{EventFilter, RankBy, ReportError, Reports};
+pub use reports::{EventFilter, RankBy, Reports};

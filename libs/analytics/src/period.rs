@@ -1,7 +1,9 @@
 //! Reporting periods: whole UTC days, the last one included.
 
 use clock::DateTime;
-use problem::{FieldError, Problem};
+use problem::FieldError;
+
+use crate::AnalyticsError;
 use time::{Date, Duration};
 
 /// The longest span a report covers (the daily metrics are kept longer, for the previous period).
@@ -62,7 +64,7 @@ pub fn resolve(
     from: Option<&str>,
     to: Option<&str>,
     now: DateTime,
-) -> Result<Period, Problem> {
+) -> Result<Period, AnalyticsError> {
     let mut errors = Vec::new();
     let days = match period.filter(|p| !p.is_empty()) {
         None | Some("7d") => 7,
@@ -87,7 +89,7 @@ pub fn resolve(
     let from = day("from", from, &mut errors);
     let to = day("to", to, &mut errors);
     if !errors.is_empty() {
-        return Err(Problem::validation(errors));
+        return Err(AnalyticsError::Invalid(errors));
     }
     let today = now.date();
     let span = Duration::days(days - 1);
@@ -107,16 +109,13 @@ pub fn resolve(
         (Some(from), Some(to)) => Period { from, to },
     };
     if period.from > period.to {
-        return Err(Problem::validation(vec![FieldError::new(
-            "from",
-            "must not be after `to`",
-        )]));
+        return Err(AnalyticsError::field("from", "must not be after `to`"));
     }
     if period.days() > MAX_DAYS {
-        return Err(Problem::validation(vec![FieldError::new(
+        return Err(AnalyticsError::field(
             "from",
             format!("a report covers at most {MAX_DAYS} days"),
-        )]));
+        ));
     }
     Ok(period)
 }

@@ -10,6 +10,9 @@ use store::{Filter, Page, Query, Store, StoreError, keys};
 use time::Date;
 use utoipa::ToSchema;
 
+use problem::FieldError;
+
+use crate::AnalyticsError;
 use crate::histogram;
 use crate::metrics::{AgentDay, Counters, OrgDay, round2};
 use crate::period::{Period, format_date};
@@ -187,17 +190,27 @@ pub enum RankBy {
     ErrorRate,
 }
 
-impl RankBy {
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
+/// A metric as a client names it (`?metric=`).
+impl std::str::FromStr for RankBy {
+    type Err = AnalyticsError;
+
+    fn from_str(s: &str) -> Result<Self, AnalyticsError> {
+        Ok(match s {
             "events" => Self::Events,
             "tokens" => Self::Tokens,
             "avg_response_time_ms" => Self::AvgResponseTimeMs,
             "error_rate" => Self::ErrorRate,
-            _ => return None,
+            _ => {
+                return Err(AnalyticsError::field(
+                    "metric",
+                    "must be events, tokens, avg_response_time_ms or error_rate",
+                ));
+            }
         })
     }
+}
 
+impl RankBy {
     /// The agent's value, or `None` when it has nothing to rank by (no response times, say).
     fn value(self, counters: &Counters) -> Option<f64> {
         match self {
@@ -243,22 +256,40 @@ pub struct EventFilter {
     pub to: Option<DateTime>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    #[error("the agent has no events in this organization")]
-    UnknownAgent,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<ReportError> for problem::Problem {
-    fn from(e: ReportError) -> Self {
-        match e {
-            ReportError::UnknownAgent => {
-                problem::Problem::not_found("no agent with this id has events in the organization")
-            }
-            ReportError::Store(e) => e.into(),
+impl EventFilter {
+    /// The filter of `?name=&agent_id=&from=&to=`: empty values read as absent; every bad value
+    /// is named.
+    pub fn parse(
+        name: Option<&str>,
+        agent_id: Option<&str>,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Self, AnalyticsError> {
+        let mut errors = Vec::new();
+        let name = name.filter(|n| !n.is_empty());
+        if name.is_some_and(|n| !crate::event::is_event_name(n)) {
+            errors.push(FieldError::new("name", "must match [a-z0-9_.:-]{1,100}"));
         }
+        let agent_id = agent_id.filter(|a| !a.is_empty());
+        if agent_id.is_some_and(|a| !crate::event::is_agent_id(a)) {
+            errors.push(FieldError::new(
+                "agent_id",
+                "must match [A-Za-z0-9_.:-]{1,100}",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(AnalyticsError::Invalid(errors));
+        }
+        let time = |field, value| {
+            clock::optional_rfc3339(value)
+                .map_err(|clock::NotRfc3339| AnalyticsError::field(field, clock::RFC3339_HINT))
+        };
+        Ok(Self {
+            name: name.map(str::to_owned),
+            agent_id: agent_id.map(str::to_owned),
+            from: time("from", from)?,
+            to: time("to", to)?,
+        })
     }
 }
 
@@ -282,7 +313,7 @@ impl Reports {
         self.clock.now()
     }
 
-    pub async fn overview(&self, org_id: &str, period: Period) -> Result<Overview, ReportError> {
+    pub async fn overview(&self, org_id: &str, period: Period) -> Result<Overview, AnalyticsError> {
         let previous = period.previous();
         let span = Period {
             from: previous.from,
@@ -333,7 +364,11 @@ impl Reports {
         org_id: &str,
         agent_id: &str,
         period: Period,
-    ) -> Result<AgentReport, ReportError> {
+    ) -> Result<AgentReport, AnalyticsError> {
+        // An id no event could carry names no agent: not found, without a read.
+        if !crate::event::is_agent_id(agent_id) {
+            return Err(AnalyticsError::UnknownAgent);
+        }
         let dates: Vec<Date> = period.dates().collect();
         let keys: Vec<store::Key> = dates
             .iter()
@@ -350,7 +385,7 @@ impl Reports {
             })
             .collect::<Result<_, _>>()?;
         if days.iter().all(Option::is_none) && !self.agent_has_events(org_id, agent_id).await? {
-            return Err(ReportError::UnknownAgent);
+            return Err(AnalyticsError::UnknownAgent);
         }
         let mut total = Counters::default();
         let mut total_histogram = BTreeMap::new();
@@ -389,7 +424,7 @@ impl Reports {
         period: Period,
         by: RankBy,
         limit: u16,
-    ) -> Result<Vec<RankedAgent>, ReportError> {
+    ) -> Result<Vec<RankedAgent>, AnalyticsError> {
         let mut per_agent: BTreeMap<String, Counters> = BTreeMap::new();
         for day in self.agent_days(org_id, period).await? {
             per_agent
@@ -414,7 +449,11 @@ impl Reports {
             .collect())
     }
 
-    pub async fn usage(&self, org_id: &str, period: Period) -> Result<Vec<UsageDay>, ReportError> {
+    pub async fn usage(
+        &self,
+        org_id: &str,
+        period: Period,
+    ) -> Result<Vec<UsageDay>, AnalyticsError> {
         let days: BTreeMap<String, OrgDay> = self
             .org_days(org_id, period)
             .await?
@@ -441,7 +480,7 @@ impl Reports {
         &self,
         org_id: &str,
         period: Period,
-    ) -> Result<Vec<EventCount>, ReportError> {
+    ) -> Result<Vec<EventCount>, AnalyticsError> {
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
         for day in self.org_days(org_id, period).await? {
             for (name, n) in day.names {
@@ -465,7 +504,7 @@ impl Reports {
         filter: &EventFilter,
         limit: u16,
         cursor: Option<&str>,
-    ) -> Result<Page<EventView>, ReportError> {
+    ) -> Result<Page<EventView>, AnalyticsError> {
         let oldest = self.clock.now() - self.raw_retention;
         let from_ms = millis(filter.from.map_or(oldest, |f| f.max(oldest)));
         let to_ms = millis(filter.to.unwrap_or(self.clock.now() + Duration::days(1)));

@@ -375,7 +375,7 @@ async fn raw_events_by_name_by_agent_and_all_newest_first() {
     // Another organization's agents and events are not visible.
     assert!(matches!(
         setup.reports.agent("org7", "no-such-agent", today()).await,
-        Err(analytics::ReportError::UnknownAgent)
+        Err(analytics::AnalyticsError::UnknownAgent)
     ));
     let page = setup
         .reports
@@ -385,7 +385,7 @@ async fn raw_events_by_name_by_agent_and_all_newest_first() {
     assert!(page.items.is_empty());
     assert!(matches!(
         setup.reports.agent("org8", "a1", today()).await,
-        Err(analytics::ReportError::UnknownAgent)
+        Err(analytics::AnalyticsError::UnknownAgent)
     ));
     let top = setup
         .reports

@@ -69,6 +69,21 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
         .expect("a UTC time always formats")
 }
 
+/// What a client is told when a time it sent does not parse.
+pub const RFC3339_HINT: &str = "must be an RFC 3339 time, e.g. 2026-11-23T10:00:00Z";
+
+/// A time a client sent that is not RFC 3339 (see [`RFC3339_HINT`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotRfc3339;
+
+/// An optional RFC 3339 time from a query string: empty reads as absent.
+pub fn optional_rfc3339(value: Option<&str>) -> Result<Option<OffsetDateTime>, NotRfc3339> {
+    value
+        .filter(|raw| !raw.is_empty())
+        .map(|raw| parse_rfc3339(raw).ok_or(NotRfc3339))
+        .transpose()
+}
+
 /// Parses an RFC 3339 time (any offset) into UTC.
 pub fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339)

@@ -21,6 +21,38 @@ pub struct ActivityFilter {
     pub to: Option<DateTime>,
 }
 
+impl ActivityFilter {
+    /// The filter of `?action=&from=&to=`: empty values read as absent; an action is lower-case
+    /// letters, dots and underscores (at most 100), times are RFC 3339.
+    pub fn parse(
+        action: Option<&str>,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Self, TeamError> {
+        let action = action.filter(|a| !a.is_empty());
+        if action.is_some_and(|a| {
+            a.len() > 100
+                || !a
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
+        }) {
+            return Err(TeamError::InvalidField(
+                "action",
+                "must be an action name such as member.role_changed",
+            ));
+        }
+        let time = |field, value| {
+            clock::optional_rfc3339(value)
+                .map_err(|clock::NotRfc3339| TeamError::InvalidField(field, clock::RFC3339_HINT))
+        };
+        Ok(Self {
+            action: action.map(str::to_owned),
+            from: time("from", from)?,
+            to: time("to", to)?,
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ActivityView {
     pub id: String,
@@ -117,6 +149,34 @@ pub async fn list_activity(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_parse_from_the_query_string() {
+        let filter = ActivityFilter::parse(
+            Some("member.role_changed"),
+            Some("2026-11-23T10:00:00Z"),
+            Some(""),
+        )
+        .unwrap();
+        assert_eq!(filter.action.as_deref(), Some("member.role_changed"));
+        assert!(filter.from.is_some() && filter.to.is_none());
+        assert!(
+            ActivityFilter::parse(Some(""), None, None)
+                .unwrap()
+                .action
+                .is_none()
+        );
+        for (action, from, field) in [
+            (Some("Member.Removed"), None, "action"),
+            (Some(&*"a".repeat(101)), None, "action"),
+            (None, Some("yesterday"), "from"),
+        ] {
+            match ActivityFilter::parse(action, from, None) {
+                Err(TeamError::InvalidField(f, _)) => assert_eq!(f, field),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
     use time::macros::datetime;
 
     #[test]

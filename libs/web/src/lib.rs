@@ -2,10 +2,12 @@
 //! list and response shapes, CORS, and problem+json for anything that does not match a route.
 
 mod body;
+mod headers;
 mod identity;
 mod list;
 
 pub use body::{MAX_BODY_BYTES, ValidJson};
+pub use headers::{IdempotencyKey, QueryParams};
 pub use identity::{ActiveOrg, Authenticated, Identity, Verified};
 pub use list::{ListParams, ListResponse};
 
@@ -33,22 +35,6 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
                 Problem::bad_request("invalid_path", "a path parameter is not valid UTF-8 text")
             })
     }
-}
-
-/// An optional RFC 3339 query parameter (`from=`, `to=`); empty reads as absent, anything else
-/// that does not parse is a 400 naming the field.
-pub fn time_param(field: &str, value: Option<&str>) -> Result<Option<clock::DateTime>, Problem> {
-    value
-        .filter(|raw| !raw.is_empty())
-        .map(|raw| {
-            clock::parse_rfc3339(raw).ok_or_else(|| {
-                Problem::validation(vec![problem::FieldError::new(
-                    field,
-                    "must be an RFC 3339 time, e.g. 2026-11-23T10:00:00Z",
-                )])
-            })
-        })
-        .transpose()
 }
 
 /// 201 with the created object.

@@ -23,6 +23,26 @@ pub enum InvitationStatus {
     Expired,
 }
 
+/// A status as a client names it (`?status=`).
+impl std::str::FromStr for InvitationStatus {
+    type Err = TeamError;
+
+    fn from_str(s: &str) -> Result<Self, TeamError> {
+        Ok(match s {
+            "pending" => Self::Pending,
+            "accepted" => Self::Accepted,
+            "revoked" => Self::Revoked,
+            "expired" => Self::Expired,
+            _ => {
+                return Err(TeamError::InvalidField(
+                    "status",
+                    "must be pending, accepted, revoked or expired",
+                ));
+            }
+        })
+    }
+}
+
 impl InvitationStatus {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
@@ -309,6 +329,21 @@ pub(crate) mod tests {
             expires_at: now + INVITATION_LIFETIME,
             ended_at: None,
             accepted_by: None,
+        }
+    }
+
+    #[test]
+    fn statuses_parse_by_their_names_only() {
+        for status in [
+            InvitationStatus::Pending,
+            InvitationStatus::Accepted,
+            InvitationStatus::Revoked,
+            InvitationStatus::Expired,
+        ] {
+            assert_eq!(status.as_str().parse::<InvitationStatus>().unwrap(), status);
+        }
+        for bad in ["Pending", "", "all", "pending "] {
+            assert!(bad.parse::<InvitationStatus>().is_err(), "{bad}");
         }
     }
 
