@@ -96,10 +96,10 @@ fn openapi_doc() {}
     request_body = CreateOrganization,
     responses(
         (status = 201, description = "Created", body = Organization),
-        (status = 400, description = "Invalid body", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::InvalidBody,
+        web::openapi::Unauthorized,
         (status = 409, description = "Idempotency-Key reused with another body", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 256 KiB", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::BodyTooLarge,
     ))]
 async fn create_organization(
     State(app): State<App>,
@@ -119,7 +119,7 @@ async fn create_organization(
     responses(
         (status = 200, description = "A page of organizations", body = ListResponse<Organization>),
         (status = 400, description = "Bad limit or cursor", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::Unauthorized,
     ))]
 async fn list_organizations(
     State(app): State<App>,
@@ -139,8 +139,8 @@ async fn list_organizations(
     request_body = RenameOrganization,
     responses(
         (status = 200, description = "Renamed", body = Organization),
-        (status = 400, description = "Invalid body", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::InvalidBody,
+        web::openapi::Unauthorized,
         (status = 403, description = "The caller's role may not rename", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such organization among the caller's", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
@@ -166,7 +166,7 @@ async fn rename_organization(
 #[utoipa::path(get, path = "/v1/me", tag = "accounts",
     responses(
         (status = 200, description = "The caller's profile", body = Profile),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::Unauthorized,
     ))]
 async fn get_profile(Authenticated(caller): Authenticated) -> Json<Profile> {
     Json(Profile::from(&caller.user))
@@ -176,8 +176,8 @@ async fn get_profile(Authenticated(caller): Authenticated) -> Json<Profile> {
 #[utoipa::path(patch, path = "/v1/me", tag = "accounts", request_body = ProfilePatch,
     responses(
         (status = 200, description = "The updated profile", body = Profile),
-        (status = 400, description = "Invalid body", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::InvalidBody,
+        web::openapi::Unauthorized,
     ))]
 async fn update_profile(
     State(app): State<App>,

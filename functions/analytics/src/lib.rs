@@ -202,7 +202,7 @@ enum TrackRequest {
         (status = 400, description = "Invalid events; `errors` names each bad field", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 401, description = "Missing or bad token or API key", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 403, description = "Viewers may not track; a key of another organization", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 256 KiB", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::BodyTooLarge,
         (status = 503, description = "The queue did not take every event; retry with the same ids", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 async fn track(
@@ -273,12 +273,12 @@ impl PeriodParams {
 /// The period against the one before it: events, messages, active agents, tokens, average
 /// response time and error rate.
 #[utoipa::path(get, path = "/v1/analytics/overview", tag = "analytics",
-    params(PeriodParams, ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    params(PeriodParams, web::openapi::OrgHeader),
     responses(
         (status = 200, description = "Current and previous period side by side", body = Overview),
         (status = 400, description = "Bad period", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, description = "Not a member", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::Unauthorized,
+        web::openapi::NotAMember,
     ))]
 async fn overview(
     State(app): State<App>,
@@ -291,12 +291,12 @@ async fn overview(
 
 /// One agent: totals and a daily series (p95 from the response-time histogram).
 #[utoipa::path(get, path = "/v1/analytics/agents/{agent_id}", tag = "analytics",
-    params(("agent_id" = String, Path, description = "The agent's id"), PeriodParams, ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    params(("agent_id" = String, Path, description = "The agent's id"), PeriodParams, web::openapi::OrgHeader),
     responses(
         (status = 200, description = "The agent's metrics", body = AgentReport),
         (status = 400, description = "Bad period", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, description = "Not a member", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::Unauthorized,
+        web::openapi::NotAMember,
         (status = 404, description = "The agent has no events in this organization", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 async fn agent(
@@ -329,12 +329,12 @@ struct TopAgentsParams {
 
 /// Agents ranked by a metric over the period, highest first.
 #[utoipa::path(get, path = "/v1/analytics/top-agents", tag = "analytics",
-    params(TopAgentsParams, ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    params(TopAgentsParams, web::openapi::OrgHeader),
     responses(
         (status = 200, description = "Ranked agents (one page: `next_cursor` is null)", body = ListResponse<RankedAgent>),
         (status = 400, description = "Bad period, metric or limit", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, description = "Not a member", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::Unauthorized,
+        web::openapi::NotAMember,
     ))]
 async fn top_agents(
     State(app): State<App>,
@@ -365,12 +365,12 @@ async fn top_agents(
 
 /// Daily usage over the period, one entry per day (zeros included).
 #[utoipa::path(get, path = "/v1/analytics/usage", tag = "analytics",
-    params(PeriodParams, ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    params(PeriodParams, web::openapi::OrgHeader),
     responses(
         (status = 200, description = "One item per day", body = ListResponse<UsageDay>),
         (status = 400, description = "Bad period", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, description = "Not a member", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::Unauthorized,
+        web::openapi::NotAMember,
     ))]
 async fn usage(
     State(app): State<App>,
@@ -410,12 +410,12 @@ struct EventsParams {
 
 /// Raw events, newest first, filtered by name, agent and time.
 #[utoipa::path(get, path = "/v1/analytics/events", tag = "analytics",
-    params(EventsParams, ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    params(EventsParams, web::openapi::OrgHeader),
     responses(
         (status = 200, description = "A page of events, newest first", body = ListResponse<EventView>),
         (status = 400, description = "Bad filters, limit or cursor", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, description = "Not a member", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::Unauthorized,
+        web::openapi::NotAMember,
     ))]
 async fn events(
     State(app): State<App>,
@@ -441,12 +441,12 @@ async fn events(
 
 /// Events per name over the period, largest first (names beyond the daily cap count as `other`).
 #[utoipa::path(get, path = "/v1/analytics/event-counts", tag = "analytics",
-    params(PeriodParams, ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    params(PeriodParams, web::openapi::OrgHeader),
     responses(
         (status = 200, description = "Counts by name (one page: `next_cursor` is null)", body = ListResponse<EventCount>),
         (status = 400, description = "Bad period", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, description = "Not a member", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::Unauthorized,
+        web::openapi::NotAMember,
     ))]
 async fn event_counts(
     State(app): State<App>,
@@ -462,11 +462,11 @@ async fn event_counts(
 
 /// Create an org API key (owners and admins). The key is in this answer only.
 #[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", request_body = CreateApiKey,
-    params(("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    params(web::openapi::OrgHeader),
     responses(
         (status = 201, description = "The key, shown this once", body = CreatedApiKey),
-        (status = 400, description = "Invalid body", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::InvalidBody,
+        web::openapi::Unauthorized,
         (status = 403, description = "Only owners and admins manage keys", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 async fn create_api_key(
@@ -479,11 +479,11 @@ async fn create_api_key(
 
 /// The organization's API keys, newest first (never the secrets).
 #[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys",
-    params(ListParams, ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    params(ListParams, web::openapi::OrgHeader),
     responses(
         (status = 200, description = "A page of keys", body = ListResponse<ApiKey>),
         (status = 400, description = "Bad limit or cursor", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::Unauthorized,
         (status = 403, description = "Only owners and admins manage keys", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 async fn list_api_keys(
@@ -500,10 +500,10 @@ async fn list_api_keys(
 
 /// Revoke an API key: requests with it fail at once.
 #[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys",
-    params(("id" = String, Path, description = "The key's id"), ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    params(("id" = String, Path, description = "The key's id"), web::openapi::OrgHeader),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::Unauthorized,
         (status = 403, description = "Only owners and admins manage keys", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such key in this organization", body = ProblemDocument, content_type = "application/problem+json"),
     ))]

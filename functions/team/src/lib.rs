@@ -96,12 +96,12 @@ pub fn router(app: App, cors_allowed_origins: &[String]) -> Router {
 }
 
 /// The organization's members, with their profiles.
-#[utoipa::path(get, path = "/v1/team/members", tag = "team", params(ListParams, ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+#[utoipa::path(get, path = "/v1/team/members", tag = "team", params(ListParams, web::openapi::OrgHeader),
     responses(
         (status = 200, description = "A page of members", body = ListResponse<Member>),
         (status = 400, description = "No organization, or a bad limit or cursor", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, description = "Not a member", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::Unauthorized,
+        web::openapi::NotAMember,
     ))]
 async fn list_members(
     State(app): State<App>,
@@ -117,11 +117,11 @@ async fn list_members(
 
 /// Change a member's role (owners: any role, ownership included; admins: member ↔ viewer).
 #[utoipa::path(patch, path = "/v1/team/members/{user_id}/role", tag = "team", request_body = ChangeRole,
-    params(("user_id" = String, Path, description = "The member's user id"), ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    params(("user_id" = String, Path, description = "The member's user id"), web::openapi::OrgHeader),
     responses(
         (status = 200, description = "The member with the new role", body = Member),
-        (status = 400, description = "Invalid body", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::InvalidBody,
+        web::openapi::Unauthorized,
         (status = 403, description = "The caller's role may not make this change", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such member", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 409, description = "The last owner, or a concurrent change", body = ProblemDocument, content_type = "application/problem+json"),
@@ -139,10 +139,10 @@ async fn change_role(
 
 /// Remove a member, or leave (your own user id).
 #[utoipa::path(delete, path = "/v1/team/members/{user_id}", tag = "team",
-    params(("user_id" = String, Path, description = "The member's user id"), ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    params(("user_id" = String, Path, description = "The member's user id"), web::openapi::OrgHeader),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::Unauthorized,
         (status = 403, description = "The caller's role may not remove this member", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such member", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 409, description = "The last owner, or a concurrent change", body = ProblemDocument, content_type = "application/problem+json"),
@@ -178,12 +178,12 @@ struct ActivityParams {
 }
 
 /// The activity log, newest first (billing entries for owners and admins only).
-#[utoipa::path(get, path = "/v1/team/activity", tag = "team", params(ActivityParams, ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+#[utoipa::path(get, path = "/v1/team/activity", tag = "team", params(ActivityParams, web::openapi::OrgHeader),
     responses(
         (status = 200, description = "A page of entries, newest first", body = ListResponse<ActivityView>),
         (status = 400, description = "Bad filters, limit or cursor", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, description = "Not a member", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::Unauthorized,
+        web::openapi::NotAMember,
     ))]
 async fn list_activity(
     State(app): State<App>,
@@ -213,11 +213,11 @@ async fn list_activity(
 
 /// Invite someone by email (owners: admin, member or viewer; admins: member or viewer).
 #[utoipa::path(post, path = "/v1/team/invite", tag = "team", request_body = CreateInvitation,
-    params(("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    params(web::openapi::OrgHeader),
     responses(
         (status = 201, description = "The pending invitation; the email carries the token", body = Invitation),
-        (status = 400, description = "Invalid body", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::InvalidBody,
+        web::openapi::Unauthorized,
         (status = 402, description = "No free seat on the plan (`seat_limit_reached`)", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 403, description = "The caller's role may not invite for this role", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 409, description = "Already a member (`already_member`) or invited (`already_invited`)", body = ProblemDocument, content_type = "application/problem+json"),
@@ -246,12 +246,12 @@ struct InvitationParams {
 }
 
 /// The organization's invitations, newest first.
-#[utoipa::path(get, path = "/v1/team/invitations", tag = "team", params(InvitationParams, ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+#[utoipa::path(get, path = "/v1/team/invitations", tag = "team", params(InvitationParams, web::openapi::OrgHeader),
     responses(
         (status = 200, description = "A page of invitations, newest first", body = ListResponse<Invitation>),
         (status = 400, description = "Bad status, limit or cursor", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, description = "Not a member", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::Unauthorized,
+        web::openapi::NotAMember,
     ))]
 async fn list_invitations(
     State(app): State<App>,
@@ -277,10 +277,10 @@ async fn list_invitations(
 
 /// Revoke an invitation: its token stops working and its seat is free.
 #[utoipa::path(delete, path = "/v1/team/invitations/{id}", tag = "team",
-    params(("id" = String, Path, description = "The invitation id"), ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    params(("id" = String, Path, description = "The invitation id"), web::openapi::OrgHeader),
     responses(
         (status = 204, description = "Revoked (or had already ended)"),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::Unauthorized,
         (status = 403, description = "The caller's role may not manage this invitation", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such invitation", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 409, description = "Already accepted, or a concurrent change", body = ProblemDocument, content_type = "application/problem+json"),
@@ -296,10 +296,10 @@ async fn revoke_invitation(
 
 /// Send a pending invitation again with a new token and expiry; the old token stops working.
 #[utoipa::path(post, path = "/v1/team/invitations/{id}/resend", tag = "team",
-    params(("id" = String, Path, description = "The invitation id"), ("X-Org-Id" = Option<String>, Header, description = "Active organization")),
+    params(("id" = String, Path, description = "The invitation id"), web::openapi::OrgHeader),
     responses(
         (status = 200, description = "The invitation with its new expiry", body = Invitation),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::Unauthorized,
         (status = 403, description = "The caller's role may not manage this invitation", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such invitation", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 409, description = "Not pending any more, or a concurrent change", body = ProblemDocument, content_type = "application/problem+json"),
@@ -317,8 +317,8 @@ async fn resend_invitation(
 #[utoipa::path(post, path = "/v1/team/accept-invitation", tag = "team", request_body = AcceptInvitation,
     responses(
         (status = 200, description = "The membership that was created", body = AcceptedInvitation),
-        (status = 400, description = "Invalid body", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or bad token", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::InvalidBody,
+        web::openapi::Unauthorized,
         (status = 403, description = "The invitation is for another, or an unverified, email (`email_mismatch`)", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 409, description = "Already a member of the organization", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 410, description = "Not a live invitation: expired, revoked, used, replaced or unknown (`invitation_gone`)", body = ProblemDocument, content_type = "application/problem+json"),

@@ -87,6 +87,60 @@ mod tests {
         assert_eq!(template.gateway_authorized_routes().unwrap(), private);
     }
 
+    /// The `[workspace.metadata.lambda.watch.router]` table of the workspace's `Cargo.toml`:
+    /// `"path" = "binary"` lines, read as written (the table is flat).
+    fn cargo_lambda_router() -> Vec<(String, String)> {
+        let manifest = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml"),
+        )
+        .unwrap();
+        let mut lines = manifest
+            .lines()
+            .skip_while(|l| l.trim() != "[workspace.metadata.lambda.watch.router]")
+            .skip(1);
+        let mut routes = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                break;
+            }
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (path, binary) = line
+                .split_once('=')
+                .expect("a `\"path\" = \"binary\"` line");
+            let unquote = |s: &str| s.trim().trim_matches('"').to_owned();
+            routes.push((unquote(path), unquote(binary)));
+        }
+        routes.sort();
+        routes
+    }
+
+    #[test]
+    fn the_cargo_lambda_router_serves_every_template_path_by_its_function() {
+        let template = sam_template::Template::load(&sam_template::default_path()).unwrap();
+        let mut served: Vec<(String, String)> = template
+            .functions()
+            .unwrap()
+            .into_iter()
+            .flat_map(|f| {
+                let binary = f.binary.clone();
+                f.routes
+                    .into_iter()
+                    .map(move |(_, path)| (path, binary.clone()))
+            })
+            .collect();
+        served.sort();
+        served.dedup();
+        assert_eq!(
+            cargo_lambda_router(),
+            served,
+            "Cargo.toml's [workspace.metadata.lambda.watch.router] must list every path of \
+             template.yaml with the binary that serves it"
+        );
+    }
+
     #[test]
     fn every_template_route_is_documented_and_every_documented_route_deployed() {
         let template = sam_template::Template::load(&sam_template::default_path()).unwrap();

@@ -5,6 +5,7 @@ mod body;
 mod headers;
 mod identity;
 mod list;
+pub mod openapi;
 
 pub use body::{MAX_BODY_BYTES, ValidJson};
 pub use headers::{IdempotencyKey, QueryParams};
