@@ -1,37 +1,29 @@
-//! AWS clients for the local emulators (DynamoDB Local, moto): fixed region and dummy keys.
+//! AWS clients for the local emulators (DynamoDB Local, moto): fixed region and dummy keys. The
+//! one place that builds them; the tests' clients (test-support) come from here too.
+
+/// The SDK settings of every emulator client: one region, dummy credentials, the endpoint.
+pub fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    use aws_sdk_dynamodb::config::{
+        BehaviorVersion, Credentials, Region, SharedCredentialsProvider,
+    };
+    aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "local-cloud",
+        )))
+        .build()
+}
 
 pub fn dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-    aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(endpoint)
-            .credentials_provider(Credentials::new(
-                "local",
-                "local",
-                None,
-                None,
-                "local-cloud",
-            ))
-            .build(),
-    )
+    aws_sdk_dynamodb::Client::new(&sdk_config(endpoint))
 }
 
 pub fn sqs(endpoint: &str) -> aws_sdk_sqs::Client {
-    use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
-    aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(endpoint)
-            .credentials_provider(Credentials::new(
-                "local",
-                "local",
-                None,
-                None,
-                "local-cloud",
-            ))
-            .build(),
-    )
+    aws_sdk_sqs::Client::new(&sdk_config(endpoint))
 }

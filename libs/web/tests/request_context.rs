@@ -1,94 +1,45 @@
 //! The request context through the extractors, against DynamoDB Local: the active organization,
 //! membership read from the table on every request, one round trip.
 
-use auth::records::MembershipRecord;
 use auth::{Authenticator, ContextLoader, Role};
 use axum::Router;
-use axum::body::Body;
 use axum::routing::get;
 use clock::Clock;
-use http::{Request, StatusCode};
+use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use store::{Condition, Store, Transaction, keys};
-use tower::ServiceExt;
+use test_support::api::ApiClient;
+use test_support::fixtures::Fixtures;
 use web::{ActiveOrg, Identity, Json};
-
-const ORG: &str = "01JD3YQ9V4Z8K2M6N0P3R5T7W9";
-const OTHER_ORG: &str = "01JD3YQ9V4Z8K2M6N0P3R5T7WA";
 
 async fn whoami(ActiveOrg(member): ActiveOrg) -> Json<Value> {
     Json(json!({ "user": member.user_id(), "org": member.org_id, "role": member.role }))
 }
 
-async fn setup() -> (Router, Store) {
-    let client = test_support::dynamodb_client();
-    let table = test_support::fresh_table(&client).await;
-    let settings = test_support::local_settings(&table);
-    let store = Store::new(client, table);
+/// A router with one route behind the extractors, on a fresh table, and its fixtures.
+async fn setup() -> (ApiClient, Fixtures) {
+    let (client, settings) = test_support::fresh_function().await;
+    let store = Store::new(client, settings.table_name.as_str());
     let clock = Clock::system();
     let identity = Identity::new(
         Authenticator::from_settings(&settings.auth, clock.clone()),
-        ContextLoader::new(store.clone(), clock),
+        ContextLoader::new(store.clone(), clock.clone()),
     );
     let router = web::finish(Router::new().route("/whoami", get(whoami)), &[], identity);
-    (router, store)
+    (ApiClient::new(router), Fixtures::new(store, clock))
 }
 
-async fn add_member(store: &Store, org: &str, user: &str, role: Role) {
-    let m = MembershipRecord {
-        org_id: org.into(),
-        user_id: user.into(),
-        role,
-        joined_at: Clock::system().now(),
-    };
-    store
-        .transact(
-            Transaction::new()
-                .put(
-                    store::item(
-                        &keys::org_member(keys::OrgId(org), keys::UserId(user)),
-                        "membership",
-                        &m,
-                    )
-                    .unwrap(),
-                    Condition::NotExists,
-                )
-                .put(
-                    store::item(
-                        &keys::user_membership(keys::OrgId(org), keys::UserId(user)),
-                        "user_membership",
-                        &m,
-                    )
-                    .unwrap(),
-                    Condition::NotExists,
-                ),
-        )
+async fn call(api: &ApiClient, token: &str, org_header: Option<&str>) -> (StatusCode, Value) {
+    api.with_token(Method::GET, "/whoami", token, org_header, None)
         .await
-        .unwrap();
-}
-
-async fn call(router: &Router, token: &str, org_header: Option<&str>) -> (StatusCode, Value) {
-    let mut request = Request::get("/whoami").header("authorization", format!("Bearer {token}"));
-    if let Some(org) = org_header {
-        request = request.header("x-org-id", org);
-    }
-    let response = router
-        .clone()
-        .oneshot(request.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap())
 }
 
 #[tokio::test]
 async fn the_active_organization_comes_from_the_header_then_the_token() {
-    let (router, store) = setup().await;
-    add_member(&store, ORG, "ann", Role::Admin).await;
-    add_member(&store, OTHER_ORG, "ann", Role::Viewer).await;
+    let (router, fixtures) = setup().await;
+    let (org, other_org) = (fixtures.org("own").await, fixtures.org("own").await);
+    fixtures.add_member(&org, "ann", Role::Admin).await;
+    fixtures.add_member(&other_org, "ann", Role::Viewer).await;
 
     let plain = test_support::token("ann", json!({}));
     let (status, body) = call(&router, &plain, None).await;
@@ -97,15 +48,15 @@ async fn the_active_organization_comes_from_the_header_then_the_token() {
         (StatusCode::BAD_REQUEST, Some("org_required"))
     );
 
-    let (status, body) = call(&router, &plain, Some(ORG)).await;
+    let (status, body) = call(&router, &plain, Some(&org)).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, json!({"user": "ann", "org": ORG, "role": "admin"}));
+    assert_eq!(body, json!({"user": "ann", "org": org, "role": "admin"}));
 
-    let with_claim = test_support::token("ann", json!({"org_id": OTHER_ORG}));
+    let with_claim = test_support::token("ann", json!({"org_id": other_org}));
     assert_eq!(call(&router, &with_claim, None).await.1["role"], "viewer");
     // The header wins over the claim.
     assert_eq!(
-        call(&router, &with_claim, Some(ORG)).await.1["role"],
+        call(&router, &with_claim, Some(&org)).await.1["role"],
         "admin"
     );
 
@@ -125,15 +76,17 @@ async fn the_active_organization_comes_from_the_header_then_the_token() {
 
 #[tokio::test]
 async fn the_role_is_read_from_the_table_on_every_request() {
-    let (router, store) = setup().await;
-    let token = test_support::token("bo", json!({"org_id": ORG}));
+    let (router, fixtures) = setup().await;
+    let store = fixtures.store.clone();
+    let org = fixtures.org("own").await;
+    let token = test_support::token("bo", json!({"org_id": org}));
     let (status, body) = call(&router, &token, None).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("not_a_member"))
     );
 
-    add_member(&store, ORG, "bo", Role::Member).await;
+    fixtures.add_member(&org, "bo", Role::Member).await;
     let before = store.round_trips();
     assert_eq!(call(&router, &token, None).await.1["role"], "member");
     assert_eq!(
@@ -147,11 +100,11 @@ async fn the_role_is_read_from_the_table_on_every_request() {
         .transact(
             Transaction::new()
                 .delete(
-                    keys::org_member(keys::OrgId(ORG), keys::UserId("bo")),
+                    keys::org_member(keys::OrgId(&org), keys::UserId("bo")),
                     Condition::Exists,
                 )
                 .delete(
-                    keys::user_membership(keys::OrgId(ORG), keys::UserId("bo")),
+                    keys::user_membership(keys::OrgId(&org), keys::UserId("bo")),
                     Condition::Exists,
                 ),
         )

@@ -11,31 +11,8 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tracked_events_reach_every_report_through_sqs_and_the_aggregator() {
-    local_cloud::logs::set_quiet(std::env::var_os("LOCAL_CLOUD_LOGS").is_none());
-    let dynamodb = test_support::dynamodb_endpoint();
-    let moto = test_support::sqs_endpoint();
-    let (parameters, environment) = test_support::local_backend(&dynamodb, &moto);
-    let id = ulid::Ulid::generate().to_string().to_lowercase();
-    let table = format!("e2e-{id}");
-    let cloud = local_cloud::start(local_cloud::Config {
-        template: sam_template::default_path(),
-        binaries_dir: test_support::function_binaries(),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        websocket_addr: "127.0.0.1:0".parse().unwrap(),
-        admin_addr: "127.0.0.1:0".parse().unwrap(),
-        dynamodb_endpoint: Some(dynamodb),
-        table_name: table.clone(),
-        sqs_endpoint: Some(moto),
-        queue_prefix: format!("a{}-", &id[16..]),
-        parameters,
-        environment,
-        max_instances: 2,
-        jwt_key: local_cloud::jwt::JwtKey::Hs256(config::LOCAL_SECRET.into()),
-        websocket_idle_timeout: local_cloud::websocket::DEFAULT_IDLE_TIMEOUT,
-    })
-    .await
-    .expect("the local cloud starts");
-    let api = test_support::Gateway::new(cloud.http);
+    let local = test_support::cloud::start("a").await;
+    let (api, cloud, table) = (&local.api, &local.cloud, local.table.clone());
     let sqs = test_support::sqs_client();
     let queue = &cloud.queues["AnalyticsQueue"];
     let dead = &cloud.queues["AnalyticsDeadLetterQueue"];

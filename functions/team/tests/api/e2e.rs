@@ -5,31 +5,9 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invitations_work_end_to_end_through_the_http_api() {
-    local_cloud::logs::set_quiet(std::env::var_os("LOCAL_CLOUD_LOGS").is_none());
-    test_support::ses_client().await;
-    let dynamodb = test_support::dynamodb_endpoint();
-    let moto = test_support::ses_endpoint();
-    let (parameters, environment) = test_support::local_backend(&dynamodb, &moto);
+    let local = test_support::cloud::start("e").await;
+    let api = &local.api;
     let id = ulid::Ulid::generate().to_string().to_lowercase();
-    let cloud = local_cloud::start(local_cloud::Config {
-        template: sam_template::default_path(),
-        binaries_dir: test_support::function_binaries(),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        websocket_addr: "127.0.0.1:0".parse().unwrap(),
-        admin_addr: "127.0.0.1:0".parse().unwrap(),
-        dynamodb_endpoint: Some(dynamodb),
-        table_name: format!("e2e-{id}"),
-        sqs_endpoint: Some(test_support::sqs_endpoint()),
-        queue_prefix: format!("e{}-", &id[16..]),
-        parameters,
-        environment,
-        max_instances: 2,
-        jwt_key: local_cloud::jwt::JwtKey::Hs256(config::LOCAL_SECRET.into()),
-        websocket_idle_timeout: local_cloud::websocket::DEFAULT_IDLE_TIMEOUT,
-    })
-    .await
-    .expect("the local cloud starts");
-    let api = test_support::Gateway::new(cloud.http);
     use reqwest::Method as M;
     let owner = test_support::token("e2e-owner", json!({}));
     let ada_id = format!("ada-{id}");
@@ -168,7 +146,7 @@ async fn invitations_work_end_to_end_through_the_http_api() {
     );
 
     // The notification requests are on the template's notifications queue.
-    let queue = &cloud.queues["NotificationsQueue"];
+    let queue = &local.cloud.queues["NotificationsQueue"];
     let mut messages = test_support::drain_queue(&test_support::sqs_client(), &queue.url).await;
     messages.sort_by_key(|m| m["title"].as_str().unwrap_or_default().to_owned());
     let titles: Vec<&str> = messages
@@ -178,5 +156,5 @@ async fn invitations_work_end_to_end_through_the_http_api() {
     assert_eq!(titles, ["Invitation accepted", "Your role changed"]);
     assert_eq!(messages[0]["user_ids"], json!(["e2e-owner"]));
     assert_eq!(messages[1]["user_ids"], json!([ada_id]));
-    cloud.shutdown();
+    local.cloud.shutdown();
 }

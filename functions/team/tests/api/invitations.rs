@@ -55,14 +55,15 @@ impl Api {
         if let Some(message) = message {
             body["message"] = json!(message);
         }
-        self.call(
-            Method::POST,
-            "/v1/team/invite",
-            actor,
-            org,
-            Some(&body.to_string()),
-        )
-        .await
+        self.client
+            .as_member(
+                Method::POST,
+                "/v1/team/invite",
+                actor,
+                org,
+                Some(&body.to_string()),
+            )
+            .await
     }
 
     async fn accept(
@@ -74,19 +75,21 @@ impl Api {
     ) -> (StatusCode, Value) {
         let jwt = test_support::token(user, json!({ "email": email, "email_verified": verified }));
         let body = json!({ "token": token }).to_string();
-        self.call_with(
-            Method::POST,
-            "/v1/team/accept-invitation",
-            &jwt,
-            None,
-            Some(&body),
-        )
-        .await
+        self.client
+            .with_token(
+                Method::POST,
+                "/v1/team/accept-invitation",
+                &jwt,
+                None,
+                Some(&body),
+            )
+            .await
     }
 
     async fn invitations(&self, org: &str, user: &str, status: &str) -> Vec<Value> {
         let (code, page) = self
-            .call(
+            .client
+            .as_member(
                 Method::GET,
                 &format!("/v1/team/invitations?status={status}&limit=100"),
                 user,
@@ -134,7 +137,7 @@ impl Api {
 #[tokio::test]
 async fn an_invitation_email_carries_a_token_that_makes_a_member() {
     let api = api().await;
-    let org = api.org("own").await;
+    let org = api.fixtures.org("own").await;
     let ada = unique("ada");
     let address = format!("{ada}@Example.com");
 
@@ -214,7 +217,8 @@ async fn an_invitation_email_carries_a_token_that_makes_a_member() {
             .is_some()
     );
     let (status, members) = api
-        .call(Method::GET, "/v1/team/members", &ada, &org, None)
+        .client
+        .as_member(Method::GET, "/v1/team/members", &ada, &org, None)
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(members["items"].as_array().unwrap().len(), 2);
@@ -252,7 +256,7 @@ async fn an_invitation_email_carries_a_token_that_makes_a_member() {
 #[tokio::test]
 async fn only_a_live_invitation_for_the_verified_address_can_be_accepted() {
     let api = api().await;
-    let org = api.org("own").await;
+    let org = api.fixtures.org("own").await;
     let ada = unique("ada");
     let address = format!("{ada}@example.com");
     let (status, invitation) = api.invite(&org, "own", &address, "viewer", None).await;
@@ -282,7 +286,8 @@ async fn only_a_live_invitation_for_the_verified_address_can_be_accepted() {
     api.invitations(&org, "own", "pending").await;
     let trips = api.store.round_trips();
     let (status, resent) = api
-        .call(
+        .client
+        .as_member(
             Method::POST,
             &format!("/v1/team/invitations/{id}/resend"),
             "own",
@@ -305,7 +310,8 @@ async fn only_a_live_invitation_for_the_verified_address_can_be_accepted() {
     assert_eq!(status, StatusCode::GONE, "a used token");
     // Accepted: neither resent nor revoked.
     let (status, problem) = api
-        .call(
+        .client
+        .as_member(
             Method::POST,
             &format!("/v1/team/invitations/{id}/resend"),
             "own",
@@ -325,11 +331,17 @@ async fn only_a_live_invitation_for_the_verified_address_can_be_accepted() {
     let seats = api.profile(&org).await.seats_used;
     let path = format!("/v1/team/invitations/{}", revoked["id"].as_str().unwrap());
     let trips = api.store.round_trips();
-    let (status, _) = api.call(Method::DELETE, &path, "own", &org, None).await;
+    let (status, _) = api
+        .client
+        .as_member(Method::DELETE, &path, "own", &org, None)
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(api.store.round_trips() - trips, 3, "revoke");
     assert_eq!(api.profile(&org).await.seats_used, seats - 1);
-    let (status, _) = api.call(Method::DELETE, &path, "own", &org, None).await;
+    let (status, _) = api
+        .client
+        .as_member(Method::DELETE, &path, "own", &org, None)
+        .await;
     assert_eq!(
         status,
         StatusCode::NO_CONTENT,
@@ -339,7 +351,8 @@ async fn only_a_live_invitation_for_the_verified_address_can_be_accepted() {
     let (status, _) = api.accept("bob", &bob, true, &bob_token).await;
     assert_eq!(status, StatusCode::GONE, "a revoked token");
     let (status, _) = api
-        .call(Method::POST, &format!("{path}/resend"), "own", &org, None)
+        .client
+        .as_member(Method::POST, &format!("{path}/resend"), "own", &org, None)
         .await;
     assert_eq!(
         status,
@@ -381,7 +394,7 @@ async fn only_a_live_invitation_for_the_verified_address_can_be_accepted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_accepts_make_exactly_one_membership() {
     let api = Arc::new(api().await);
-    let org = api.org("own").await;
+    let org = api.fixtures.org("own").await;
     let address = format!("{}@example.com", unique("dup"));
     api.invite(&org, "own", &address, "member", None).await;
     let token = last_token(&address).await;
@@ -420,8 +433,8 @@ async fn concurrent_accepts_make_exactly_one_membership() {
 #[tokio::test]
 async fn the_plans_seat_limit_counts_members_and_pending_invitations() {
     let api = api().await;
-    let org = api.org("own").await;
-    api.add(&org, "m1", Role::Member).await;
+    let org = api.fixtures.org("own").await;
+    api.fixtures.add_member(&org, "m1", Role::Member).await;
     let mut ids = Vec::new();
     for _ in 0..3 {
         let address = format!("{}@example.com", unique("seat"));
@@ -446,7 +459,8 @@ async fn the_plans_seat_limit_counts_members_and_pending_invitations() {
 
     // Revoking frees a seat.
     let (status, _) = api
-        .call(
+        .client
+        .as_member(
             Method::DELETE,
             &format!("/v1/team/invitations/{}", ids[0]),
             "own",
@@ -497,10 +511,10 @@ async fn the_plans_seat_limit_counts_members_and_pending_invitations() {
 #[tokio::test]
 async fn invitations_follow_the_role_table() {
     let api = api().await;
-    let org = api.org("own").await;
+    let org = api.fixtures.org("own").await;
     api.set_plan(&org, "enterprise").await;
     for (user, role) in &ACTORS[1..] {
-        api.add(&org, user, *role).await;
+        api.fixtures.add_member(&org, user, *role).await;
     }
     let targets = [Role::Admin, Role::Member, Role::Viewer];
     for (actor, actor_role) in ACTORS {
@@ -518,7 +532,8 @@ async fn invitations_follow_the_role_table() {
         }
         // Everyone reads the invitations.
         let (status, _) = api
-            .call(Method::GET, "/v1/team/invitations", actor, &org, None)
+            .client
+            .as_member(Method::GET, "/v1/team/invitations", actor, &org, None)
             .await;
         assert_eq!(status, StatusCode::OK);
     }
@@ -535,7 +550,8 @@ async fn invitations_follow_the_role_table() {
             );
             let allowed = may_invite(actor_role, target);
             let (status, _) = api
-                .call(Method::POST, &format!("{path}/resend"), actor, &org, None)
+                .client
+                .as_member(Method::POST, &format!("{path}/resend"), actor, &org, None)
                 .await;
             let expected = if allowed {
                 StatusCode::OK
@@ -543,7 +559,10 @@ async fn invitations_follow_the_role_table() {
                 StatusCode::FORBIDDEN
             };
             assert_eq!(status, expected, "{actor_role} resends for {target}");
-            let (status, _) = api.call(Method::DELETE, &path, actor, &org, None).await;
+            let (status, _) = api
+                .client
+                .as_member(Method::DELETE, &path, actor, &org, None)
+                .await;
             let expected = if allowed {
                 StatusCode::NO_CONTENT
             } else {
@@ -559,7 +578,7 @@ async fn invitations_follow_the_role_table() {
 #[tokio::test]
 async fn an_address_is_invited_once_and_members_are_not_invited() {
     let api = api().await;
-    let org = api.org("own").await;
+    let org = api.fixtures.org("own").await;
     let address = format!("{}@example.com", unique("once"));
     let (status, first) = api.invite(&org, "own", &address, "member", None).await;
     assert_eq!(status, StatusCode::CREATED);
@@ -608,8 +627,8 @@ async fn an_address_is_invited_once_and_members_are_not_invited() {
 #[tokio::test]
 async fn another_organizations_invitations_are_out_of_reach() {
     let api = api().await;
-    let ours = api.org("own").await;
-    let theirs = api.org("them").await;
+    let ours = api.fixtures.org("own").await;
+    let theirs = api.fixtures.org("them").await;
     let address = format!("{}@example.com", unique("t"));
     let (_, invitation) = api.invite(&theirs, "them", &address, "member", None).await;
     let path = format!(
@@ -622,7 +641,10 @@ async fn another_organizations_invitations_are_out_of_reach() {
         (Method::DELETE, path.clone()),
         (Method::POST, format!("{path}/resend")),
     ] {
-        let (status, body) = api.call(method, &path, "own", &ours, None).await;
+        let (status, body) = api
+            .client
+            .as_member(method, &path, "own", &ours, None)
+            .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert!(!body.to_string().contains(&address));
     }
@@ -639,7 +661,10 @@ async fn another_organizations_invitations_are_out_of_reach() {
         (Method::DELETE, path.clone(), None),
         (Method::POST, format!("{path}/resend"), None),
     ] {
-        let (status, body) = api.call(method, &path, "own", &theirs, body).await;
+        let (status, body) = api
+            .client
+            .as_member(method, &path, "own", &theirs, body)
+            .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
     }
     let pending = api.invitations(&theirs, "them", "pending").await;
@@ -650,7 +675,7 @@ async fn another_organizations_invitations_are_out_of_reach() {
 #[tokio::test]
 async fn bad_invitation_input_is_a_problem_and_changes_nothing() {
     let api = api().await;
-    let org = api.org("own").await;
+    let org = api.fixtures.org("own").await;
     let long_message = "x".repeat(1001);
     let long_email = format!("{}@example.com", "a".repeat(250));
     let bodies = [
@@ -669,7 +694,8 @@ async fn bad_invitation_input_is_a_problem_and_changes_nothing() {
     ];
     for body in &bodies {
         let (status, problem) = api
-            .call(Method::POST, "/v1/team/invite", "own", &org, Some(body))
+            .client
+            .as_member(Method::POST, "/v1/team/invite", "own", &org, Some(body))
             .await;
         assert!(status.is_client_error(), "{body}: {status}");
         assert_ne!(status, StatusCode::NOT_FOUND, "{body}");
@@ -684,7 +710,8 @@ async fn bad_invitation_input_is_a_problem_and_changes_nothing() {
         "what=1",
     ] {
         let (status, _) = api
-            .call(
+            .client
+            .as_member(
                 Method::GET,
                 &format!("/v1/team/invitations?{query}"),
                 "own",
@@ -698,10 +725,14 @@ async fn bad_invitation_input_is_a_problem_and_changes_nothing() {
         "/v1/team/invitations/not-a-ulid",
         "/v1/team/invitations/01JD3YQ9V4Z8K2M6N0P3R5T7W9",
     ] {
-        let (status, _) = api.call(Method::DELETE, path, "own", &org, None).await;
+        let (status, _) = api
+            .client
+            .as_member(Method::DELETE, path, "own", &org, None)
+            .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         let (status, _) = api
-            .call(Method::POST, &format!("{path}/resend"), "own", &org, None)
+            .client
+            .as_member(Method::POST, &format!("{path}/resend"), "own", &org, None)
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
     }
@@ -715,7 +746,8 @@ async fn bad_invitation_input_is_a_problem_and_changes_nothing() {
         json!({"token": "abc", "org_id": org}).to_string(),
     ] {
         let (status, _) = api
-            .call_with(
+            .client
+            .with_token(
                 Method::POST,
                 "/v1/team/accept-invitation",
                 &jwt,
@@ -727,7 +759,8 @@ async fn bad_invitation_input_is_a_problem_and_changes_nothing() {
     }
     // Accepting needs a token, like every route.
     let (status, _) = api
-        .call_with(
+        .client
+        .with_token(
             Method::POST,
             "/v1/team/accept-invitation",
             "not.a.jwt",
@@ -751,8 +784,7 @@ async fn bad_invitation_input_is_a_problem_and_changes_nothing() {
 async fn the_sample_events_reach_their_routes() {
     // The samples of events/ go through lambda_http's own event parsing, as in Lambda.
     let api = api().await;
-    let org = api.org("local-user").await;
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
+    let org = api.fixtures.org("local-user").await;
     let samples = [
         ("team-list-members.json", StatusCode::OK),
         ("team-change-role.json", StatusCode::NOT_FOUND),
@@ -764,20 +796,7 @@ async fn the_sample_events_reach_their_routes() {
         ("team-revoke-invitation.json", StatusCode::NOT_FOUND),
         ("team-accept-invitation.json", StatusCode::GONE),
     ];
-    for (file, status) in samples {
-        let raw = std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
-        // The samples name a placeholder organization; point them at a real one.
-        let raw = raw.replace("01JD3YQ9V4Z8K2M6N0P3R5T7W9", &org);
-        let request = lambda_http::request::from_str(&raw).unwrap();
-        let (parts, body) = request.into_parts();
-        let response = api
-            .router
-            .clone()
-            .oneshot(Request::from_parts(parts, Body::from(body.to_vec())))
-            .await
-            .unwrap();
-        assert_eq!(response.status(), status, "{file}");
-    }
+    test_support::samples::assert_samples_reach_their_routes(&api.client, &org, &samples).await;
     let invited = api.invitations(&org, "local-user", "pending").await;
     assert_eq!(invited.len(), 1);
     assert_eq!(invited[0]["email"], "ada@example.com");
@@ -786,7 +805,7 @@ async fn the_sample_events_reach_their_routes() {
 #[tokio::test]
 async fn seats_of_invitations_deleted_by_ttl_are_found_by_the_recount() {
     let api = api().await;
-    let org = api.org("own").await;
+    let org = api.fixtures.org("own").await;
     for _ in 0..4 {
         let address = format!("{}@example.com", unique("ttl"));
         let (status, _) = api.invite(&org, "own", &address, "member", None).await;

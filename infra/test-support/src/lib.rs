@@ -1,7 +1,18 @@
 //! What integration tests share: clients for the local emulators the test command started
-//! (DynamoDB Local, moto), a fresh table per test created from `template.yaml`, local tokens.
+//! (DynamoDB Local, moto), a fresh table per test created from `template.yaml`, local tokens,
+//! and on top of them:
+//!
+//! - [`api`]: an in-process client of a function's router, with `expect` / `expect_problem`;
+//! - [`fixtures`]: users, organizations and members made through the domain's own code;
+//! - [`cloud`]: the local cloud started over the emulators, for end-to-end tests;
+//! - [`samples`]: the check that every sample event of `events/` reaches its route.
 //!
 //! The emulators are never optional: a test that cannot reach one fails and says how to start it.
+
+pub mod api;
+pub mod cloud;
+pub mod fixtures;
+pub mod samples;
 
 use std::sync::OnceLock;
 
@@ -12,23 +23,9 @@ pub fn dynamodb_endpoint() -> String {
     std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:8000".into())
 }
 
-/// The SDK settings of every emulator client: one region, dummy credentials, the endpoint.
+/// The SDK settings of every emulator client: the local cloud's one builder.
 fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    use aws_sdk_dynamodb::config::{
-        BehaviorVersion, Credentials, Region, SharedCredentialsProvider,
-    };
-    aws_config::SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "local",
-            "local",
-            None,
-            None,
-            "test-support",
-        )))
-        .build()
+    local_cloud::clients::sdk_config(endpoint)
 }
 
 pub fn dynamodb_client() -> aws_sdk_dynamodb::Client {
@@ -113,6 +110,14 @@ pub async fn drain_queue(client: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<s
                 .expect("moto deletes");
         }
     }
+}
+
+/// A DynamoDB Local client, and the settings of an HTTP function on a fresh table of its own:
+/// where every in-process suite starts.
+pub async fn fresh_function() -> (aws_sdk_dynamodb::Client, config::HttpSettings) {
+    let client = dynamodb_client();
+    let table = fresh_table(&client).await;
+    (client, local_settings(&table))
 }
 
 /// Settings of an HTTP function in local auth mode, on `table`.

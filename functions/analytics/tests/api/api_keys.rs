@@ -1,0 +1,197 @@
+//! Org API keys: created once, tracking for their organization only, billing usage.
+
+use super::*;
+
+#[tokio::test]
+async fn api_keys_track_for_their_org_only_and_only_they_count_toward_billing() {
+    let api = api().await;
+    let org = api.fixtures.org("owner").await;
+    let other = api.fixtures.org("stranger").await;
+    let key = api.api_key(&org, "owner").await;
+    assert!(key.starts_with("oak_"));
+    // Listed without the secret; only its hash is stored.
+    let (_, keys) = api
+        .client
+        .as_member(Method::GET, "/v1/api-keys", "owner", &org, None)
+        .await;
+    assert_eq!(keys["items"].as_array().unwrap().len(), 1);
+    assert!(keys["items"][0].get("key").is_none());
+    assert!(key.starts_with(keys["items"][0]["prefix"].as_str().unwrap()));
+    let stored = format!(
+        "{:?}",
+        api.store
+            .get::<Value>(&keys::api_key(
+                keys::OrgId(&org),
+                keys["items"][0]["id"].as_str().unwrap()
+            ))
+            .await
+            .unwrap()
+    );
+    assert!(!stored.contains(&key[4..]), "the secret is not stored");
+
+    // A member's JWT: analytics only, never billing usage.
+    let usage_events = r#"{"events":[{"name":"message.sent"},{"name":"api.call"},{"name":"storage.snapshot","properties":{"bytes":1000}}]}"#;
+    let (status, _) = api
+        .client
+        .as_member(
+            Method::POST,
+            "/v1/analytics/track",
+            "owner",
+            &org,
+            Some(usage_events),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    api.aggregate().await;
+    let month = api.clock.now();
+    let usage =
+        || analytics::usage::monthly_usage(&api.store, &org, month.year(), u8::from(month.month()));
+    assert_eq!(usage().await.unwrap(), Default::default());
+
+    // With the key: counted once, even when the same ids are sent again.
+    let with_ids = r#"{"events":[{"id":"m-1","name":"message.sent"},{"id":"c-1","name":"api.call"},{"id":"s-1","name":"storage.snapshot","properties":{"bytes":2000}}]}"#;
+    for _ in 0..2 {
+        let (status, body) = api
+            .client
+            .with_token(
+                Method::POST,
+                "/v1/analytics/track",
+                &key,
+                None,
+                Some(with_ids),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body["ids"], json!(["m-1", "c-1", "s-1"]));
+    }
+    api.aggregate().await;
+    assert_eq!(
+        usage().await.unwrap(),
+        analytics::usage::MonthlyUsage {
+            messages: 1,
+            api_calls: 1,
+            storage_bytes: 2000
+        }
+    );
+    let (_, overview) = api
+        .client
+        .as_member(Method::GET, "/v1/analytics/overview", "owner", &org, None)
+        .await;
+    assert_eq!(overview["metrics"]["events"]["current"], 6);
+
+    // A key tracks for its own organization only, and for nothing else.
+    let (status, _) = api
+        .client
+        .with_token(
+            Method::POST,
+            "/v1/analytics/track",
+            &key,
+            Some(&other),
+            Some(r#"{"name":"x"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = api
+        .client
+        .with_token(
+            Method::GET,
+            "/v1/analytics/overview",
+            &key,
+            Some(&org),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = api
+        .client
+        .with_token(Method::GET, "/v1/api-keys", &key, Some(&org), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let forged = format!("oak_{}", "A".repeat(43));
+    let (status, _) = api
+        .client
+        .with_token(
+            Method::POST,
+            "/v1/analytics/track",
+            &forged,
+            None,
+            Some(r#"{"name":"x"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Revoked: refused at once; the activity log has both entries.
+    let key_id = keys["items"][0]["id"].as_str().unwrap();
+    let (status, _) = api
+        .client
+        .as_member(
+            Method::DELETE,
+            &format!("/v1/api-keys/{key_id}"),
+            "owner",
+            &org,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = api
+        .client
+        .with_token(
+            Method::POST,
+            "/v1/analytics/track",
+            &key,
+            None,
+            Some(r#"{"name":"x"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = api
+        .client
+        .as_member(
+            Method::DELETE,
+            &format!("/v1/api-keys/{key_id}"),
+            "owner",
+            &org,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let entries = api
+        .store
+        .query::<audit::ActivityEntry>(store::Query::new(
+            "t",
+            keys::activities(keys::OrgId(&org)),
+            100,
+            None,
+        ))
+        .await
+        .unwrap();
+    let actions: Vec<String> = entries.items.into_iter().map(|e| e.action).collect();
+    assert!(
+        actions.contains(&"api_key.created".to_owned())
+            && actions.contains(&"api_key.revoked".to_owned()),
+        "{actions:?}"
+    );
+    for bad in [
+        r#"{}"#,
+        r#"{"name":""}"#,
+        r#"{"name":"k","extra":1}"#,
+        r#"{"name":"a\u0000b"}"#,
+    ] {
+        let (status, _) = api
+            .client
+            .as_member(Method::POST, "/v1/api-keys", "owner", &org, Some(bad))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let (status, _) = api
+        .client
+        .as_member(
+            Method::DELETE,
+            "/v1/api-keys/not-an-id",
+            "owner",
+            &org,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
