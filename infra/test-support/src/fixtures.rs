@@ -4,7 +4,7 @@
 
 use accounts::{CreateOrganization, Organizations};
 use auth::records::MembershipRecord;
-use auth::{Caller, Claims, ContextLoader, Role};
+use auth::{Caller, Claims, ContextLoader, OrgMember, Role};
 use clock::{Clock, Duration};
 use store::Store;
 
@@ -55,6 +55,49 @@ impl Fixtures {
     /// An organization `Acme` owned by `owner`; its id.
     pub async fn org(&self, owner: &str) -> String {
         self.org_named(owner, "Acme").await
+    }
+
+    /// `user` as a member of `org`, as a request loads them.
+    pub async fn member(&self, org: &str, user: &str) -> OrgMember {
+        ContextLoader::new(self.store.clone(), self.clock.clone())
+            .org_member(claims(user), org)
+            .await
+            .unwrap()
+    }
+
+    /// Gives `user` another role behind a request's back, as a concurrent role change would
+    /// (both membership items; not for owners, whose counter this does not keep).
+    pub async fn set_role_meanwhile(&self, org: &str, user: &str, role: Role) {
+        use store::keys::{self, OrgId, UserId};
+        assert_ne!(
+            role,
+            Role::Owner,
+            "owners are counted: change them through the team domain"
+        );
+        let (org, user) = (OrgId(org), UserId(user));
+        let transaction = store::Transaction::new()
+            .update(
+                store::Update::new(keys::org_member(org, user))
+                    .set("role", &role)
+                    .require_exists(),
+            )
+            .update(
+                store::Update::new(keys::user_membership(org, user))
+                    .set("role", &role)
+                    .require_exists(),
+            );
+        self.store.transact(transaction).await.unwrap();
+    }
+
+    /// An activity entry made by the platform itself (as a webhook's change will write one): an
+    /// audited change by the system actor, with nothing else in it.
+    pub async fn system_activity(&self, org: &str, activity: audit::Activity<'_>) {
+        let change =
+            audit::AuditedChange::new(audit::Actor::system(org), activity, self.clock.now());
+        audit::AuditLog::new(self.store.clone(), Duration::days(365))
+            .commit(change)
+            .await
+            .unwrap();
     }
 
     /// Adds `user` to `org` with `role`: their profile, both membership items and the counters.

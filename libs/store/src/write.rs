@@ -464,22 +464,19 @@ mod tests {
     #[test]
     fn conditions_add_up_and_placeholders_never_collide_silently() {
         let parts = Update::new(crate::keys::org_profile(keys::OrgId("o")))
-            .add("owner_count", -1)
+            .add("tally", -1)
             .condition_on(Condition::Expression {
                 expression: "#role = :role".into(),
                 names: HashMap::from([("#role".to_owned(), "role".to_owned())]),
                 values: HashMap::from([(":role".to_owned(), AttributeValue::S("owner".into()))]),
             })
-            .condition(
-                "#owner_count > :one",
-                [(":one", AttributeValue::N("1".into()))],
-            )
+            .condition("#tally > :one", [(":one", AttributeValue::N("1".into()))])
             .into_parts()
             .unwrap();
-        assert_eq!(parts.expression, "ADD #owner_count :add0");
+        assert_eq!(parts.expression, "ADD #tally :add0");
         assert_eq!(
             parts.condition.as_deref(),
-            Some("(#role = :role) AND (#owner_count > :one)")
+            Some("(#role = :role) AND (#tally > :one)")
         );
         let clash = Update::new(crate::keys::org_profile(keys::OrgId("o")))
             .set("name", &"x")

@@ -235,3 +235,35 @@ async fn idempotency_key_replays_the_first_creation() {
     .await
     .expect_problem(StatusCode::BAD_REQUEST, "invalid_header");
 }
+
+#[tokio::test]
+async fn a_rename_by_an_admin_demoted_after_the_read_is_refused_and_changes_nothing() {
+    let api = api().await;
+    let org = api.create_org("own", "Acme").await;
+    let id = org["id"].as_str().unwrap();
+    api.add_member(id, "adm", "admin").await;
+    // The request read `adm` as an admin; another request demotes them before the write.
+    let stale = api.fixtures.member(id, "adm").await;
+    api.fixtures
+        .set_role_meanwhile(id, "adm", auth::Role::Member)
+        .await;
+    let organizations =
+        accounts::Organizations::new(api.store.clone(), api.clock.clone(), Duration::days(365));
+    let rename: accounts::RenameOrganization =
+        serde_json::from_value(json!({"name": "Taken over"})).unwrap();
+    let refused = organizations.rename(&stale, rename).await.unwrap_err();
+    assert!(
+        matches!(refused, accounts::AccountsError::Denied(_)),
+        "{refused:?}"
+    );
+    let orgs = api
+        .call(Method::GET, "/v1/orgs", Some("own"), None)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(orgs["items"][0]["name"], "Acme");
+    assert_eq!(
+        api.activity(id).await.len(),
+        1,
+        "only the creation is logged"
+    );
+}

@@ -195,3 +195,27 @@ async fn api_keys_track_for_their_org_only_and_only_they_count_toward_billing() 
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_key_made_by_an_admin_demoted_after_the_read_is_refused_and_nothing_is_stored() {
+    let api = api().await;
+    let org = api.fixtures.org("own").await;
+    api.fixtures.add_member(&org, "adm", Role::Admin).await;
+    let stale = api.fixtures.member(&org, "adm").await;
+    api.fixtures
+        .set_role_meanwhile(&org, "adm", Role::Viewer)
+        .await;
+    let keys = apikeys::ApiKeys::new(api.store.clone(), api.clock.clone(), Duration::days(365));
+    let request: apikeys::CreateApiKey = serde_json::from_value(json!({"name": "x"})).unwrap();
+    let refused = keys.create(&stale, request).await.unwrap_err();
+    assert!(
+        matches!(refused, apikeys::ApiKeyError::Denied(_)),
+        "{refused:?}"
+    );
+    let (status, listed) = api
+        .client
+        .as_member(Method::GET, "/v1/api-keys", "own", &org, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed["items"], json!([]));
+}

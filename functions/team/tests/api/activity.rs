@@ -20,23 +20,14 @@ async fn the_activity_log_is_newest_first_filtered_and_hides_billing_from_member
         .await;
     api.clock.advance(Duration::seconds(10));
     // A billing entry, as the billing function will write one.
-    let entry = audit::NewEntry {
-        org_id: &org,
-        actor_id: "system",
+    let entry = audit::Activity {
         action: "subscription.updated",
         category: audit::Category::Billing,
         target_type: "subscription",
         target_id: "sub_1",
         metadata: json!({"plan": "pro"}),
-    }
-    .at(api.clock.now());
-    api.store
-        .put(
-            audit::entry_item(&entry, Duration::days(365)).unwrap(),
-            Condition::NotExists,
-        )
-        .await
-        .unwrap();
+    };
+    api.fixtures.system_activity(&org, entry).await;
 
     let (status, log) = api
         .client
@@ -142,23 +133,15 @@ async fn a_viewer_pages_through_a_log_full_of_hidden_billing_entries() {
     api.fixtures.add_member(&org, "vie", Role::Viewer).await;
     for i in 0..30 {
         api.clock.advance(Duration::seconds(1));
-        let entry = audit::NewEntry {
-            org_id: &org,
-            actor_id: "system",
+        let invoice = format!("in_{i}");
+        let entry = audit::Activity {
             action: "invoice.paid",
             category: audit::Category::Billing,
             target_type: "invoice",
-            target_id: &format!("in_{i}"),
+            target_id: &invoice,
             metadata: json!({}),
-        }
-        .at(api.clock.now());
-        api.store
-            .put(
-                audit::entry_item(&entry, Duration::days(365)).unwrap(),
-                Condition::NotExists,
-            )
-            .await
-            .unwrap();
+        };
+        api.fixtures.system_activity(&org, entry).await;
     }
     let (status, page) = api
         .client

@@ -834,3 +834,33 @@ async fn seats_of_invitations_deleted_by_ttl_are_found_by_the_recount() {
     // The owner and the new invitation: the two reclaimed and the two deleted seats are free.
     assert_eq!(api.profile(&org).await.seats_used, 2);
 }
+
+#[tokio::test]
+async fn an_invite_by_an_admin_demoted_after_the_read_is_refused_and_takes_no_seat() {
+    let api = api().await;
+    let org = api.fixtures.org("own").await;
+    api.fixtures.add_member(&org, "adm", Role::Admin).await;
+    let stale = api.fixtures.member(&org, "adm").await;
+    api.fixtures
+        .set_role_meanwhile(&org, "adm", Role::Member)
+        .await;
+    let seats = api.profile(&org).await.seats_used;
+    let invitations = team::Invitations::new(
+        api.store.clone(),
+        api.clock.clone(),
+        Duration::days(365),
+        notify::Notifier::new(api.sqs.clone(), api.notifications.clone()),
+        mail::Mailer::new(test_support::ses_client().await, test_support::SENDER),
+        APP_URL,
+    );
+    let request: team::CreateInvitation =
+        serde_json::from_value(json!({"email": unique("late") + "@example.com", "role": "viewer"}))
+            .unwrap();
+    let refused = invitations.invite(&stale, request).await.unwrap_err();
+    assert!(
+        matches!(refused, team::TeamError::NotAllowed),
+        "{refused:?}"
+    );
+    assert_eq!(api.profile(&org).await.seats_used, seats);
+    assert!(api.stored_invitations(&org).await.is_empty());
+}
