@@ -104,9 +104,11 @@ fn openapi_doc() {}
 async fn create_organization(
     State(app): State<App>,
     Authenticated(caller): Authenticated,
-    key: IdempotencyKey,
+    key: Result<IdempotencyKey, Problem>,
     ValidJson(request): ValidJson<CreateOrganization>,
 ) -> Result<Created<Organization>, Problem> {
+    // The body is checked first: a bad body is reported before a bad header.
+    let key = key?;
     Ok(Created(
         app.organizations
             .create(&caller, request, key.as_deref())

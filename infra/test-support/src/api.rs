@@ -20,6 +20,8 @@ pub struct Reply {
     pub headers: HeaderMap,
     /// The JSON body; `null` when empty, a string when it is not JSON.
     pub body: Value,
+    /// Whether the body was JSON (or empty).
+    pub is_json: bool,
 }
 
 impl Reply {
@@ -43,10 +45,11 @@ impl Reply {
         self.body
     }
 
-    /// Status and body, for tests that branch on the status. An error answer must be a problem
-    /// document of that status.
+    /// Status and body, for tests that branch on the status. The body must be JSON (or empty),
+    /// and an error answer a problem document of that status.
     #[track_caller]
     pub fn into_parts(self) -> (StatusCode, Value) {
+        assert!(self.is_json, "a JSON body expected: {}", self.body);
         if self.status.is_client_error() || self.status.is_server_error() {
             assert_eq!(
                 self.body["status"],
@@ -81,16 +84,19 @@ impl ApiClient {
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .unwrap();
-        let body = if bytes.is_empty() {
-            Value::Null
+        let (body, is_json) = if bytes.is_empty() {
+            (Value::Null, true)
         } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+            match serde_json::from_slice(&bytes) {
+                Ok(json) => (json, true),
+                Err(_) => (Value::String(String::from_utf8_lossy(&bytes).into()), false),
+            }
         };
         Reply {
             status,
             headers,
             body,
+            is_json,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Organizations: create (the caller becomes owner), list the caller's, rename.
 
-use audit::{Activity, Actor, AuditLog, AuditedChange, Category, ChangeError};
+use audit::{Activity, Actor, AuditLog, AuditedChange, Category};
 use auth::records::MembershipRecord;
 use auth::{Caller, OrgMember, Permission, Role};
 use clock::{Clock, DateTime, Duration};
@@ -267,7 +267,7 @@ impl Organizations {
         match self.audit.commit(change).await {
             Ok(()) => {}
             Err(e) if e.rejected(ORGANIZATION) => return Err(AccountsError::OrganizationNotFound),
-            Err(ChangeError::ActorNotAllowed) => {
+            Err(e) if e.actor_not_allowed() => {
                 return Err(AccountsError::Denied(auth::Denied {
                     role: member.role,
                     permission: Permission::RenameOrganization,

@@ -276,12 +276,13 @@ const KEY_RECORD: &str = "api_key";
 
 /// A demoted actor is refused like any other actor without the permission (403).
 fn denied_or(e: ChangeError, actor: &OrgMember) -> ApiKeyError {
-    match e {
-        ChangeError::ActorNotAllowed => ApiKeyError::Denied(auth::Denied {
+    if e.actor_not_allowed() {
+        ApiKeyError::Denied(auth::Denied {
             role: actor.role,
             permission: Permission::ManageApiKeys,
-        }),
-        other => ApiKeyError::Change(other),
+        })
+    } else {
+        ApiKeyError::Change(e)
     }
 }
 

@@ -219,10 +219,10 @@ impl AuditedChange {
 /// Why an audited change was not made. Nothing of it was written.
 #[derive(Debug, thiserror::Error)]
 pub enum ChangeError {
-    /// The actor's role no longer allows the change (it changed since the request read it).
-    #[error("your role no longer allows this change")]
-    ActorNotAllowed,
-    /// Conditions of the change did not hold; their labels (unlabelled writes are not named).
+    /// Conditions that did not hold, by label, in the order the change added them; the actor's
+    /// re-check ([`ACTOR_CHECK`]) comes after the change's own writes. A use case matches its own
+    /// labels first (in that order: its first broken rule is the answer), then falls back on
+    /// the standard mapping: the actor's role (403), else a conflict (409).
     #[error("the change's conditions did not hold: {0:?}")]
     Rejected(Vec<Label>),
     /// Another transaction touched the same items at the same moment; retry on fresh reads.
@@ -237,34 +237,37 @@ impl ChangeError {
     pub fn rejected(&self, label: &str) -> bool {
         matches!(self, Self::Rejected(labels) if labels.iter().any(|l| l == label))
     }
+
+    /// Whether the actor's role no longer allows the change (it changed since the request read
+    /// it).
+    pub fn actor_not_allowed(&self) -> bool {
+        self.rejected(ACTOR_CHECK)
+    }
 }
 
 impl From<StoreError> for ChangeError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::ConditionFailed { failed } => {
-                if failed.iter().any(|l| l == ACTOR_CHECK) {
-                    Self::ActorNotAllowed
-                } else {
-                    Self::Rejected(failed)
-                }
-            }
+            StoreError::ConditionFailed { failed } => Self::Rejected(failed),
             StoreError::TransactionConflict => Self::Conflict,
             other => Self::Store(other),
         }
     }
 }
 
-/// The standard answers: 403 for the actor, 409 for a condition or a conflict no domain rule
-/// explained, the store's own mapping otherwise.
+/// The standard answers: 403 when the actor's role no longer allows the change, 409 for a
+/// condition no domain rule explained, and a conflict answers like the store's own (503, retry).
 impl From<ChangeError> for problem::Problem {
     fn from(e: ChangeError) -> Self {
         match e {
-            ChangeError::ActorNotAllowed => problem::Problem::forbidden("forbidden", e.to_string()),
-            ChangeError::Rejected(_) | ChangeError::Conflict => problem::Problem::conflict(
+            e if e.actor_not_allowed() => {
+                problem::Problem::forbidden("forbidden", "your role no longer allows this change")
+            }
+            ChangeError::Rejected(_) => problem::Problem::conflict(
                 "conflict",
                 "the data changed while this request ran; read it again and retry",
             ),
+            ChangeError::Conflict => StoreError::TransactionConflict.into(),
             ChangeError::Store(e) => e.into(),
         }
     }
@@ -363,7 +366,8 @@ mod tests {
         let denied = ChangeError::from(StoreError::ConditionFailed {
             failed: vec!["seat".into(), ACTOR_CHECK.into()],
         });
-        assert!(matches!(denied, ChangeError::ActorNotAllowed));
+        assert!(denied.actor_not_allowed() && denied.rejected("seat"));
+        assert_eq!(problem::Problem::from(denied).status, 403);
         let seat = ChangeError::from(StoreError::ConditionFailed {
             failed: vec!["seat".into()],
         });
@@ -372,5 +376,7 @@ mod tests {
             ChangeError::from(StoreError::TransactionConflict),
             ChangeError::Conflict
         ));
+        assert_eq!(problem::Problem::from(ChangeError::Conflict).status, 503);
+        assert_eq!(problem::Problem::from(seat).status, 409);
     }
 }

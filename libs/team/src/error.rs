@@ -46,7 +46,7 @@ pub enum TeamError {
 impl From<audit::ChangeError> for TeamError {
     fn from(e: audit::ChangeError) -> Self {
         match e {
-            audit::ChangeError::ActorNotAllowed => Self::NotAllowed,
+            e if e.actor_not_allowed() => Self::NotAllowed,
             audit::ChangeError::Rejected(_) | audit::ChangeError::Conflict => Self::Conflict,
             audit::ChangeError::Store(e) => Self::Store(e),
         }

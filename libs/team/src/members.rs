@@ -20,7 +20,9 @@ use notify::{NotificationRequest, NotificationType, Notifier};
 use crate::TeamError;
 use crate::rules::{may_change_role, may_remove};
 
-/// The label of the owner counter's update: it fails for the last owner.
+/// Labels of a change's conditions: the target's membership as read, and the owner counter
+/// (which fails for the last owner).
+const MEMBER: &str = "member";
 const OWNERS: &str = "owners";
 
 /// A member as the team sees them.
@@ -211,6 +213,7 @@ impl Members {
                         .set("role", &new)
                         .condition_on(auth::role_in(&[old])),
                 )
+                .label(MEMBER)
                 .update(
                     Update::new(keys::user_membership(org, user))
                         .set("role", &new)
@@ -221,10 +224,14 @@ impl Members {
                     .update(counters::owner_lost(&actor.org_id))
                     .label(OWNERS);
             } else if new == Role::Owner {
-                change = change.update(counters::owner_gained(&actor.org_id));
+                change = change
+                    .update(counters::owner_gained(&actor.org_id))
+                    .label(OWNERS);
             }
+            // The first broken rule answers: the member changed meanwhile, then the owners.
             match self.audit.commit(change).await {
                 Ok(()) => {}
+                Err(e) if e.rejected(MEMBER) => return Err(TeamError::Conflict),
                 Err(e) if e.rejected(OWNERS) => return Err(TeamError::LastOwner),
                 Err(e) => return Err(e.into()),
             }
@@ -263,6 +270,7 @@ impl Members {
         let mut change = self
             .change(actor, action, user_id, metadata)
             .delete(keys::org_member(org, user), auth::role_in(&[target.role]))
+            .label(MEMBER)
             .delete(keys::user_membership(org, user), Condition::Always)
             .update(counters::member_left(&actor.org_id, target.role));
         if target.role == Role::Owner {
@@ -278,6 +286,7 @@ impl Members {
                 }
                 Ok(())
             }
+            Err(e) if e.rejected(MEMBER) => Err(TeamError::Conflict),
             Err(e) if e.rejected(OWNERS) => Err(TeamError::LastOwner),
             Err(e) => Err(e.into()),
         }

@@ -118,12 +118,17 @@ impl Invitations {
                     .update(counters::take_seat(&actor.org_id, limit))
                     .label(SEAT),
             };
+            // The first broken rule answers: the address's guard, then the seat, then the actor.
             match self.audit.commit(change).await {
                 Ok(()) => {
                     let mut invitation = Invitation::new(&record, now);
                     invitation.email_sent =
                         Some(self.send_email(&loaded.org, &record, &token).await);
                     return Ok(invitation);
+                }
+                // Another invite of the same address got there first.
+                Err(e) if e.rejected(GUARD) && !replacing => {
+                    return Err(TeamError::AlreadyInvited);
                 }
                 Err(e) if e.rejected(SEAT) => {
                     if attempt == 0 && self.reclaim_expired(&actor.org_id).await? > 0 {
@@ -132,10 +137,6 @@ impl Invitations {
                     return Err(TeamError::SeatLimitReached {
                         limit: limit.unwrap_or_default(),
                     });
-                }
-                // Another invite of the same address got there first.
-                Err(e) if e.rejected(GUARD) && !replacing => {
-                    return Err(TeamError::AlreadyInvited);
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -13,6 +13,9 @@ use super::{
 use crate::TeamError;
 use crate::rules::may_invite;
 
+/// The label of the invitation's update.
+const INVITATION: &str = "invitation";
+
 impl Invitations {
     pub async fn resend(&self, actor: &OrgMember, id: &str) -> Result<Invitation, TeamError> {
         actor.require(Permission::ManageInvitations)?;
@@ -49,8 +52,15 @@ impl Invitations {
                 "#status = :pending AND #token_hash = :old",
                 [(":pending", text("pending")), (":old", text(&old_hash))],
             );
-        let change = member_change(actor, "invitation.resent", &updated, now).update(rotate);
-        self.audit.commit(change).await?;
+        let change = member_change(actor, "invitation.resent", &updated, now)
+            .update(rotate)
+            .label(INVITATION);
+        match self.audit.commit(change).await {
+            Ok(()) => {}
+            // Changed meanwhile (resent, accepted, revoked): a conflict, whatever the actor.
+            Err(e) if e.rejected(INVITATION) => return Err(TeamError::Conflict),
+            Err(e) => return Err(e.into()),
+        }
         let mut view = Invitation::new(&updated, now);
         view.email_sent = Some(self.send_email(&org, &updated, &token).await);
         Ok(view)

@@ -7,6 +7,9 @@ use super::{InvitationStatus, Invitations, member_change};
 use crate::TeamError;
 use crate::rules::may_invite;
 
+/// The label of the invitation's update.
+const INVITATION: &str = "invitation";
+
 impl Invitations {
     /// Revokes a pending invitation. Revoking one that already ended changes nothing; an
     /// accepted one is a member now (409).
@@ -23,8 +26,14 @@ impl Invitations {
         let (guard, unchanged) = invitation.release_guard();
         let change = member_change(actor, "invitation.revoked", &invitation, now)
             .update(invitation.end(InvitationStatus::Revoked, now))
+            .label(INVITATION)
             .delete(guard, unchanged)
             .update(counters::release_seat(&actor.org_id));
-        Ok(self.audit.commit(change).await?)
+        match self.audit.commit(change).await {
+            Ok(()) => Ok(()),
+            // Changed meanwhile (resent, accepted, revoked): a conflict, whatever the actor.
+            Err(e) if e.rejected(INVITATION) => Err(TeamError::Conflict),
+            Err(e) => Err(e.into()),
+        }
     }
 }
