@@ -14,7 +14,8 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::keys::{self, OrgId, UserId};
+use crate::keys;
+pub use crate::keys::idempotency::ReplayScope;
 use crate::{Condition, Item, Key, Label, Store, StoreError, Transaction};
 
 const MARKER_ENTITY: &str = "once";
@@ -50,14 +51,6 @@ impl OnceMarker {
             .put(self.item, Condition::NotExists)
             .label(label)
     }
-}
-
-/// Whose `Idempotency-Key` it is: the caller, in the organization the request acts in (`None`
-/// for routes outside one, such as creating an organization).
-#[derive(Clone, Copy, Debug)]
-pub struct ReplayScope<'a> {
-    pub org: Option<OrgId<'a>>,
-    pub caller: UserId<'a>,
 }
 
 /// A request made with an `Idempotency-Key`.
@@ -154,6 +147,7 @@ impl IdempotentRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::{OrgId, UserId};
 
     fn scope<'a>(org: Option<&'a str>, caller: &'a str) -> ReplayScope<'a> {
         ReplayScope {

@@ -1,9 +1,16 @@
 //! Records of requests made with an `Idempotency-Key` (see [`crate::IdempotentRequest`]).
 
-use super::{Key, digest, org_partition, user_partition};
-use crate::once::ReplayScope;
+use super::{Key, OrgId, UserId, digest, org_partition, user_partition};
 
 pub(super) const IDEMPOTENCY: &str = "IDEMPOTENCY#";
+
+/// Whose `Idempotency-Key` it is: the caller, in the organization the request acts in (`None`
+/// for routes outside one, such as creating an organization).
+#[derive(Clone, Copy, Debug)]
+pub struct ReplayScope<'a> {
+    pub org: Option<OrgId<'a>>,
+    pub caller: UserId<'a>,
+}
 
 /// Where a request's outcome is kept for a day: under the organization it acted in (tenant
 /// data), or under the caller for routes outside one (a global lookup item). The sort key holds
