@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use bytes::Bytes;
-use local_cloud::jwt::JwtKey;
 
 pub struct BenchOptions {
     pub binaries: PathBuf,
@@ -94,22 +93,16 @@ impl Sample {
 
 pub async fn run(options: BenchOptions, token: String) -> Result<String, String> {
     local_cloud::logs::set_quiet(true);
-    let (parameters, environment) = test_support::local_backend(&options.dynamodb, &options.sqs);
+    // One instance per function: every cold start is measured on a fresh one.
     let cloud = local_cloud::start(local_cloud::Config {
-        template: sam_template::default_path(),
-        binaries_dir: options.binaries.clone(),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        websocket_addr: "127.0.0.1:0".parse().unwrap(),
-        admin_addr: "127.0.0.1:0".parse().unwrap(),
-        dynamodb_endpoint: Some(options.dynamodb.clone()),
-        table_name: options.table.clone(),
-        sqs_endpoint: Some(options.sqs.clone()),
         queue_prefix: "bench-".into(),
-        parameters,
-        environment,
         max_instances: 1,
-        jwt_key: JwtKey::Hs256(config::LOCAL_SECRET.into()),
-        websocket_idle_timeout: local_cloud::websocket::DEFAULT_IDLE_TIMEOUT,
+        ..test_support::cloud::config(
+            options.binaries.clone(),
+            &options.dynamodb,
+            &options.sqs,
+            &options.table,
+        )
     })
     .await?;
     let base = format!("http://{}", cloud.http);

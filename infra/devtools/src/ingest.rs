@@ -7,7 +7,6 @@
 use std::time::{Duration, Instant};
 
 use analytics::{Aggregator, Message, Source, TrackedEvent};
-use local_cloud::jwt::JwtKey;
 use serde_json::{Value, json};
 use store::aws_sdk_dynamodb::types::AttributeValue;
 
@@ -45,26 +44,18 @@ fn event(i: usize) -> Value {
 
 pub async fn run(options: IngestOptions, token: String) -> Result<String, String> {
     local_cloud::logs::set_quiet(std::env::var_os("LOCAL_CLOUD_LOGS").is_none());
-    let (parameters, environment) = test_support::local_backend(&options.dynamodb, &options.sqs);
     let table = format!(
         "ingest-{}",
         ulid::Ulid::generate().to_string().to_lowercase()
     );
     let cloud = local_cloud::start(local_cloud::Config {
-        template: sam_template::default_path(),
-        binaries_dir: options.binaries.clone(),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        websocket_addr: "127.0.0.1:0".parse().unwrap(),
-        admin_addr: "127.0.0.1:0".parse().unwrap(),
-        dynamodb_endpoint: Some(options.dynamodb.clone()),
-        table_name: table.clone(),
-        sqs_endpoint: Some(options.sqs.clone()),
-        queue_prefix: format!("{table}-"),
-        parameters,
-        environment,
         max_instances: 4,
-        jwt_key: JwtKey::Hs256(config::LOCAL_SECRET.into()),
-        websocket_idle_timeout: local_cloud::websocket::DEFAULT_IDLE_TIMEOUT,
+        ..test_support::cloud::config(
+            options.binaries.clone(),
+            &options.dynamodb,
+            &options.sqs,
+            &table,
+        )
     })
     .await?;
     let api = test_support::Gateway::new(cloud.http);

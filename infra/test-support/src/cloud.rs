@@ -8,36 +8,56 @@ pub struct LocalCloud {
     pub api: crate::Gateway,
 }
 
-/// Starts the local cloud for an end-to-end test. `queue_prefix` keeps this test's queues apart
-/// from other tests' in the shared moto (a letter or two is enough: an id is added).
-pub async fn start(queue_prefix: &str) -> LocalCloud {
-    local_cloud::logs::set_quiet(std::env::var_os("LOCAL_CLOUD_LOGS").is_none());
-    // The sender's domain must be verified before a function sends mail.
-    crate::ses_client().await;
-    let dynamodb = crate::dynamodb_endpoint();
-    let sqs = crate::sqs_endpoint();
-    let (parameters, mut environment) = crate::local_backend(&dynamodb, &sqs);
-    environment.insert("AWS_ENDPOINT_URL_SESV2".into(), crate::ses_endpoint());
-    let id = ulid::Ulid::generate().to_string().to_lowercase();
-    let table = format!("e2e-{id}");
-    let cloud = local_cloud::start(local_cloud::Config {
+/// How the template's functions run over the emulators (end-to-end tests, benchmarks): the
+/// binaries of `binaries_dir`, free ports, local auth, every AWS client pointed at DynamoDB
+/// Local (`dynamodb`) or moto (`moto`: SQS and SES), `table` and queues named after it. Callers
+/// change what they need with struct update syntax (`max_instances`, say).
+pub fn config(
+    binaries_dir: std::path::PathBuf,
+    dynamodb: &str,
+    moto: &str,
+    table: &str,
+) -> local_cloud::Config {
+    let (parameters, environment) = crate::local_backend(dynamodb, moto);
+    local_cloud::Config {
         template: sam_template::default_path(),
-        binaries_dir: crate::function_binaries(),
+        binaries_dir,
         http_addr: "127.0.0.1:0".parse().unwrap(),
         websocket_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: "127.0.0.1:0".parse().unwrap(),
-        dynamodb_endpoint: Some(dynamodb),
-        table_name: table.clone(),
-        sqs_endpoint: Some(sqs),
-        queue_prefix: format!("{queue_prefix}{}-", &id[16..]),
+        dynamodb_endpoint: Some(dynamodb.to_owned()),
+        table_name: table.to_owned(),
+        sqs_endpoint: Some(moto.to_owned()),
+        queue_prefix: format!("{table}-"),
         parameters,
         environment,
         max_instances: 2,
         jwt_key: local_cloud::jwt::JwtKey::Hs256(config::LOCAL_SECRET.into()),
         websocket_idle_timeout: local_cloud::websocket::DEFAULT_IDLE_TIMEOUT,
-    })
-    .await
-    .expect("the local cloud starts");
+    }
+}
+
+/// Starts the local cloud for an end-to-end test, on a table of its own. `queue_prefix` keeps
+/// this test's queues apart from other tests' in the shared moto (an id is added).
+pub async fn start(queue_prefix: &str) -> LocalCloud {
+    local_cloud::logs::set_quiet(std::env::var_os("LOCAL_CLOUD_LOGS").is_none());
+    // The sender's domain must be verified before a function sends mail.
+    crate::ses_client().await;
+    let id = ulid::Ulid::generate().to_string().to_lowercase();
+    let table = format!("e2e-{id}");
+    let mut config = config(
+        crate::function_binaries(),
+        &crate::dynamodb_endpoint(),
+        &crate::sqs_endpoint(),
+        &table,
+    );
+    config.queue_prefix = format!("{queue_prefix}{}-", &id[16..]);
+    config
+        .environment
+        .insert("AWS_ENDPOINT_URL_SESV2".into(), crate::ses_endpoint());
+    let cloud = local_cloud::start(config)
+        .await
+        .expect("the local cloud starts");
     LocalCloud {
         api: crate::Gateway::new(cloud.http),
         cloud,
