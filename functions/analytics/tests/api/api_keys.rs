@@ -2,18 +2,30 @@
 
 use super::*;
 
-#[tokio::test]
-async fn api_keys_track_for_their_org_only_and_only_they_count_toward_billing() {
+/// An organization with a key of its owner's, and a second organization.
+async fn with_key() -> (Api, String, String, String) {
     let api = api().await;
     let org = api.fixtures.org("owner").await;
     let other = api.fixtures.org("stranger").await;
     let key = api.api_key(&org, "owner").await;
     assert!(key.starts_with("oak_"));
-    // Listed without the secret; only its hash is stored.
+    (api, org, other, key)
+}
+
+/// The organization's keys as its owner lists them.
+async fn listed_keys(api: &Api, org: &str) -> Value {
     let (_, keys) = api
         .client
-        .as_member(Method::GET, "/v1/api-keys", "owner", &org, None)
+        .as_member(Method::GET, "/v1/api-keys", "owner", org, None)
         .await;
+    keys
+}
+
+#[tokio::test]
+async fn a_key_is_shown_once_and_only_its_hash_is_stored() {
+    let (api, org, _, key) = with_key().await;
+    // Listed without the secret; only its hash is stored.
+    let keys = listed_keys(&api, &org).await;
     assert_eq!(keys["items"].as_array().unwrap().len(), 1);
     assert!(keys["items"][0].get("key").is_none());
     assert!(key.starts_with(keys["items"][0]["prefix"].as_str().unwrap()));
@@ -28,7 +40,11 @@ async fn api_keys_track_for_their_org_only_and_only_they_count_toward_billing() 
             .unwrap()
     );
     assert!(!stored.contains(&key[4..]), "the secret is not stored");
+}
 
+#[tokio::test]
+async fn only_events_tracked_with_a_key_count_toward_billing_and_each_once() {
+    let (api, org, _, key) = with_key().await;
     // A member's JWT: analytics only, never billing usage.
     let usage_events = r#"{"events":[{"name":"message.sent"},{"name":"api.call"},{"name":"storage.snapshot","properties":{"bytes":1000}}]}"#;
     let (status, _) = api
@@ -78,8 +94,11 @@ async fn api_keys_track_for_their_org_only_and_only_they_count_toward_billing() 
         .as_member(Method::GET, "/v1/analytics/overview", "owner", &org, None)
         .await;
     assert_eq!(overview["metrics"]["events"]["current"], 6);
+}
 
-    // A key tracks for its own organization only, and for nothing else.
+#[tokio::test]
+async fn a_key_tracks_for_its_own_organization_only_and_for_nothing_else() {
+    let (api, org, other, key) = with_key().await;
     let (status, _) = api
         .client
         .with_token(
@@ -119,8 +138,12 @@ async fn api_keys_track_for_their_org_only_and_only_they_count_toward_billing() 
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
 
-    // Revoked: refused at once; the activity log has both entries.
+#[tokio::test]
+async fn a_revoked_key_is_refused_at_once_and_both_changes_are_logged() {
+    let (api, org, _, key) = with_key().await;
+    let keys = listed_keys(&api, &org).await;
     let key_id = keys["items"][0]["id"].as_str().unwrap();
     let (status, _) = api
         .client
@@ -171,6 +194,11 @@ async fn api_keys_track_for_their_org_only_and_only_they_count_toward_billing() 
             && actions.contains(&"api_key.revoked".to_owned()),
         "{actions:?}"
     );
+}
+
+#[tokio::test]
+async fn bad_key_requests_are_problems() {
+    let (api, org, _, _) = with_key().await;
     for bad in [
         r#"{}"#,
         r#"{"name":""}"#,

@@ -1,12 +1,13 @@
-//! Reports by role and tenant.
+//! Who may track, manage keys and read reports, and what another organization sees of them.
 
 use super::*;
 
 #[tokio::test]
-async fn roles_and_tenancy() {
+async fn tracking_and_api_keys_follow_the_role_table() {
     let api = api().await;
     let org = api.fixtures.org("owner").await;
-    let other = api.fixtures.org("stranger").await;
+    // A stranger: the owner of another organization.
+    api.fixtures.org("stranger").await;
     for (user, role) in [
         ("ada", Role::Admin),
         ("mia", Role::Member),
@@ -56,6 +57,27 @@ async fn roles_and_tenancy() {
         };
         assert_eq!(got, expected, "{user} lists keys");
     }
+}
+
+#[tokio::test]
+async fn every_member_reads_the_reports_and_another_organization_sees_none_of_them() {
+    let api = api().await;
+    let org = api.fixtures.org("owner").await;
+    let other = api.fixtures.org("stranger").await;
+    api.fixtures.add_member(&org, "vic", Role::Viewer).await;
+    let event = r#"{"name":"x","agent_id":"secret-agent"}"#;
+    let (status, _) = api
+        .client
+        .as_member(
+            Method::POST,
+            "/v1/analytics/track",
+            "owner",
+            &org,
+            Some(event),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    api.api_key(&org, "owner").await;
     api.aggregate().await;
     // Everyone in the organization reads analytics; the other organization sees none of it.
     let (status, _) = api
@@ -130,6 +152,11 @@ async fn roles_and_tenancy() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_report_needs_an_organization() {
+    let api = api().await;
     let (status, _) = api
         .client
         .as_member(Method::GET, "/v1/analytics/overview", "owner", "", None)

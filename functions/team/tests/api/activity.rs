@@ -2,8 +2,9 @@
 
 use super::*;
 
-#[tokio::test]
-async fn the_activity_log_is_newest_first_filtered_and_hides_billing_from_members() {
+/// An organization whose log holds, oldest first: its creation, a role change (10 s later) and
+/// a billing entry (10 s after that); and when it started.
+async fn three_entries() -> (Api, String, clock::DateTime) {
     let api = api().await;
     let org = api.fixtures.org("own").await;
     let started = api.clock.now();
@@ -29,6 +30,12 @@ async fn the_activity_log_is_newest_first_filtered_and_hides_billing_from_member
     };
     api.fixtures.system_activity(&org, entry).await;
 
+    (api, org, started)
+}
+
+#[tokio::test]
+async fn the_log_is_newest_first_and_says_who_did_what() {
+    let (api, org, _) = three_entries().await;
     let (status, log) = api
         .client
         .as_member(Method::GET, "/v1/team/activity", "own", &org, None)
@@ -53,7 +60,11 @@ async fn the_activity_log_is_newest_first_filtered_and_hides_billing_from_member
         change["metadata"],
         json!({"from": "member", "to": "viewer"})
     );
+}
 
+#[tokio::test]
+async fn billing_entries_are_hidden_from_members() {
+    let (api, org, _) = three_entries().await;
     let (_, log) = api
         .client
         .as_member(Method::GET, "/v1/team/activity", "mem", &org, None)
@@ -69,7 +80,11 @@ async fn the_activity_log_is_newest_first_filtered_and_hides_billing_from_member
         ["member.role_changed", "org.created"],
         "no billing entries for a viewer"
     );
+}
 
+#[tokio::test]
+async fn the_log_filters_by_action_and_time_window_and_pages() {
+    let (api, org, started) = three_entries().await;
     let (_, log) = api
         .client
         .as_member(
@@ -116,7 +131,11 @@ async fn the_activity_log_is_newest_first_filtered_and_hides_billing_from_member
         )
         .await;
     assert_eq!(next["items"][0]["action"], "member.role_changed");
+}
 
+#[tokio::test]
+async fn expired_entries_are_not_shown() {
+    let (api, org, _) = three_entries().await;
     // Expired entries are not shown, though DynamoDB Local never deletes them.
     api.clock.advance(Duration::days(366));
     let (_, log) = api
