@@ -18,7 +18,9 @@
 use auth::{OrgMember, Role};
 use clock::{DateTime, Duration};
 use store::keys::{OrgId, UserId};
-use store::{Condition, Item, Key, Label, Store, StoreError, Transaction, Update, keys};
+use store::{
+    Condition, Item, Key, Label, OnceMarker, Store, StoreError, Transaction, Update, keys,
+};
 
 use crate::{ActivityEntry, Category, NewEntry, entry_item};
 
@@ -179,6 +181,13 @@ impl AuditedChange {
     ) -> Result<Self, E> {
         self.transaction = add(self.transaction)?;
         Ok(self)
+    }
+
+    /// Makes the change happen at most once per marker (a webhook's event id, say): a second
+    /// attempt fails on `label` and changes nothing.
+    pub fn once(mut self, marker: OnceMarker, label: impl Into<Label>) -> Self {
+        self.transaction = marker.put_into(self.transaction, label);
+        self
     }
 
     /// Names the write added last; a failed condition is reported by this label.
@@ -342,6 +351,23 @@ mod tests {
             transaction.labels(),
             vec!["organization", ACTOR_CHECK, SIDE_EFFECT]
         );
+    }
+
+    #[test]
+    fn a_change_made_once_carries_its_marker_under_its_label() {
+        let now = datetime!(2026-12-01 10:00:00 UTC);
+        let marker = OnceMarker::new(
+            &keys::event_id_marker(OrgId("o1"), "evt_1"),
+            &serde_json::json!({"type": "invoice.paid"}),
+            Some(1),
+        )
+        .unwrap();
+        let transaction = AuditedChange::new(Actor::system("o1"), activity(), now)
+            .once(marker, "stripe_event")
+            .into_transaction(Duration::days(1))
+            .unwrap();
+        assert_eq!(transaction.len(), 2, "the marker and the entry");
+        assert_eq!(transaction.labels(), vec!["stripe_event"]);
     }
 
     #[test]
