@@ -17,6 +17,7 @@
 
 use auth::{OrgMember, Role};
 use clock::{DateTime, Duration};
+use outbox::{OutboxRecord, SideEffect};
 use store::keys::{OrgId, UserId};
 use store::{
     Condition, Item, Key, Label, OnceMarker, Store, StoreError, Transaction, Update, keys,
@@ -108,7 +109,7 @@ pub struct AuditedChange {
     now: DateTime,
     transaction: Transaction,
     entries: Vec<ActivityEntry>,
-    side_effects: Vec<Item>,
+    side_effects: Vec<SideEffect>,
 }
 
 impl AuditedChange {
@@ -146,10 +147,11 @@ impl AuditedChange {
         self
     }
 
-    /// Something the change must cause (a notification, an email), recorded with it so it is
-    /// delivered at least once from the table, never sent after the commit and forgotten.
-    pub fn side_effect(mut self, item: Item) -> Self {
-        self.side_effects.push(item);
+    /// Something the change must cause (a notification, closing sockets), recorded with it as
+    /// an outbox item so it is delivered at least once from the table, never sent after the
+    /// commit and forgotten.
+    pub fn side_effect(mut self, effect: SideEffect) -> Self {
+        self.side_effects.push(effect);
         self
     }
 
@@ -216,9 +218,17 @@ impl AuditedChange {
         for entry in &self.entries {
             transaction = transaction.put(entry_item(entry, retention)?, Condition::NotExists);
         }
-        for item in self.side_effects {
+        let change_id = self.entries[0].id.clone();
+        for (index, record) in self.side_effects.into_iter().enumerate() {
+            let outbox = OutboxRecord {
+                org_id: self.actor.org_id.clone(),
+                change_id: change_id.clone(),
+                index,
+                record,
+                recorded_at: self.now,
+            };
             transaction = transaction
-                .put(item, Condition::NotExists)
+                .put(outbox.item()?, Condition::NotExists)
                 .label(SIDE_EFFECT);
         }
         Ok(transaction)
@@ -335,14 +345,9 @@ mod tests {
         .update(Update::new(keys::org_profile(OrgId("o1"))).set("name", &"B"))
         .label("organization")
         .also_by_system(activity())
-        .side_effect(
-            store::item(
-                &keys::activity(OrgId("o1"), "x"),
-                "outbox",
-                &serde_json::json!({"n": 1}),
-            )
-            .unwrap(),
-        );
+        .side_effect(SideEffect::CloseConnections {
+            user_id: "u2".into(),
+        });
         assert_eq!(change.activity_entry().actor_id, "u1");
         let transaction = change.into_transaction(Duration::days(1)).unwrap();
         // change, actor check, two entries, one side effect

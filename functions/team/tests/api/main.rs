@@ -19,6 +19,7 @@ mod e2e;
 mod invitations;
 mod members;
 mod roles;
+mod side_effects;
 
 const APP_URL: &str = "https://app.example.com";
 

@@ -2,7 +2,7 @@
 //! index key by hand; `docs/data-model.md` lists every access pattern these keys serve.
 //!
 //! One module per system ([`accounts`], [`audit`], [`team`], [`apikeys`], [`analytics`],
-//! [`idempotency`]); each names its sort-key prefixes once, and [`ORG_SORT_PREFIXES`] lists
+//! [`idempotency`], [`outbox`]); each names its sort-key prefixes once, and [`ORG_SORT_PREFIXES`] lists
 //! every prefix used under an organization, so the collision test reads the real constants.
 //!
 //! Tenant-owned items live under their organization's partition, `ORG#<org_id>`. A handful of
@@ -18,12 +18,14 @@ pub mod analytics;
 pub mod apikeys;
 pub mod audit;
 pub mod idempotency;
+pub mod outbox;
 pub mod team;
 
 pub use accounts::*;
 pub use analytics::*;
 pub use apikeys::*;
 pub use audit::*;
+pub use outbox::*;
 pub use team::*;
 
 /// Attribute names of the primary key and the overloaded indexes.
@@ -60,6 +62,7 @@ pub const ORG_SORT_PREFIXES: &[&str] = &[
     analytics::ORG_DAY,
     analytics::AGENT_DAY,
     idempotency::IDEMPOTENCY,
+    outbox::OUTBOX,
 ];
 
 /// Every sort-key prefix used under `USER#<user_id>`.
@@ -181,6 +184,7 @@ mod tests {
             api_key(org, "01JKEY"),
             org_day(org, "2026-01-01"),
             event_id_marker(org, "e1"),
+            outbox_record(org, "01JACT", 0),
         ] {
             assert_eq!(key.pk, "ORG#01JORG");
             assert!(
