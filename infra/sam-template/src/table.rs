@@ -2,7 +2,8 @@
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use serde_json::Value;
 
@@ -29,6 +30,8 @@ pub struct TableDefinition {
     pub keys: Vec<KeyPart>,
     pub indexes: Vec<Index>,
     pub ttl_attribute: Option<String>,
+    /// The stream's view type (`NEW_AND_OLD_IMAGES`, ...), when the table has a stream.
+    pub stream_view_type: Option<String>,
 }
 
 fn key_parts(value: Option<&Value>) -> Result<Vec<KeyPart>, TemplateError> {
@@ -103,18 +106,23 @@ impl Template {
             .filter(|t| t.get("Enabled").and_then(Value::as_bool) == Some(true))
             .and_then(|t| str_at(t, "AttributeName"))
             .map(str::to_owned);
+        let stream_view_type = props
+            .get("StreamSpecification")
+            .and_then(|s| str_at(s, "StreamViewType"))
+            .map(str::to_owned);
         Ok(TableDefinition {
             logical_id: logical_id.clone(),
             attributes,
             keys: key_parts(props.get("KeySchema"))?,
             indexes,
             ttl_attribute,
+            stream_view_type,
         })
     }
 }
 
 impl TableDefinition {
-    /// Creates this table (and turns on its TTL) under `table_name`.
+    /// Creates this table (with its stream, and its TTL turned on) under `table_name`.
     pub async fn create(
         &self,
         client: &aws_sdk_dynamodb::Client,
@@ -160,6 +168,15 @@ impl TableDefinition {
                             .projection_type(ProjectionType::from(index.projection.as_str()))
                             .build(),
                     )
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        if let Some(view) = &self.stream_view_type {
+            request = request.stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::from(view.as_str()))
                     .build()
                     .map_err(|e| e.to_string())?,
             );

@@ -449,3 +449,23 @@ async fn an_idempotent_request_replays_its_first_answer_and_refuses_another_body
         ));
     }
 }
+
+#[tokio::test]
+async fn fresh_tables_have_the_templates_stream_of_both_images() {
+    let client = test_support::dynamodb_client();
+    let table = test_support::fresh_table(&client).await;
+    let described = client
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let table = described.table().unwrap();
+    let spec = table.stream_specification().expect("a stream");
+    assert!(spec.stream_enabled());
+    assert_eq!(
+        spec.stream_view_type(),
+        Some(&store::aws_sdk_dynamodb::types::StreamViewType::NewAndOldImages)
+    );
+    assert!(table.latest_stream_arn().is_some());
+}
