@@ -2,18 +2,24 @@
 //! and the side effects it causes, committed as one transaction, with one mapping of failures.
 //!
 //! ```ignore
-//! let change = AuditedChange::new(
-//!     Actor::member(member, &[Role::Owner, Role::Admin]),
-//!     Activity::organization("org.renamed", "organization", &org.id, json!({"from": a, "to": b})),
-//!     now,
-//! )
-//! .update(rename)
-//! .label("organization");
+//! let activity = Activity {
+//!     action: "org.renamed",
+//!     category: Category::Organization,
+//!     target_type: "organization",
+//!     target_id: &org.id,
+//!     metadata: json!({"from": old_name, "to": new_name}),
+//! };
+//! let change = AuditedChange::new(Actor::member(member, &[Role::Owner, Role::Admin]), activity, now)
+//!     .update(rename)
+//!     .label("organization");
 //! match audit_log.commit(change).await {
+//!     Ok(()) => Ok(()),
 //!     Err(e) if e.rejected("organization") => Err(NotFound),
-//!     other => other.map_err(Into::into),
+//!     Err(e) => Err(e.into()), // 403 for the actor's re-check, 409 otherwise, 503 on a conflict
 //! }
 //! ```
+//!
+//! `docs/patterns.md` says how billing and notifications use it.
 
 use auth::{OrgMember, Role};
 use clock::{DateTime, Duration};
