@@ -260,7 +260,7 @@ impl Organizations {
             .set("updated_at", &clock::rfc3339(now))
             .require_exists();
         // The role read at the start of the request must still allow it when the change is made.
-        let actor = Actor::member(member, &[Role::Owner, Role::Admin]);
+        let actor = Actor::allowed_to(member, Permission::RenameOrganization);
         let change = AuditedChange::new(actor, activity, now)
             .update(rename)
             .label(ORGANIZATION);

@@ -7,7 +7,7 @@
 //! thing: tracking events for its own organization.
 
 use audit::{Activity, Actor, AuditLog, AuditedChange, ChangeError};
-use auth::{OrgMember, Permission, Role};
+use auth::{OrgMember, Permission};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clock::{Clock, DateTime, Duration};
@@ -264,7 +264,7 @@ impl ApiKeys {
             metadata: serde_json::json!({"name": api_key.name, "prefix": api_key.prefix}),
         };
         AuditedChange::new(
-            Actor::member(actor, &[Role::Owner, Role::Admin]),
+            Actor::allowed_to(actor, Permission::ManageApiKeys),
             activity,
             now,
         )

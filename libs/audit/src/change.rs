@@ -9,7 +9,7 @@
 //!     target_id: &org.id,
 //!     metadata: json!({"from": old_name, "to": new_name}),
 //! };
-//! let change = AuditedChange::new(Actor::member(member, &[Role::Owner, Role::Admin]), activity, now)
+//! let change = AuditedChange::new(Actor::allowed_to(member, Permission::RenameOrganization), activity, now)
 //!     .update(rename)
 //!     .label("organization");
 //! match audit_log.commit(change).await {
@@ -21,7 +21,7 @@
 //!
 //! `docs/patterns.md` says how billing and notifications use it.
 
-use auth::{OrgMember, Role};
+use auth::{OrgMember, Permission, Role};
 use clock::{DateTime, Duration};
 use outbox::{OutboxRecord, SideEffect};
 use store::keys::{OrgId, UserId};
@@ -56,6 +56,16 @@ impl Actor {
             actor_id: member.user_id().to_owned(),
             still_one_of: Some(roles.to_vec()),
         }
+    }
+
+    /// A member whose role must still allow `permission` when the change commits: the roles
+    /// come from the role table, never listed again beside it.
+    pub fn allowed_to(member: &OrgMember, permission: Permission) -> Self {
+        let roles: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|role| auth::allows(*role, permission))
+            .collect();
+        Self::member(member, &roles)
     }
 
     /// A member whose role must be the one the request read.
