@@ -27,3 +27,7 @@ pub fn dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
 pub fn sqs(endpoint: &str) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(&sdk_config(endpoint))
 }
+
+pub fn dynamodb_streams(endpoint: &str) -> aws_sdk_dynamodbstreams::Client {
+    aws_sdk_dynamodbstreams::Client::new(&sdk_config(endpoint))
+}

@@ -1,15 +1,17 @@
 //! The local cloud: stands in for API Gateway (HTTP API, WebSocket API, `@connections`) and
-//! Lambda's SQS event sources on 127.0.0.1, running each function's real `bootstrap` binary, all
+//! Lambda's SQS and DynamoDB Streams event sources on 127.0.0.1, running each function's real `bootstrap` binary, all
 //! read from `template.yaml`. See `main.rs` for the command line.
 
 pub mod admin;
 pub mod clients;
 pub mod events;
+pub mod filter;
 pub mod http_api;
 pub mod jwt;
 pub mod logs;
 pub mod runtime;
 pub mod sqs;
+pub mod streams;
 pub mod websocket;
 
 use std::collections::BTreeMap;
@@ -95,6 +97,102 @@ pub async fn ensure_table(
         &format!("created table {table_name} from the template"),
     );
     Ok(true)
+}
+
+/// The ARN of the table's current stream, if it has one.
+async fn stream_arn(endpoint: &str, table_name: &str) -> Result<Option<String>, String> {
+    let table = clients::dynamodb(endpoint)
+        .describe_table()
+        .table_name(table_name)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+    Ok(table.table.and_then(|t| t.latest_stream_arn))
+}
+
+/// Starts the template's stream mappings (`AWS::Lambda::EventSourceMapping` on the table's
+/// stream) against DynamoDB Local.
+fn start_stream_mappings(
+    template: &Template,
+    resolver: &Resolver,
+    config: &Config,
+    functions: &BTreeMap<String, Arc<Function>>,
+    queues: &BTreeMap<String, sqs::Queue>,
+) -> Result<(), String> {
+    let mappings = template.stream_mappings().map_err(|e| e.to_string())?;
+    if mappings.is_empty() {
+        return Ok(());
+    }
+    let Some(endpoint) = &config.dynamodb_endpoint else {
+        return Err("stream mappings need DynamoDB Local (--dynamodb)".into());
+    };
+    let client = clients::dynamodb_streams(endpoint);
+    for definition in mappings.into_iter().filter(|m| m.enabled) {
+        let name = definition.logical_id.clone();
+        let function_name = resolver
+            .string(&definition.function)
+            .map_err(|e| format!("{name}: {e}"))?;
+        let function = functions
+            .get(&function_name)
+            .ok_or_else(|| format!("{name}: no function {function_name}"))?
+            .clone();
+        let stream_arn = resolver
+            .string(&definition.event_source)
+            .map_err(|e| format!("{name}: {e}"))?;
+        let on_failure = match &definition.on_failure {
+            None => None,
+            Some(destination) => {
+                let arn = resolver
+                    .string(destination)
+                    .map_err(|e| format!("{name}: {e}"))?;
+                let queue = queues
+                    .values()
+                    .find(|q| q.arn == arn)
+                    .ok_or_else(|| format!("{name}: the failure destination {arn} is no queue"))?;
+                let endpoint = config
+                    .sqs_endpoint
+                    .as_ref()
+                    .ok_or_else(|| format!("{name}: a failure queue needs moto (--sqs)"))?;
+                Some(streams::FailureDestination {
+                    client: clients::sqs(endpoint),
+                    queue_url: queue.url.clone(),
+                })
+            }
+        };
+        logs::system(
+            "streams",
+            &format!(
+                "{function_name} reads the table's stream (batch {}, window {} s, {} filters)",
+                definition.batch_size,
+                definition.batching_window_secs,
+                definition.filter_patterns.len()
+            ),
+        );
+        Arc::new(streams::StreamMapping {
+            function_arn: format!(
+                "arn:aws:lambda:{}:{}:function:{function_name}",
+                resolver.region, resolver.account
+            ),
+            name,
+            function,
+            stream_arn,
+            starting_position: definition.starting_position,
+            batch_size: definition.batch_size.max(1) as usize,
+            batching_window: Duration::from_secs(definition.batching_window_secs.into()),
+            filters: filter::Filters::parse(&definition.filter_patterns)
+                .map_err(|e| format!("{}: {e}", definition.logical_id))?,
+            report_batch_item_failures: definition.report_batch_item_failures,
+            bisect_batch_on_function_error: definition.bisect_batch_on_function_error,
+            maximum_retry_attempts: definition.maximum_retry_attempts,
+            maximum_record_age: definition
+                .maximum_record_age_secs
+                .map(|s| Duration::from_secs(s.into())),
+            on_failure,
+            region: resolver.region.clone(),
+        })
+        .start(client.clone());
+    }
+    Ok(())
 }
 
 async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
@@ -201,6 +299,9 @@ pub async fn start(config: Config) -> Result<Cloud, String> {
         );
         if let Some(endpoint) = &config.dynamodb_endpoint {
             ensure_table(&template, endpoint, &config.table_name).await?;
+            if let Some(arn) = stream_arn(endpoint, &config.table_name).await? {
+                resolver.set_attribute(&table.logical_id, "StreamArn", arn);
+            }
         }
     }
     let definitions = template.functions().map_err(|e| e.to_string())?;
@@ -268,6 +369,7 @@ pub async fn start(config: Config) -> Result<Cloud, String> {
         ));
     }
 
+    start_stream_mappings(&template, &resolver, &config, &functions, &queues)?;
     let (jwt, guarded) = authorizer(&template, &resolver, config.jwt_key)?;
     let mut routes = Vec::new();
     for definition in &definitions {

@@ -45,17 +45,28 @@ fn sqs_client() -> aws_sdk_sqs::Client {
     local_cloud::clients::sqs(&sqs_endpoint())
 }
 
+fn dynamodb_endpoint() -> String {
+    std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:8000".into())
+}
+
 fn sqs_endpoint() -> String {
     std::env::var("SQS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
 }
 
 struct Harness {
     cloud: Cloud,
+    table: String,
     records: PathBuf,
     http: reqwest::Client,
 }
 
 async fn start(parameters: &[(&str, &str)]) -> Harness {
+    let id = ulid::Ulid::generate().to_string().to_lowercase();
+    start_on(&format!("lc-{id}"), parameters).await
+}
+
+/// Starts the local cloud on `table` (created from the fixture's template when missing).
+async fn start_on(table: &str, parameters: &[(&str, &str)]) -> Harness {
     local_cloud::logs::set_quiet(std::env::var_os("LOCAL_CLOUD_LOGS").is_none());
     let id = ulid::Ulid::generate().to_string().to_lowercase();
     let records = std::env::temp_dir().join(format!("local-cloud-{id}.jsonl"));
@@ -68,8 +79,8 @@ async fn start(parameters: &[(&str, &str)]) -> Harness {
         http_addr: "127.0.0.1:0".parse().unwrap(),
         websocket_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: "127.0.0.1:0".parse().unwrap(),
-        dynamodb_endpoint: None,
-        table_name: "unused".into(),
+        dynamodb_endpoint: Some(dynamodb_endpoint()),
+        table_name: table.to_owned(),
         sqs_endpoint: Some(sqs_endpoint()),
         queue_prefix: format!("t{}-", &id[16..]),
         parameters: parameters
@@ -83,12 +94,15 @@ async fn start(parameters: &[(&str, &str)]) -> Harness {
     };
     let cloud = local_cloud::start(config).await.unwrap_or_else(|e| {
         panic!(
-            "the local cloud did not start: {e}\n(is moto running at {}? ./infra/test starts it)",
-            sqs_endpoint()
+            "the local cloud did not start: {e}\n(are moto at {} and DynamoDB Local at {} \
+             running? ./infra/test starts them)",
+            sqs_endpoint(),
+            dynamodb_endpoint()
         )
     });
     Harness {
         cloud,
+        table: table.to_owned(),
         records,
         http: reqwest::Client::new(),
     }
@@ -667,4 +681,202 @@ async fn a_failed_invocation_is_retried_then_dead_lettered() {
             .unwrap()
             >= 2
     );
+}
+
+/// The fixture's table, created before the local cloud starts (so TRIM_HORIZON has something
+/// to read), and a client of it.
+async fn stream_table() -> (String, aws_sdk_dynamodb::Client) {
+    let id = ulid::Ulid::generate().to_string().to_lowercase();
+    let table = format!("lc-{id}");
+    let template = sam_template::Template::load(&PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/template.yaml"
+    )))
+    .unwrap();
+    local_cloud::ensure_table(&template, &dynamodb_endpoint(), &table)
+        .await
+        .unwrap();
+    (table, local_cloud::clients::dynamodb(&dynamodb_endpoint()))
+}
+
+async fn put(db: &aws_sdk_dynamodb::Client, table: &str, pk: &str, attributes: &[(&str, &str)]) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut request = db
+        .put_item()
+        .table_name(table)
+        .item("PK", AttributeValue::S(pk.into()));
+    for (name, value) in attributes {
+        request = request.item(*name, AttributeValue::S((*value).into()));
+    }
+    request.send().await.unwrap();
+}
+
+/// Stream records the functions received: `(tag, batch)` per invocation.
+fn stream_batches(records: &[Value], tag: &str) -> Vec<Vec<Value>> {
+    records
+        .iter()
+        .filter(|e| e["tag"] == tag)
+        .map(|e| e["Records"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+fn pk(record: &Value) -> &str {
+    record["dynamodb"]["Keys"]["PK"]["S"].as_str().unwrap()
+}
+
+/// The failure pointers on the mapping's `OnFailure` queue, waiting for at least `n`.
+async fn failure_pointers(h: &Harness, n: usize) -> Vec<Value> {
+    let sqs = sqs_client();
+    let queue = &h.cloud.queues["StreamFailures"];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut pointers = Vec::new();
+    while pointers.len() < n {
+        assert!(Instant::now() < deadline, "pointers so far: {pointers:#?}");
+        let output = sqs
+            .receive_message()
+            .queue_url(&queue.url)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        pointers.extend(
+            output
+                .messages
+                .unwrap_or_default()
+                .into_iter()
+                .map(|m| serde_json::from_str::<Value>(m.body().unwrap()).unwrap()),
+        );
+    }
+    pointers
+}
+
+#[tokio::test]
+async fn streams_filter_batch_retry_from_the_failed_record_and_discard_to_the_failure_queue() {
+    let (table, db) = stream_table().await;
+    // Written before the mappings start: TRIM_HORIZON delivers them, LATEST does not.
+    for (pk, kind) in [
+        ("j1", "job"),
+        ("j2", "job"),
+        ("other", "counter"),
+        ("note-before", "note"),
+    ] {
+        put(&db, &table, pk, &[("kind", kind)]).await;
+    }
+    put(&db, &table, "p", &[("kind", "job"), ("poison", "1")]).await;
+    for pk in ["j4", "j5", "j6"] {
+        put(&db, &table, pk, &[("kind", "job")]).await;
+    }
+    let h = start_on(&table, &[]).await;
+    let delivered = |records: &[Value], tag: &str, key: &str| {
+        stream_batches(records, tag)
+            .iter()
+            .flatten()
+            .filter(|r| pk(r) == key)
+            .count()
+    };
+    let records = h.records_until(|r| delivered(r, "jobs", "j6") >= 1).await;
+    let batches = stream_batches(&records, "jobs");
+    let keys: Vec<Vec<&str>> = batches.iter().map(|b| b.iter().map(pk).collect()).collect();
+    // Filtered before batching; at most BatchSize records; after the partial failure only the
+    // failed record is retried (the records before it are checkpointed), once (retry limit 1).
+    assert_eq!(
+        keys,
+        [vec!["j1", "j2", "p"], vec!["p"], vec!["j4", "j5", "j6"]],
+        "{batches:#?}"
+    );
+    let first = &batches[0][0];
+    assert_eq!(first["eventName"], "INSERT");
+    assert_eq!(first["eventSource"], "aws:dynamodb");
+    assert_eq!(first["eventVersion"], "1.1");
+    assert_eq!(first["awsRegion"], "us-east-1");
+    assert!(
+        first["eventSourceARN"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("table/{table}/stream/"))
+    );
+    assert_eq!(first["dynamodb"]["NewImage"]["kind"], json!({"S": "job"}));
+    assert_eq!(first["dynamodb"]["StreamViewType"], "NEW_AND_OLD_IMAGES");
+    assert!(first["dynamodb"]["SequenceNumber"].is_string());
+    assert!(first["dynamodb"]["ApproximateCreationDateTime"].is_number());
+    assert!(first.get("userIdentity").is_none());
+
+    // The discarded batch reaches the failure queue as Lambda's pointer, not the record.
+    let pointers = failure_pointers(&h, 1).await;
+    let info = &pointers[0]["DDBStreamBatchInfo"];
+    assert_eq!(
+        pointers[0]["requestContext"]["condition"],
+        "RetryAttemptsExhausted"
+    );
+    assert_eq!(pointers[0]["requestContext"]["approximateInvokeCount"], 2);
+    assert_eq!(
+        info["startSequenceNumber"],
+        batches[1][0]["dynamodb"]["SequenceNumber"]
+    );
+    assert_eq!(info["endSequenceNumber"], info["startSequenceNumber"]);
+    assert_eq!(info["batchSize"], 1);
+    assert_eq!(info["streamArn"], first["eventSourceARN"]);
+    assert!(info["shardId"].as_str().unwrap().starts_with("shardId-"));
+    assert!(pointers[0].get("Records").is_none());
+
+    // LATEST: only what is written after the mapping started; both images of a change.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    put(&db, &table, "note-after", &[("kind", "note")]).await;
+    put(&db, &table, "j1", &[("kind", "job"), ("changed", "yes")]).await;
+    let records = h
+        .records_until(|r| {
+            delivered(r, "latest", "note-after") >= 1 && delivered(r, "jobs", "j1") >= 2
+        })
+        .await;
+    let latest = stream_batches(&records, "latest");
+    let latest: Vec<&str> = latest.iter().flatten().map(pk).collect();
+    assert_eq!(latest, ["note-after"]);
+    let modify = stream_batches(&records, "jobs")
+        .into_iter()
+        .flatten()
+        .find(|r| r["eventName"] == "MODIFY")
+        .unwrap();
+    assert_eq!(
+        modify["dynamodb"]["NewImage"]["changed"],
+        json!({"S": "yes"})
+    );
+    assert!(modify["dynamodb"]["OldImage"].get("changed").is_none());
+    assert_eq!(h.table, table);
+}
+
+#[tokio::test]
+async fn a_stream_batch_that_crashes_the_function_is_bisected_down_to_the_bad_record() {
+    let (table, db) = stream_table().await;
+    put(&db, &table, "c1", &[("kind", "job")]).await;
+    put(&db, &table, "x", &[("kind", "job"), ("crash", "1")]).await;
+    put(&db, &table, "c2", &[("kind", "job")]).await;
+    put(&db, &table, "c3", &[("kind", "job")]).await;
+    let h = start_on(&table, &[]).await;
+    let pointers = failure_pointers(&h, 1).await;
+    let records = h
+        .records_until(|r| {
+            stream_batches(r, "jobs")
+                .iter()
+                .any(|b| b.iter().map(pk).collect::<Vec<_>>() == ["c2", "c3"])
+        })
+        .await;
+    let batches = stream_batches(&records, "jobs");
+    let keys: Vec<Vec<&str>> = batches.iter().map(|b| b.iter().map(pk).collect()).collect();
+    // Halved on each crash (not counted as retries); alone, the record is retried once, then
+    // discarded, and the records around it are delivered.
+    assert_eq!(
+        keys,
+        [
+            vec!["c1", "x", "c2"],
+            vec!["c1", "x"],
+            vec!["c1"],
+            vec!["x", "c2", "c3"],
+            vec!["x", "c2"],
+            vec!["x"],
+            vec!["x"],
+            vec!["c2", "c3"],
+        ]
+    );
+    assert_eq!(pointers[0]["DDBStreamBatchInfo"]["batchSize"], 1);
+    assert_eq!(pointers[0]["responseContext"]["functionError"], "Unhandled");
 }

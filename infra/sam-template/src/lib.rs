@@ -1,12 +1,13 @@
 //! Reads what local tooling needs from `template.yaml`: the table (to create it in DynamoDB
 //! Local exactly as deployed), the functions with their environment, HTTP routes and SQS event
-//! sources, the queues, the HTTP API's CORS and JWT authorizer, and WebSocket APIs. The template
-//! is the one description of the system; nothing local restates it.
+//! sources, the stream mappings, the queues, the HTTP API's CORS and JWT authorizer, and
+//! WebSocket APIs. The template is the one description of the system; nothing local restates it.
 //!
 //! YAML short-form intrinsics (`!Ref`, `!GetAtt`, `!Sub`, ...) are normalized to their long JSON
 //! form on load; [`Resolver`] evaluates them against local names and parameter values.
 
 mod intrinsics;
+mod mappings;
 mod table;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 pub use intrinsics::Resolver;
+pub use mappings::{StartingPosition, StreamMappingDefinition};
 pub use table::{Index, KeyPart, TableDefinition};
 
 #[derive(Debug, thiserror::Error)]
@@ -109,14 +111,14 @@ pub struct WebSocketApiDefinition {
     pub routes: BTreeMap<String, String>,
 }
 
-fn as_u64(value: Option<&Value>) -> Option<u64> {
+pub(crate) fn as_u64(value: Option<&Value>) -> Option<u64> {
     value.and_then(|v| {
         v.as_u64()
             .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
     })
 }
 
-fn strings(value: Option<&Value>) -> Vec<String> {
+pub(crate) fn strings(value: Option<&Value>) -> Vec<String> {
     value
         .and_then(Value::as_array)
         .map(|list| {

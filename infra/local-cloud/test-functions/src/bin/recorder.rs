@@ -1,7 +1,10 @@
-//! WebSocket and SQS test function: appends every event to the file in `RECORD_FILE`.
+//! WebSocket, SQS and DynamoDB Streams test function: appends every event to the file in
+//! `RECORD_FILE` (with `"tag": $RECORD_TAG` when that is set, to tell functions apart).
 //! - `$connect` with `?deny=1` answers 403 (the upgrade is refused);
 //! - SQS records whose body contains `poison` are reported in `batchItemFailures`;
-//!   a body `crash` ends the process.
+//!   a body `crash` ends the process;
+//! - stream records whose new image has a `poison` attribute are reported in
+//!   `batchItemFailures` (by sequence number); a `crash` attribute ends the process.
 
 use std::io::Write;
 
@@ -21,9 +24,26 @@ fn record(event: &Value) {
 }
 
 async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
-    let event = event.payload;
+    let mut event = event.payload;
+    if let Ok(tag) = std::env::var("RECORD_TAG") {
+        event["tag"] = Value::String(tag);
+    }
     record(&event);
-    if let Some(records) = event["Records"].as_array() {
+    let records = event["Records"].as_array();
+    if let Some(records) = records.filter(|r| r.iter().any(|r| r["eventSource"] == "aws:dynamodb"))
+    {
+        let image = |r: &Value, name: &str| r["dynamodb"]["NewImage"].get(name).is_some();
+        if records.iter().any(|r| image(r, "crash")) {
+            std::process::exit(4);
+        }
+        let failures: Vec<Value> = records
+            .iter()
+            .filter(|r| image(r, "poison"))
+            .map(|r| json!({ "itemIdentifier": r["dynamodb"]["SequenceNumber"] }))
+            .collect();
+        return Ok(json!({ "batchItemFailures": failures }));
+    }
+    if let Some(records) = records {
         if records.iter().any(|r| r["body"] == "crash") {
             std::process::exit(4);
         }

@@ -1,0 +1,685 @@
+//! Lambda's DynamoDB Streams event source over DynamoDB Local: one poller per mapping, each
+//! shard read in order (a child shard after its parent), filter criteria applied before
+//! batching, the batch invoked as Lambda's DynamoDB event, and Lambda's failure handling:
+//! partial batch responses by sequence number, bisection on a function error, a retry limit and
+//! a maximum record age, then a pointer to the failed batch on the `OnFailure` queue.
+//!
+//! DynamoDB Local 3.3.0 sends a TTL deletion with the event name `UNKNOWN_TO_SDK_VERSION` and
+//! no user identity: it reaches the function as AWS sends it, a `REMOVE` by the DynamoDB
+//! service principal. Its `ApproximateCreationDateTime` is rounded to the minute; the record
+//! age limit here counts from when the poller first read the record instead.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodbstreams::Client;
+use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use sam_template::StartingPosition;
+use serde_json::{Map, Value, json};
+
+use crate::filter::Filters;
+use crate::logs;
+use crate::runtime::{Function, InvokeError};
+
+/// Lambda polls each shard about four times a second.
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How often a mapping looks for new shards.
+const SHARD_DISCOVERY: Duration = Duration::from_secs(1);
+
+/// Where a failed batch's pointer goes (`DestinationConfig.OnFailure`).
+pub struct FailureDestination {
+    pub client: aws_sdk_sqs::Client,
+    pub queue_url: String,
+}
+
+/// One stream event-source mapping of the template.
+pub struct StreamMapping {
+    pub name: String,
+    pub function: Arc<Function>,
+    pub function_arn: String,
+    pub stream_arn: String,
+    pub starting_position: StartingPosition,
+    pub batch_size: usize,
+    pub batching_window: Duration,
+    pub filters: Filters,
+    pub report_batch_item_failures: bool,
+    pub bisect_batch_on_function_error: bool,
+    /// `None`: retried until the record is too old (or forever).
+    pub maximum_retry_attempts: Option<u32>,
+    pub maximum_record_age: Option<Duration>,
+    pub on_failure: Option<FailureDestination>,
+    pub region: String,
+}
+
+fn sdk_error(e: impl std::error::Error + Send + Sync + 'static) -> String {
+    aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string()
+}
+
+/// A DynamoDB attribute value in DynamoDB's JSON (`{"S": "x"}`), as Lambda's event carries it.
+fn attribute_json(value: &AttributeValue) -> Value {
+    let blob = |b: &aws_sdk_dynamodbstreams::primitives::Blob| STANDARD.encode(b.as_ref());
+    match value {
+        AttributeValue::S(s) => json!({ "S": s }),
+        AttributeValue::N(n) => json!({ "N": n }),
+        AttributeValue::B(b) => json!({ "B": blob(b) }),
+        AttributeValue::Ss(list) => json!({ "SS": list }),
+        AttributeValue::Ns(list) => json!({ "NS": list }),
+        AttributeValue::Bs(list) => json!({ "BS": list.iter().map(blob).collect::<Vec<_>>() }),
+        AttributeValue::M(map) => json!({ "M": image_json(map) }),
+        AttributeValue::L(list) => {
+            json!({ "L": list.iter().map(attribute_json).collect::<Vec<_>>() })
+        }
+        AttributeValue::Null(b) => json!({ "NULL": b }),
+        AttributeValue::Bool(b) => json!({ "BOOL": b }),
+        _ => Value::Null,
+    }
+}
+
+fn image_json(image: &HashMap<String, AttributeValue>) -> Value {
+    Value::Object(
+        image
+            .iter()
+            .map(|(k, v)| (k.clone(), attribute_json(v)))
+            .collect(),
+    )
+}
+
+/// A stream record as Lambda's DynamoDB event carries it, with DynamoDB Local's TTL deletions
+/// made into what AWS sends.
+pub fn lambda_record(record: &Record, stream_arn: &str, region: &str) -> Value {
+    let mut event_name = record
+        .event_name()
+        .map(|n| n.as_str().to_owned())
+        .unwrap_or_default();
+    let mut user_identity = record
+        .user_identity()
+        .map(|i| json!({ "type": i.r#type(), "principalId": i.principal_id() }));
+    if !matches!(event_name.as_str(), "INSERT" | "MODIFY" | "REMOVE") {
+        // Only TTL deletions arrive like this (measured): AWS sends them as a REMOVE by the
+        // DynamoDB service.
+        event_name = "REMOVE".into();
+        user_identity = Some(json!({ "type": "Service", "principalId": "dynamodb.amazonaws.com" }));
+    }
+    let mut dynamodb = Map::new();
+    if let Some(change) = record.dynamodb() {
+        if let Some(at) = change.approximate_creation_date_time() {
+            dynamodb.insert("ApproximateCreationDateTime".into(), json!(at.secs()));
+        }
+        if let Some(keys) = change.keys() {
+            dynamodb.insert("Keys".into(), image_json(keys));
+        }
+        if let Some(image) = change.new_image() {
+            dynamodb.insert("NewImage".into(), image_json(image));
+        }
+        if let Some(image) = change.old_image() {
+            dynamodb.insert("OldImage".into(), image_json(image));
+        }
+        dynamodb.insert("SequenceNumber".into(), json!(change.sequence_number()));
+        dynamodb.insert("SizeBytes".into(), json!(change.size_bytes()));
+        if let Some(view) = change.stream_view_type() {
+            dynamodb.insert("StreamViewType".into(), json!(view.as_str()));
+        }
+    }
+    let mut out = json!({
+        "eventID": record.event_id(),
+        "eventName": event_name,
+        "eventVersion": record.event_version().unwrap_or("1.1"),
+        "eventSource": "aws:dynamodb",
+        "awsRegion": region,
+        "dynamodb": dynamodb,
+        "eventSourceARN": stream_arn,
+    });
+    if let Some(identity) = user_identity {
+        out["userIdentity"] = identity;
+    }
+    out
+}
+
+/// A record read from a shard and waiting to be delivered.
+struct Pending {
+    record: Value,
+    sequence_number: String,
+    read_at: Instant,
+    arrival: i64,
+}
+
+/// One shard being read: its iterator (`None` once the shard is closed and read to its end),
+/// the last sequence number read, and what waits to be delivered.
+struct ShardReader {
+    shard: String,
+    position: StartingPosition,
+    iterator: Option<String>,
+    last_read: Option<String>,
+    buffer: VecDeque<Pending>,
+}
+
+/// How an invocation of a batch ended, by Lambda's rules.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    Success,
+    /// The lowest sequence number the partial batch response names: it and everything after it
+    /// failed.
+    FailedFrom(usize),
+    /// An error, crash or timeout, or an invalid partial batch response.
+    FunctionError,
+}
+
+/// The outcome of an answer to a batch of these sequence numbers.
+fn outcome(answer: &[u8], sequence_numbers: &[&str], partial_responses: bool) -> Outcome {
+    if !partial_responses || answer.is_empty() {
+        return Outcome::Success;
+    }
+    let Ok(value) = serde_json::from_slice::<Value>(answer) else {
+        return Outcome::FunctionError;
+    };
+    let list = match value.get("batchItemFailures") {
+        None | Some(Value::Null) => return Outcome::Success,
+        Some(Value::Array(list)) => list,
+        Some(_) => return Outcome::FunctionError,
+    };
+    let mut lowest: Option<usize> = None;
+    for item in list {
+        let position = item
+            .get("itemIdentifier")
+            .and_then(Value::as_str)
+            .and_then(|id| sequence_numbers.iter().position(|s| *s == id));
+        match position {
+            Some(i) => lowest = Some(lowest.map_or(i, |l| l.min(i))),
+            None => return Outcome::FunctionError,
+        }
+    }
+    lowest.map_or(Outcome::Success, Outcome::FailedFrom)
+}
+
+impl StreamMapping {
+    pub fn start(self: Arc<Self>, client: Client) {
+        tokio::spawn(async move { self.discover_shards(client).await });
+    }
+
+    /// Starts a reader for each shard once its parent (if the stream still has it) is done.
+    async fn discover_shards(self: Arc<Self>, client: Client) {
+        let mut started: HashSet<String> = HashSet::new();
+        let finished = Arc::new(std::sync::Mutex::new(HashSet::<String>::new()));
+        let mut first_pass = true;
+        loop {
+            match self.shards(&client).await {
+                Ok(shards) => {
+                    let known: HashSet<&str> = shards.iter().map(|(id, _)| id.as_str()).collect();
+                    for (shard, parent) in &shards {
+                        let parent_done = parent.as_ref().is_none_or(|p| {
+                            !known.contains(p.as_str()) || finished.lock().unwrap().contains(p)
+                        });
+                        if started.contains(shard) || !parent_done {
+                            continue;
+                        }
+                        started.insert(shard.clone());
+                        // Shards found when the mapping starts begin at its starting position;
+                        // shards created later are read from their start.
+                        let position = if first_pass {
+                            self.starting_position
+                        } else {
+                            StartingPosition::TrimHorizon
+                        };
+                        let (mapping, client, shard, finished) = (
+                            self.clone(),
+                            client.clone(),
+                            shard.clone(),
+                            finished.clone(),
+                        );
+                        tokio::spawn(async move {
+                            mapping.read_shard(&client, &shard, position).await;
+                            finished.lock().unwrap().insert(shard);
+                        });
+                    }
+                    first_pass = false;
+                }
+                Err(error) => logs::system(
+                    "streams",
+                    &format!("{}: describing the stream failed: {error}", self.name),
+                ),
+            }
+            tokio::time::sleep(SHARD_DISCOVERY).await;
+        }
+    }
+
+    /// `(shard id, parent shard id)` of every shard of the stream.
+    async fn shards(&self, client: &Client) -> Result<Vec<(String, Option<String>)>, String> {
+        let mut shards = Vec::new();
+        let mut start: Option<String> = None;
+        loop {
+            let output = client
+                .describe_stream()
+                .stream_arn(&self.stream_arn)
+                .set_exclusive_start_shard_id(start.clone())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            let Some(description) = output.stream_description else {
+                return Ok(shards);
+            };
+            for shard in description.shards() {
+                if let Some(id) = shard.shard_id() {
+                    shards.push((id.to_owned(), shard.parent_shard_id().map(str::to_owned)));
+                }
+            }
+            match description.last_evaluated_shard_id {
+                Some(last) => start = Some(last),
+                None => return Ok(shards),
+            }
+        }
+    }
+
+    /// A new iterator for the shard: at `position`, or after the last record read.
+    async fn iterator(
+        &self,
+        client: &Client,
+        shard: &str,
+        position: StartingPosition,
+        after: Option<&str>,
+    ) -> Option<String> {
+        loop {
+            let request = client
+                .get_shard_iterator()
+                .stream_arn(&self.stream_arn)
+                .shard_id(shard);
+            let request = match (after, position) {
+                (Some(sequence_number), _) => request
+                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                    .sequence_number(sequence_number),
+                (None, StartingPosition::TrimHorizon) => {
+                    request.shard_iterator_type(ShardIteratorType::TrimHorizon)
+                }
+                (None, StartingPosition::Latest) => {
+                    request.shard_iterator_type(ShardIteratorType::Latest)
+                }
+            };
+            match request.send().await {
+                Ok(output) => return output.shard_iterator,
+                Err(error) => {
+                    logs::system(
+                        "streams",
+                        &format!(
+                            "{}: no iterator for {shard}: {}",
+                            self.name,
+                            sdk_error(error)
+                        ),
+                    );
+                    tokio::time::sleep(SHARD_DISCOVERY).await;
+                }
+            }
+        }
+    }
+
+    async fn read_shard(&self, client: &Client, shard: &str, position: StartingPosition) {
+        let mut reader = ShardReader {
+            shard: shard.to_owned(),
+            position,
+            iterator: self.iterator(client, shard, position, None).await,
+            last_read: None,
+            buffer: VecDeque::new(),
+        };
+        // The size of the next batch: smaller while a failing batch is being bisected.
+        let mut limit = self.batch_size;
+        let mut attempts = 0u32;
+        loop {
+            self.fill(client, &mut reader).await;
+            if reader.buffer.is_empty() {
+                if reader.iterator.is_none() {
+                    return; // the shard is closed and fully delivered
+                }
+                continue;
+            }
+            self.drop_expired(&mut reader).await;
+            let n = limit.min(reader.buffer.len());
+            if n == 0 {
+                continue;
+            }
+            let batch: Vec<&Pending> = reader.buffer.iter().take(n).collect();
+            match self.invoke(&batch).await {
+                Outcome::Success => {
+                    reader.buffer.drain(..n);
+                    (limit, attempts) = (self.batch_size, 0);
+                }
+                Outcome::FailedFrom(i) => {
+                    // The records before the failed one are done; the rest of this batch is
+                    // retried (Lambda "bisects at the returned sequence number").
+                    reader.buffer.drain(..i);
+                    limit = n - i;
+                    attempts += 1;
+                    if self.retries_exhausted(attempts) {
+                        self.give_up(&mut reader, limit, attempts).await;
+                        (limit, attempts) = (self.batch_size, 0);
+                    }
+                }
+                Outcome::FunctionError if self.bisect_batch_on_function_error && n > 1 => {
+                    // Splitting does not count against the retry limit.
+                    limit = n.div_ceil(2);
+                }
+                Outcome::FunctionError => {
+                    attempts += 1;
+                    limit = n;
+                    if self.retries_exhausted(attempts) {
+                        self.give_up(&mut reader, limit, attempts).await;
+                        (limit, attempts) = (self.batch_size, 0);
+                    }
+                }
+            }
+        }
+    }
+
+    fn retries_exhausted(&self, attempts: u32) -> bool {
+        // `attempts` counts failed invocations: the first one and then each retry.
+        self.maximum_retry_attempts
+            .is_some_and(|max| attempts > max)
+    }
+
+    /// Reads until a batch is full, the batching window is over, or nothing is waiting. Records
+    /// the filters refuse are dropped here: they never reach the function.
+    async fn fill(&self, client: &Client, reader: &mut ShardReader) {
+        let window_start = Instant::now();
+        loop {
+            if reader.buffer.len() >= self.batch_size {
+                return;
+            }
+            let Some(current) = reader.iterator.clone() else {
+                return; // closed
+            };
+            let output = match client
+                .get_records()
+                .shard_iterator(&current)
+                .limit(1000)
+                .send()
+                .await
+            {
+                Ok(output) => output,
+                Err(error) => {
+                    // An iterator expires after 15 minutes (a long retry): start after what
+                    // was read.
+                    logs::system(
+                        "streams",
+                        &format!("{}: reading failed: {}", self.name, sdk_error(error)),
+                    );
+                    tokio::time::sleep(SHARD_DISCOVERY).await;
+                    let position = reader.position;
+                    let after = reader.last_read.clone();
+                    reader.iterator = self
+                        .iterator(client, &reader.shard, position, after.as_deref())
+                        .await;
+                    return;
+                }
+            };
+            reader.iterator = output.next_shard_iterator.clone();
+            let read = output.records();
+            for record in read {
+                let change = record.dynamodb();
+                let sequence_number = change
+                    .and_then(|c| c.sequence_number())
+                    .unwrap_or_default()
+                    .to_owned();
+                reader.last_read = Some(sequence_number.clone());
+                let lambda = lambda_record(record, &self.stream_arn, &self.region);
+                if !self.filters.pass(&lambda) {
+                    continue;
+                }
+                reader.buffer.push_back(Pending {
+                    sequence_number,
+                    arrival: change
+                        .and_then(|c| c.approximate_creation_date_time())
+                        .map_or(0, |t| t.secs()),
+                    read_at: Instant::now(),
+                    record: lambda,
+                });
+            }
+            let window_left = self.batching_window.saturating_sub(window_start.elapsed());
+            if read.is_empty() {
+                if reader.buffer.is_empty() {
+                    tokio::time::sleep(POLL_INTERVAL).await;
+                    return; // nothing waiting: the caller polls again
+                }
+                if window_left.is_zero() || reader.iterator.is_none() {
+                    return;
+                }
+                tokio::time::sleep(POLL_INTERVAL.min(window_left)).await;
+            } else if !reader.buffer.is_empty() && window_left.is_zero() {
+                return;
+            }
+        }
+    }
+
+    /// Records older than the mapping's maximum age go to the failure destination unread.
+    async fn drop_expired(&self, reader: &mut ShardReader) {
+        let Some(max_age) = self.maximum_record_age else {
+            return;
+        };
+        let expired = reader
+            .buffer
+            .iter()
+            .take_while(|p| p.read_at.elapsed() > max_age)
+            .count();
+        if expired > 0 {
+            let batch = reader.buffer.drain(..expired).collect();
+            self.report_failure(&reader.shard, batch, "RecordAgeExceeded", 0)
+                .await;
+        }
+    }
+
+    async fn give_up(&self, reader: &mut ShardReader, n: usize, attempts: u32) {
+        let failed: Vec<Pending> = reader.buffer.drain(..n.min(reader.buffer.len())).collect();
+        self.report_failure(&reader.shard, failed, "RetryAttemptsExhausted", attempts)
+            .await;
+    }
+
+    async fn invoke(&self, batch: &[&Pending]) -> Outcome {
+        let event = json!({ "Records": batch.iter().map(|p| &p.record).collect::<Vec<_>>() });
+        let sequence_numbers: Vec<&str> =
+            batch.iter().map(|p| p.sequence_number.as_str()).collect();
+        match self.function.invoke(Bytes::from(event.to_string())).await {
+            Ok(answer) => {
+                let outcome = outcome(&answer, &sequence_numbers, self.report_batch_item_failures);
+                if outcome == Outcome::FunctionError {
+                    logs::system(
+                        "streams",
+                        &format!(
+                            "{}: invalid partial batch response: the batch failed",
+                            self.name
+                        ),
+                    );
+                }
+                outcome
+            }
+            Err(error) => {
+                let brief = match error {
+                    InvokeError::Function(body) => String::from_utf8_lossy(&body).into_owned(),
+                    other => format!("{other:?}"),
+                };
+                logs::system(
+                    "streams",
+                    &format!("{}: batch of {} failed: {brief}", self.name, batch.len()),
+                );
+                Outcome::FunctionError
+            }
+        }
+    }
+
+    /// Sends Lambda's pointer to a discarded batch (never the records) to the failure
+    /// destination, or logs it when the mapping has none.
+    async fn report_failure(
+        &self,
+        shard: &str,
+        batch: Vec<Pending>,
+        condition: &str,
+        attempts: u32,
+    ) {
+        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+            return;
+        };
+        let rfc3339 = |secs: i64| {
+            time::OffsetDateTime::from_unix_timestamp(secs)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+        };
+        let now = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let pointer = json!({
+            "requestContext": {
+                "requestId": ulid::Ulid::generate().to_string().to_lowercase(),
+                "functionArn": self.function_arn,
+                "condition": condition,
+                "approximateInvokeCount": attempts,
+            },
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "version": "1.0",
+            "timestamp": now,
+            "DDBStreamBatchInfo": {
+                "shardId": shard,
+                "startSequenceNumber": first.sequence_number,
+                "endSequenceNumber": last.sequence_number,
+                "approximateArrivalOfFirstRecord": rfc3339(first.arrival),
+                "approximateArrivalOfLastRecord": rfc3339(last.arrival),
+                "batchSize": batch.len(),
+                "streamArn": self.stream_arn,
+            },
+        });
+        logs::system(
+            "streams",
+            &format!(
+                "{}: {} records discarded ({condition}) from {}",
+                self.name,
+                batch.len(),
+                first.sequence_number
+            ),
+        );
+        let Some(destination) = &self.on_failure else {
+            return;
+        };
+        if let Err(error) = destination
+            .client
+            .send_message()
+            .queue_url(&destination.queue_url)
+            .message_body(pointer.to_string())
+            .send()
+            .await
+        {
+            logs::system(
+                "streams",
+                &format!(
+                    "{}: the failure pointer was lost: {}",
+                    self.name,
+                    aws_sdk_sqs::error::DisplayErrorContext(error)
+                ),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodbstreams::types::{Identity, OperationType, StreamRecord};
+
+    #[test]
+    fn partial_batch_responses_checkpoint_at_the_lowest_failed_sequence_number() {
+        let seqs = ["100", "200", "300"];
+        assert_eq!(outcome(b"", &seqs, true), Outcome::Success);
+        assert_eq!(outcome(b"null", &seqs, true), Outcome::Success);
+        assert_eq!(
+            outcome(br#"{"batchItemFailures":[]}"#, &seqs, true),
+            Outcome::Success
+        );
+        assert_eq!(
+            outcome(
+                br#"{"batchItemFailures":[{"itemIdentifier":"300"},{"itemIdentifier":"200"}]}"#,
+                &seqs,
+                true
+            ),
+            Outcome::FailedFrom(1)
+        );
+        for invalid in [
+            &br#"{"batchItemFailures":[{"itemIdentifier":"999"}]}"#[..],
+            br#"{"batchItemFailures":[{"itemIdentifier":""}]}"#,
+            br#"{"batchItemFailures":[{"itemIdentifier":null}]}"#,
+            br#"{"batchItemFailures":"x"}"#,
+            b"not json",
+        ] {
+            assert_eq!(outcome(invalid, &seqs, true), Outcome::FunctionError);
+        }
+        // Without ReportBatchItemFailures the answer is not read.
+        assert_eq!(
+            outcome(
+                br#"{"batchItemFailures":[{"itemIdentifier":"100"}]}"#,
+                &seqs,
+                false
+            ),
+            Outcome::Success
+        );
+    }
+
+    #[test]
+    fn dynamodb_locals_ttl_deletions_become_removes_by_the_service() {
+        let change = StreamRecord::builder()
+            .keys("PK", AttributeValue::S("ORG#1".into()))
+            .old_image("PK", AttributeValue::S("ORG#1".into()))
+            .old_image("n", AttributeValue::N("2".into()))
+            .old_image("l", AttributeValue::L(vec![AttributeValue::Bool(true)]))
+            .sequence_number("42")
+            .size_bytes(10)
+            .build();
+        let ttl = Record::builder()
+            .event_id("e1")
+            .event_name(OperationType::from("UNKNOWN_TO_SDK_VERSION"))
+            .dynamodb(change.clone())
+            .build();
+        let record = lambda_record(&ttl, "arn:stream", "us-east-1");
+        assert_eq!(record["eventName"], "REMOVE");
+        assert_eq!(record["userIdentity"]["type"], "Service");
+        assert_eq!(
+            record["userIdentity"]["principalId"],
+            "dynamodb.amazonaws.com"
+        );
+        assert_eq!(record["eventSource"], "aws:dynamodb");
+        assert_eq!(record["eventSourceARN"], "arn:stream");
+        assert_eq!(record["dynamodb"]["OldImage"]["n"], json!({"N": "2"}));
+        assert_eq!(
+            record["dynamodb"]["OldImage"]["l"],
+            json!({"L": [{"BOOL": true}]})
+        );
+        assert_eq!(record["dynamodb"]["SequenceNumber"], "42");
+
+        let removed = Record::builder()
+            .event_name(OperationType::Remove)
+            .dynamodb(change)
+            .build();
+        let record = lambda_record(&removed, "arn:stream", "us-east-1");
+        assert_eq!(record["eventName"], "REMOVE");
+        assert!(
+            record.get("userIdentity").is_none(),
+            "a user's delete has no identity"
+        );
+
+        let with_identity = Record::builder()
+            .event_name(OperationType::Remove)
+            .user_identity(
+                Identity::builder()
+                    .r#type("Service")
+                    .principal_id("x")
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            lambda_record(&with_identity, "a", "r")["userIdentity"]["principalId"],
+            "x"
+        );
+    }
+}
