@@ -36,10 +36,10 @@ impl FromRef<App> for Identity {
     }
 }
 
-/// What the team function sends out: notification requests and invitation emails.
+/// What the team function sends out itself: invitation emails. (Notifications are recorded
+/// with each change and delivered by the outbox relay.)
 #[derive(Clone)]
 pub struct Outbound {
-    pub notifier: notify::Notifier,
     pub mailer: mail::Mailer,
     /// The web app's base URL, for accept links.
     pub app_url: String,
@@ -57,17 +57,11 @@ impl App {
         let retention = Duration::days(i64::from(activity_retention_days));
         Self {
             identity: Identity::from_settings(&settings.auth, store.clone(), clock.clone()),
-            members: Members::new(
-                store.clone(),
-                clock.clone(),
-                retention,
-                outbound.notifier.clone(),
-            ),
+            members: Members::new(store.clone(), clock.clone(), retention),
             invitations: Invitations::new(
                 store.clone(),
                 clock.clone(),
                 retention,
-                outbound.notifier,
                 outbound.mailer,
                 &outbound.app_url,
             ),

@@ -9,7 +9,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     let env = Env::from_process();
     let settings = HttpSettings::from_env(&env)?;
     let activity_retention_days = env.parsed("ACTIVITY_RETENTION_DAYS", 365u16)?;
-    let notifications_queue = env.required("NOTIFICATIONS_QUEUE_URL")?;
     let app_url = env.required("APP_URL")?;
     if !(app_url.starts_with("https://") || app_url.starts_with("http://")) {
         return Err(format!("APP_URL must be an http(s) URL, not {app_url:?}").into());
@@ -18,7 +17,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let outbound = Outbound {
-        notifier: notify::Notifier::new(aws_sdk_sqs::Client::new(&aws), notifications_queue),
         mailer: mail::Mailer::new(aws_sdk_sesv2::Client::new(&aws), sender),
         app_url,
     };

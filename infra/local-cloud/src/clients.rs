@@ -1,6 +1,9 @@
 //! AWS clients for the local emulators (DynamoDB Local, moto): fixed region and dummy keys. The
 //! one place that builds them; the tests' clients (test-support) come from here too.
 
+/// The access key id of every emulator client (DynamoDB Local keeps a database per key id).
+pub const ACCESS_KEY_ID: &str = "local";
+
 /// The SDK settings of every emulator client: one region, dummy credentials, the endpoint.
 pub fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     use aws_sdk_dynamodb::config::{
@@ -11,7 +14,7 @@ pub fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "local",
+            ACCESS_KEY_ID,
             "local",
             None,
             None,

@@ -27,7 +27,9 @@ fn check(pattern: &Value, at: &str) -> Result<(), String> {
                                 Some(("prefix", Value::String(_))) if operator.len() == 1 => {}
                                 Some(("anything-but", _)) if operator.len() == 1 => {}
                                 _ => {
-                                    return Err(format!("{at}: unsupported operator {alternative}"));
+                                    return Err(format!(
+                                        "{at}: unsupported operator {alternative}"
+                                    ));
                                 }
                             }
                         }

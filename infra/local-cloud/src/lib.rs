@@ -127,6 +127,7 @@ fn start_stream_mappings(
         return Err("stream mappings need DynamoDB Local (--dynamodb)".into());
     };
     let client = clients::dynamodb_streams(endpoint);
+    let http = reqwest::Client::new();
     for definition in mappings.into_iter().filter(|m| m.enabled) {
         let name = definition.logical_id.clone();
         let function_name = resolver
@@ -174,6 +175,8 @@ fn start_stream_mappings(
                 resolver.region, resolver.account
             ),
             name,
+            endpoint: endpoint.clone(),
+            http: http.clone(),
             function,
             stream_arn,
             starting_position: definition.starting_position,

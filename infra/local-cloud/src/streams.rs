@@ -9,17 +9,15 @@
 //! service principal. Its `ApproximateCreationDateTime` is rounded to the minute; the record
 //! age limit here counts from when the poller first read the record instead.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodbstreams::Client;
-use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use bytes::Bytes;
 use sam_template::StartingPosition;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::filter::Filters;
 use crate::logs;
@@ -39,6 +37,9 @@ pub struct FailureDestination {
 /// One stream event-source mapping of the template.
 pub struct StreamMapping {
     pub name: String,
+    /// DynamoDB Local, where `GetRecords` is called over plain HTTP.
+    pub endpoint: String,
+    pub http: reqwest::Client,
     pub function: Arc<Function>,
     pub function_arn: String,
     pub stream_arn: String,
@@ -59,84 +60,89 @@ fn sdk_error(e: impl std::error::Error + Send + Sync + 'static) -> String {
     aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string()
 }
 
-/// A DynamoDB attribute value in DynamoDB's JSON (`{"S": "x"}`), as Lambda's event carries it.
-fn attribute_json(value: &AttributeValue) -> Value {
-    let blob = |b: &aws_sdk_dynamodbstreams::primitives::Blob| STANDARD.encode(b.as_ref());
-    match value {
-        AttributeValue::S(s) => json!({ "S": s }),
-        AttributeValue::N(n) => json!({ "N": n }),
-        AttributeValue::B(b) => json!({ "B": blob(b) }),
-        AttributeValue::Ss(list) => json!({ "SS": list }),
-        AttributeValue::Ns(list) => json!({ "NS": list }),
-        AttributeValue::Bs(list) => json!({ "BS": list.iter().map(blob).collect::<Vec<_>>() }),
-        AttributeValue::M(map) => json!({ "M": image_json(map) }),
-        AttributeValue::L(list) => {
-            json!({ "L": list.iter().map(attribute_json).collect::<Vec<_>>() })
-        }
-        AttributeValue::Null(b) => json!({ "NULL": b }),
-        AttributeValue::Bool(b) => json!({ "BOOL": b }),
-        _ => Value::Null,
+/// DynamoDB Local 3.3.0 writes an empty map attribute as `{}` in stream records, where AWS
+/// writes `{"M": {}}` (the SDK cannot parse the former, which is why records are read as JSON).
+fn repair_attribute(value: &mut Value) {
+    let Some(object) = value.as_object_mut() else {
+        return;
+    };
+    if object.is_empty() {
+        object.insert("M".into(), json!({}));
+        return;
+    }
+    if let Some(Value::Object(map)) = object.get_mut("M") {
+        map.values_mut().for_each(repair_attribute);
+    }
+    if let Some(Value::Array(list)) = object.get_mut("L") {
+        list.iter_mut().for_each(repair_attribute);
     }
 }
 
-fn image_json(image: &HashMap<String, AttributeValue>) -> Value {
-    Value::Object(
-        image
-            .iter()
-            .map(|(k, v)| (k.clone(), attribute_json(v)))
-            .collect(),
-    )
-}
-
-/// A stream record as Lambda's DynamoDB event carries it, with DynamoDB Local's TTL deletions
-/// made into what AWS sends.
-pub fn lambda_record(record: &Record, stream_arn: &str, region: &str) -> Value {
-    let mut event_name = record
-        .event_name()
-        .map(|n| n.as_str().to_owned())
-        .unwrap_or_default();
-    let mut user_identity = record
-        .user_identity()
-        .map(|i| json!({ "type": i.r#type(), "principalId": i.principal_id() }));
-    if !matches!(event_name.as_str(), "INSERT" | "MODIFY" | "REMOVE") {
+/// A record of `GetRecords` (JSON) as Lambda's DynamoDB event carries it, with DynamoDB
+/// Local's differences made into what AWS sends.
+pub fn lambda_record(mut record: Value, stream_arn: &str, region: &str) -> Value {
+    if let Some(change) = record.get_mut("dynamodb") {
+        for image in ["Keys", "NewImage", "OldImage"] {
+            if let Some(Value::Object(attributes)) = change.get_mut(image) {
+                attributes.values_mut().for_each(repair_attribute);
+            }
+        }
+    }
+    let name = record["eventName"].as_str().unwrap_or_default();
+    if !matches!(name, "INSERT" | "MODIFY" | "REMOVE") {
         // Only TTL deletions arrive like this (measured): AWS sends them as a REMOVE by the
         // DynamoDB service.
-        event_name = "REMOVE".into();
-        user_identity = Some(json!({ "type": "Service", "principalId": "dynamodb.amazonaws.com" }));
+        record["eventName"] = json!("REMOVE");
+        record["userIdentity"] =
+            json!({ "type": "Service", "principalId": "dynamodb.amazonaws.com" });
     }
-    let mut dynamodb = Map::new();
-    if let Some(change) = record.dynamodb() {
-        if let Some(at) = change.approximate_creation_date_time() {
-            dynamodb.insert("ApproximateCreationDateTime".into(), json!(at.secs()));
-        }
-        if let Some(keys) = change.keys() {
-            dynamodb.insert("Keys".into(), image_json(keys));
-        }
-        if let Some(image) = change.new_image() {
-            dynamodb.insert("NewImage".into(), image_json(image));
-        }
-        if let Some(image) = change.old_image() {
-            dynamodb.insert("OldImage".into(), image_json(image));
-        }
-        dynamodb.insert("SequenceNumber".into(), json!(change.sequence_number()));
-        dynamodb.insert("SizeBytes".into(), json!(change.size_bytes()));
-        if let Some(view) = change.stream_view_type() {
-            dynamodb.insert("StreamViewType".into(), json!(view.as_str()));
-        }
+    record["eventSource"] = json!("aws:dynamodb");
+    record["eventSourceARN"] = json!(stream_arn);
+    record["awsRegion"] = json!(region);
+    if record.get("eventVersion").is_none_or(Value::is_null) {
+        record["eventVersion"] = json!("1.1");
     }
-    let mut out = json!({
-        "eventID": record.event_id(),
-        "eventName": event_name,
-        "eventVersion": record.event_version().unwrap_or("1.1"),
-        "eventSource": "aws:dynamodb",
-        "awsRegion": region,
-        "dynamodb": dynamodb,
-        "eventSourceARN": stream_arn,
-    });
-    if let Some(identity) = user_identity {
-        out["userIdentity"] = identity;
+    record
+}
+
+/// `GetRecords` over plain HTTP: the records as JSON and the next iterator. DynamoDB Local
+/// tells databases apart by the access key id of the `Authorization` header, and checks no
+/// signature.
+async fn get_records(
+    http: &reqwest::Client,
+    endpoint: &str,
+    access_key: &str,
+    iterator: &str,
+) -> Result<(Vec<Value>, Option<String>), String> {
+    let response = http
+        .post(endpoint)
+        .header("x-amz-target", "DynamoDBStreams_20120810.GetRecords")
+        .header("content-type", "application/x-amz-json-1.0")
+        .header(
+            "authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential={access_key}/20260101/us-east-1/dynamodb/aws4_request, \
+                 SignedHeaders=host, Signature=0"
+            ),
+        )
+        .body(json!({ "ShardIterator": iterator, "Limit": 1000 }).to_string())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("GetRecords answered {status}: {text}"));
     }
-    out
+    let mut body: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let records = match body["Records"].take() {
+        Value::Array(records) => records,
+        _ => Vec::new(),
+    };
+    Ok((
+        records,
+        body["NextShardIterator"].as_str().map(str::to_owned),
+    ))
 }
 
 /// A record read from a shard and waiting to be delivered.
@@ -388,20 +394,24 @@ impl StreamMapping {
             let Some(current) = reader.iterator.clone() else {
                 return; // closed
             };
-            let output = match client
-                .get_records()
-                .shard_iterator(&current)
-                .limit(1000)
-                .send()
-                .await
+            let read = match get_records(
+                &self.http,
+                &self.endpoint,
+                crate::clients::ACCESS_KEY_ID,
+                &current,
+            )
+            .await
             {
-                Ok(output) => output,
+                Ok((records, next)) => {
+                    reader.iterator = next;
+                    records
+                }
                 Err(error) => {
                     // An iterator expires after 15 minutes (a long retry): start after what
                     // was read.
                     logs::system(
                         "streams",
-                        &format!("{}: reading failed: {}", self.name, sdk_error(error)),
+                        &format!("{}: reading failed: {error}", self.name),
                     );
                     tokio::time::sleep(SHARD_DISCOVERY).await;
                     let position = reader.position;
@@ -412,30 +422,28 @@ impl StreamMapping {
                     return;
                 }
             };
-            reader.iterator = output.next_shard_iterator.clone();
-            let read = output.records();
+            let read_any = !read.is_empty();
             for record in read {
-                let change = record.dynamodb();
-                let sequence_number = change
-                    .and_then(|c| c.sequence_number())
+                let lambda = lambda_record(record, &self.stream_arn, &self.region);
+                let sequence_number = lambda["dynamodb"]["SequenceNumber"]
+                    .as_str()
                     .unwrap_or_default()
                     .to_owned();
                 reader.last_read = Some(sequence_number.clone());
-                let lambda = lambda_record(record, &self.stream_arn, &self.region);
                 if !self.filters.pass(&lambda) {
                     continue;
                 }
                 reader.buffer.push_back(Pending {
                     sequence_number,
-                    arrival: change
-                        .and_then(|c| c.approximate_creation_date_time())
-                        .map_or(0, |t| t.secs()),
+                    arrival: lambda["dynamodb"]["ApproximateCreationDateTime"]
+                        .as_f64()
+                        .map_or(0, |t| t as i64),
                     read_at: Instant::now(),
                     record: lambda,
                 });
             }
             let window_left = self.batching_window.saturating_sub(window_start.elapsed());
-            if read.is_empty() {
+            if !read_any {
                 if reader.buffer.is_empty() {
                     tokio::time::sleep(POLL_INTERVAL).await;
                     return; // nothing waiting: the caller polls again
@@ -587,7 +595,6 @@ impl StreamMapping {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_dynamodbstreams::types::{Identity, OperationType, StreamRecord};
 
     #[test]
     fn partial_batch_responses_checkpoint_at_the_lowest_failed_sequence_number() {
@@ -627,21 +634,29 @@ mod tests {
     }
 
     #[test]
-    fn dynamodb_locals_ttl_deletions_become_removes_by_the_service() {
-        let change = StreamRecord::builder()
-            .keys("PK", AttributeValue::S("ORG#1".into()))
-            .old_image("PK", AttributeValue::S("ORG#1".into()))
-            .old_image("n", AttributeValue::N("2".into()))
-            .old_image("l", AttributeValue::L(vec![AttributeValue::Bool(true)]))
-            .sequence_number("42")
-            .size_bytes(10)
-            .build();
-        let ttl = Record::builder()
-            .event_id("e1")
-            .event_name(OperationType::from("UNKNOWN_TO_SDK_VERSION"))
-            .dynamodb(change.clone())
-            .build();
-        let record = lambda_record(&ttl, "arn:stream", "us-east-1");
+    fn dynamodb_locals_records_become_what_aws_sends() {
+        // As DynamoDB Local 3.3.0 sends a TTL deletion, with an empty map attribute.
+        let ttl = json!({
+            "eventID": "e1",
+            "eventName": "UNKNOWN_TO_SDK_VERSION",
+            "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb",
+            "awsRegion": "ddblocal",
+            "dynamodb": {
+                "ApproximateCreationDateTime": 1796164800.0,
+                "Keys": {"PK": {"S": "ORG#1"}},
+                "OldImage": {
+                    "PK": {"S": "ORG#1"},
+                    "preferences": {},
+                    "nested": {"M": {"inner": {}}},
+                    "list": {"L": [{}, {"N": "1"}]}
+                },
+                "SequenceNumber": "42",
+                "SizeBytes": 10,
+                "StreamViewType": "NEW_AND_OLD_IMAGES"
+            }
+        });
+        let record = lambda_record(ttl, "arn:stream", "us-east-1");
         assert_eq!(record["eventName"], "REMOVE");
         assert_eq!(record["userIdentity"]["type"], "Service");
         assert_eq!(
@@ -650,36 +665,20 @@ mod tests {
         );
         assert_eq!(record["eventSource"], "aws:dynamodb");
         assert_eq!(record["eventSourceARN"], "arn:stream");
-        assert_eq!(record["dynamodb"]["OldImage"]["n"], json!({"N": "2"}));
-        assert_eq!(
-            record["dynamodb"]["OldImage"]["l"],
-            json!({"L": [{"BOOL": true}]})
-        );
-        assert_eq!(record["dynamodb"]["SequenceNumber"], "42");
+        assert_eq!(record["awsRegion"], "us-east-1");
+        let image = &record["dynamodb"]["OldImage"];
+        assert_eq!(image["preferences"], json!({"M": {}}));
+        assert_eq!(image["nested"], json!({"M": {"inner": {"M": {}}}}));
+        assert_eq!(image["list"], json!({"L": [{"M": {}}, {"N": "1"}]}));
+        assert_eq!(image["PK"], json!({"S": "ORG#1"}));
 
-        let removed = Record::builder()
-            .event_name(OperationType::Remove)
-            .dynamodb(change)
-            .build();
-        let record = lambda_record(&removed, "arn:stream", "us-east-1");
+        let removed = json!({"eventName": "REMOVE", "dynamodb": {"SequenceNumber": "43"}});
+        let record = lambda_record(removed, "arn:stream", "us-east-1");
         assert_eq!(record["eventName"], "REMOVE");
         assert!(
             record.get("userIdentity").is_none(),
             "a user's delete has no identity"
         );
-
-        let with_identity = Record::builder()
-            .event_name(OperationType::Remove)
-            .user_identity(
-                Identity::builder()
-                    .r#type("Service")
-                    .principal_id("x")
-                    .build(),
-            )
-            .build();
-        assert_eq!(
-            lambda_record(&with_identity, "a", "r")["userIdentity"]["principalId"],
-            "x"
-        );
+        assert_eq!(record["eventVersion"], "1.1");
     }
 }

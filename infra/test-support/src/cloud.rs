@@ -37,30 +37,55 @@ pub fn config(
     }
 }
 
+/// A table name of its own for an end-to-end test.
+pub fn table_name() -> String {
+    let id = ulid::Ulid::generate().to_string().to_lowercase();
+    format!("e2e-{id}")
+}
+
+/// Creates `table` from the template (with its stream), before the local cloud starts: what is
+/// written then is what a stream mapping starting at TRIM_HORIZON reads first.
+pub async fn create_table(table: &str) {
+    let template = sam_template::Template::load(&sam_template::default_path()).unwrap();
+    local_cloud::ensure_table(&template, &crate::dynamodb_endpoint(), table)
+        .await
+        .expect("the table is created");
+}
+
 /// Starts the local cloud for an end-to-end test, on a table of its own. `queue_prefix` keeps
 /// this test's queues apart from other tests' in the shared moto (an id is added).
 pub async fn start(queue_prefix: &str) -> LocalCloud {
+    start_with(queue_prefix, &table_name(), |_| {}).await
+}
+
+/// [`start`] on `table` (created if missing), with `change` applied to the configuration (say,
+/// an endpoint of the functions' environment pointed elsewhere).
+pub async fn start_with(
+    queue_prefix: &str,
+    table: &str,
+    change: impl FnOnce(&mut local_cloud::Config),
+) -> LocalCloud {
     local_cloud::logs::set_quiet(std::env::var_os("LOCAL_CLOUD_LOGS").is_none());
     // The sender's domain must be verified before a function sends mail.
     crate::ses_client().await;
-    let id = ulid::Ulid::generate().to_string().to_lowercase();
-    let table = format!("e2e-{id}");
     let mut config = config(
         crate::function_binaries(),
         &crate::dynamodb_endpoint(),
         &crate::sqs_endpoint(),
-        &table,
+        table,
     );
+    let id = ulid::Ulid::generate().to_string().to_lowercase();
     config.queue_prefix = format!("{queue_prefix}{}-", &id[16..]);
     config
         .environment
         .insert("AWS_ENDPOINT_URL_SESV2".into(), crate::ses_endpoint());
+    change(&mut config);
     let cloud = local_cloud::start(config)
         .await
         .expect("the local cloud starts");
     LocalCloud {
         api: crate::Gateway::new(cloud.http),
         cloud,
-        table,
+        table: table.to_owned(),
     }
 }

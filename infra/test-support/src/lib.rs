@@ -112,6 +112,45 @@ pub async fn drain_queue(client: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<s
     }
 }
 
+/// Receives (and deletes) messages of `queue_url`, with their attributes, until `done` holds
+/// for all received so far; fails the test after `within`.
+pub async fn receive_until(
+    queue_url: &str,
+    done: impl Fn(&[aws_sdk_sqs::types::Message]) -> bool,
+    within: std::time::Duration,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    let client = sqs_client();
+    let deadline = std::time::Instant::now() + within;
+    let mut received = Vec::new();
+    while !done(&received) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out; received so far: {:#?}",
+            received.iter().map(|m| m.body()).collect::<Vec<_>>()
+        );
+        let output = client
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .expect("moto receives");
+        for message in output.messages.unwrap_or_default() {
+            client
+                .delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("moto deletes");
+            received.push(message);
+        }
+    }
+    received
+}
+
 /// A DynamoDB Local client, and the settings of an HTTP function on a fresh table of its own:
 /// where every in-process suite starts.
 pub async fn fresh_function() -> (aws_sdk_dynamodb::Client, config::HttpSettings) {

@@ -1,7 +1,13 @@
-//! Notification requests: how any function asks for people to be notified. A request goes on the
-//! notifications queue; the notifications dispatcher (its own issue) stores it, pushes it over
-//! WebSocket and emails it according to each recipient's preferences.
+//! The notifications queue's contract: what a message asks the notifications dispatcher (its
+//! own issue) to do, and the one sender that puts messages on the queue.
+//!
+//! Changes never send here themselves: they record an outbox item in their own transaction, and
+//! the outbox relay turns it into a [`Message`]. Every delivery of one request carries the same
+//! [`Message::id`], so the dispatcher drops the copies at-least-once delivery brings.
 
+use std::time::Duration;
+
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use clock::DateTime;
 use serde::{Deserialize, Serialize};
 
@@ -25,14 +31,24 @@ pub enum Severity {
     Error,
 }
 
-/// One request, as it travels on the queue (JSON).
+/// A role, as recipients name it (the dispatcher resolves roles to members when it delivers).
+pub use auth::Role;
+
+/// Who a notification goes to, resolved when it is delivered (members change meanwhile).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum Recipients {
+    /// These users (user ids), whether or not they are still members.
+    Users(Vec<String>),
+    /// The organization's members holding one of these roles.
+    Roles(Vec<Role>),
+    /// Every member of the organization.
+    AllMembers,
+}
+
+/// A notification to send, as the change describes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct NotificationRequest {
-    /// A ULID; the dispatcher uses it to store each notification once under redelivery.
-    pub id: String,
-    pub org_id: String,
-    /// The recipients (user ids).
-    pub user_ids: Vec<String>,
+pub struct Notice {
     #[serde(rename = "type")]
     pub kind: NotificationType,
     pub severity: Severity,
@@ -40,50 +56,53 @@ pub struct NotificationRequest {
     pub body: String,
     #[serde(default)]
     pub data: serde_json::Value,
+    /// Only by email (a removed member can no longer read the organization in the app).
+    #[serde(default)]
+    pub email_only: bool,
+}
+
+/// What a message asks for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Work {
+    Notify {
+        recipients: Recipients,
+        notice: Notice,
+    },
+    /// Close a user's WebSocket connections in the organization (they were removed).
+    CloseConnections { user_id: String },
+}
+
+/// One message on the notifications queue (JSON).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// The same on every delivery of one request: the dispatcher stores and sends it once.
+    pub id: String,
+    pub org_id: String,
     #[serde(with = "clock::serde_rfc3339")]
     pub requested_at: DateTime,
+    #[serde(flatten)]
+    pub work: Work,
 }
 
-impl NotificationRequest {
-    pub fn new(
-        org_id: &str,
-        user_ids: Vec<String>,
-        kind: NotificationType,
-        title: &str,
-        body: &str,
-        now: DateTime,
-    ) -> Self {
-        Self {
-            id: ulid::Ulid::from_datetime(now.into()).to_string(),
-            org_id: org_id.to_owned(),
-            user_ids,
-            kind,
-            severity: Severity::Info,
-            title: title.to_owned(),
-            body: body.to_owned(),
-            data: serde_json::Value::Null,
-            requested_at: now,
-        }
-    }
+/// The message attribute carrying [`Message::id`], for consumers that look before parsing.
+pub const ID_ATTRIBUTE: &str = "message_id";
 
-    pub fn with_data(mut self, data: serde_json::Value) -> Self {
-        self.data = data;
-        self
-    }
-}
+/// SQS takes at most 10 messages and 256 KiB per `SendMessageBatch`.
+const BATCH_ENTRIES: usize = 10;
+const BATCH_BYTES: usize = 256 * 1024;
+/// Entries SQS refuses for reasons of its own (not the message's fault) are sent again this
+/// many times; the SDK already retries whole calls that fail.
+const ENTRY_ATTEMPTS: u32 = 3;
 
-#[derive(Debug, thiserror::Error)]
-#[error("the notification request could not be queued: {0}")]
-pub struct NotifyError(String);
-
-/// Puts notification requests on the notifications queue. Built once per cold start.
+/// Puts messages on the notifications queue. Built once per cold start.
 #[derive(Clone)]
-pub struct Notifier {
+pub struct NotificationsQueue {
     client: aws_sdk_sqs::Client,
     queue_url: String,
 }
 
-impl Notifier {
+impl NotificationsQueue {
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
         Self {
             client,
@@ -91,23 +110,88 @@ impl Notifier {
         }
     }
 
-    pub async fn send(&self, request: &NotificationRequest) -> Result<(), NotifyError> {
-        let body = serde_json::to_string(request).map_err(|e| NotifyError(e.to_string()))?;
-        self.client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|e| NotifyError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
-        Ok(())
+    /// Sends every message, in batches, retrying what SQS refuses for a transient reason.
+    /// Answers the ids of the messages that could not be sent, each with the reason.
+    pub async fn send_all(&self, messages: &[Message]) -> Vec<(String, String)> {
+        let mut failed = Vec::new();
+        let mut batch: Vec<(&Message, String)> = Vec::new();
+        let mut batch_bytes = 0;
+        for message in messages {
+            let body = match serde_json::to_string(message) {
+                Ok(body) => body,
+                Err(e) => {
+                    failed.push((message.id.clone(), e.to_string()));
+                    continue;
+                }
+            };
+            if batch.len() == BATCH_ENTRIES || batch_bytes + body.len() > BATCH_BYTES {
+                failed.extend(self.send_batch(std::mem::take(&mut batch)).await);
+                batch_bytes = 0;
+            }
+            batch_bytes += body.len();
+            batch.push((message, body));
+        }
+        if !batch.is_empty() {
+            failed.extend(self.send_batch(batch).await);
+        }
+        failed
     }
 
-    /// Sends after a change has been committed: a failure is logged, never undoes the change.
-    pub async fn send_after_commit(&self, request: &NotificationRequest) {
-        if let Err(error) = self.send(request).await {
-            tracing::error!(%error, request_id = %request.id, "notification request lost");
+    async fn send_batch(&self, mut pending: Vec<(&Message, String)>) -> Vec<(String, String)> {
+        let mut failed = Vec::new();
+        for attempt in 1..=ENTRY_ATTEMPTS {
+            let entries = pending.iter().enumerate().map(|(i, (message, body))| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body)
+                    .message_attributes(
+                        ID_ATTRIBUTE,
+                        MessageAttributeValue::builder()
+                            .data_type("String")
+                            .string_value(&message.id)
+                            .build()
+                            .expect("data type is set"),
+                    )
+                    .build()
+                    .expect("id and body are set")
+            });
+            let output = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries.collect()))
+                .send()
+                .await;
+            let refused = match output {
+                Ok(output) => output.failed,
+                Err(error) => {
+                    // The SDK's own retries are spent: every entry failed.
+                    let reason = aws_sdk_sqs::error::DisplayErrorContext(error).to_string();
+                    failed.extend(pending.iter().map(|(m, _)| (m.id.clone(), reason.clone())));
+                    return failed;
+                }
+            };
+            let mut again = Vec::new();
+            for entry in refused {
+                let Some((message, body)) =
+                    entry.id.parse::<usize>().ok().and_then(|i| pending.get(i))
+                else {
+                    continue;
+                };
+                let reason = format!("{}: {}", entry.code, entry.message.unwrap_or_default());
+                if entry.sender_fault || attempt == ENTRY_ATTEMPTS {
+                    failed.push((message.id.clone(), reason));
+                } else {
+                    again.push((*message, body.clone()));
+                }
+            }
+            if again.is_empty() {
+                break;
+            }
+            pending = again;
+            tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
         }
+        failed
     }
 }
 
@@ -116,25 +200,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn requests_travel_as_plain_json() {
-        let now = clock::parse_rfc3339("2026-11-24T10:00:00Z").unwrap();
-        let request = NotificationRequest::new(
-            "o1",
-            vec!["u1".into()],
-            NotificationType::Team,
-            "Role changed",
-            "You are now admin",
-            now,
-        )
-        .with_data(serde_json::json!({"role": "admin"}));
-        let json: serde_json::Value = serde_json::to_value(&request).unwrap();
-        assert_eq!(json["type"], "team");
-        assert_eq!(json["severity"], "info");
-        assert_eq!(json["user_ids"], serde_json::json!(["u1"]));
-        assert_eq!(json["requested_at"], "2026-11-24T10:00:00.000Z");
+    fn messages_travel_as_flat_typed_json() {
+        let message = Message {
+            id: "d1".into(),
+            org_id: "o1".into(),
+            requested_at: clock::parse_rfc3339("2026-11-24T10:00:00Z").unwrap(),
+            work: Work::Notify {
+                recipients: Recipients::Roles(vec![Role::Owner, Role::Admin]),
+                notice: Notice {
+                    kind: NotificationType::Team,
+                    severity: Severity::Info,
+                    title: "Role changed".into(),
+                    body: "You are now admin".into(),
+                    data: serde_json::json!({"role": "admin"}),
+                    email_only: false,
+                },
+            },
+        };
+        let json: serde_json::Value = serde_json::to_value(&message).unwrap();
+        assert_eq!(json["kind"], "notify");
         assert_eq!(
-            serde_json::from_value::<NotificationRequest>(json).unwrap(),
-            request
+            json["recipients"],
+            serde_json::json!({"kind": "roles", "value": ["owner", "admin"]})
         );
+        assert_eq!(json["notice"]["type"], "team");
+        assert_eq!(json["notice"]["severity"], "info");
+        assert_eq!(json["requested_at"], "2026-11-24T10:00:00.000Z");
+        assert_eq!(serde_json::from_value::<Message>(json).unwrap(), message);
+        let close = Message {
+            work: Work::CloseConnections {
+                user_id: "bo".into(),
+            },
+            ..message
+        };
+        let json = serde_json::to_value(&close).unwrap();
+        assert_eq!(json["kind"], "close_connections");
+        assert_eq!(json["user_id"], "bo");
+        assert_eq!(serde_json::from_value::<Message>(json).unwrap(), close);
     }
 }

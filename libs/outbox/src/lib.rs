@@ -8,9 +8,10 @@
 //! stream keeps records for 24 hours; the item stays longer so a failed delivery can be
 //! re-driven from it).
 
-use auth::Role;
+mod relay;
+
 use clock::{DateTime, Duration};
-use notify::{NotificationType, Severity};
+pub use notify::{Notice, Recipients};
 use serde::{Deserialize, Serialize};
 use store::keys::{self, OrgId};
 use store::{Item, Key, StoreError};
@@ -22,32 +23,7 @@ const ENTITY: &str = "outbox";
 /// How long an outbox item is kept after its change.
 pub const RETENTION: Duration = Duration::days(7);
 
-/// Who a notification goes to, resolved when it is delivered (members change).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
-pub enum Recipients {
-    /// These users (user ids), whether or not they are still members.
-    Users(Vec<String>),
-    /// The organization's members holding one of these roles.
-    Roles(Vec<Role>),
-    /// Every member of the organization.
-    AllMembers,
-}
-
-/// A notification to send, as the change describes it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Notice {
-    #[serde(rename = "type")]
-    pub kind: NotificationType,
-    pub severity: Severity,
-    pub title: String,
-    pub body: String,
-    #[serde(default)]
-    pub data: serde_json::Value,
-    /// Only by email (a removed member can no longer read the organization in the app).
-    #[serde(default)]
-    pub email_only: bool,
-}
+pub use relay::{Delivered, Relay, RelayError, Route, StreamRecord};
 
 /// One side effect of a change.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -102,9 +78,11 @@ impl OutboxRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use auth::Role;
+    use notify::{NotificationType, Severity};
     use time::macros::datetime;
 
-    fn record() -> OutboxRecord {
+    pub(crate) fn record() -> OutboxRecord {
         OutboxRecord {
             org_id: "01JORG".into(),
             change_id: "01JCHANGE".into(),

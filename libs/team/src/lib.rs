@@ -5,6 +5,7 @@ mod activity;
 mod error;
 mod invitations;
 mod members;
+mod notices;
 pub mod rules;
 
 pub use activity::{ActivityFilter, ActivityView, list_activity};

@@ -15,9 +15,8 @@ use store::{Condition, Page, Query, Store, Update, keys};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use notify::{NotificationRequest, NotificationType, Notifier};
-
 use crate::TeamError;
+use crate::notices;
 use crate::rules::{may_change_role, may_remove};
 
 /// Labels of a change's conditions: the target's membership as read, and the owner counter
@@ -84,43 +83,15 @@ pub struct Members {
     store: Store,
     clock: Clock,
     audit: AuditLog,
-    notifier: Notifier,
 }
 
 impl Members {
-    pub fn new(
-        store: Store,
-        clock: Clock,
-        activity_retention: Duration,
-        notifier: Notifier,
-    ) -> Self {
+    pub fn new(store: Store, clock: Clock, activity_retention: Duration) -> Self {
         Self {
             audit: AuditLog::new(store.clone(), activity_retention),
             store,
             clock,
-            notifier,
         }
-    }
-
-    /// Tells a member what happened to their membership (after the change is committed).
-    async fn tell(
-        &self,
-        org_id: &str,
-        user_id: &str,
-        title: &str,
-        body: String,
-        data: serde_json::Value,
-    ) {
-        let request = NotificationRequest::new(
-            org_id,
-            vec![user_id.to_owned()],
-            NotificationType::Team,
-            title,
-            &body,
-            self.clock.now(),
-        )
-        .with_data(data);
-        self.notifier.send_after_commit(&request).await;
     }
 
     /// The organization's members with their profiles, a page at a time (2 round trips).
@@ -219,6 +190,15 @@ impl Members {
                         .set("role", &new)
                         .require_exists(),
                 );
+            if actor.user_id() != user_id {
+                change = change.side_effect(notices::role_changed(
+                    &actor.org_id,
+                    user_id,
+                    old,
+                    new,
+                    actor.user_id(),
+                ));
+            }
             if old == Role::Owner {
                 change = change
                     .update(counters::owner_lost(&actor.org_id))
@@ -235,12 +215,6 @@ impl Members {
                 Err(e) if e.rejected(OWNERS) => return Err(TeamError::LastOwner),
                 Err(e) => return Err(e.into()),
             }
-        }
-        if old != new && actor.user_id() != user_id {
-            let body = format!("Your role in the organization is now {new}.");
-            let data = serde_json::json!({ "org_id": actor.org_id, "from": old, "to": new, "by": actor.user_id() });
-            self.tell(&actor.org_id, user_id, "Your role changed", body, data)
-                .await;
         }
         let profiles = profiles(&self.store, &[user_id]).await?;
         Ok(Member::new(
@@ -267,25 +241,27 @@ impl Members {
             "member.removed"
         };
         let metadata = serde_json::json!({ "role": target.role });
+        let profile = profiles(&self.store, &[user_id]).await?.remove(user_id);
+        let who = profile
+            .and_then(|p| p.name.or(p.email))
+            .unwrap_or_else(|| "A member".to_owned());
+        let by = (!is_self).then(|| actor.user_id());
         let mut change = self
             .change(actor, action, user_id, metadata)
             .delete(keys::org_member(org, user), auth::role_in(&[target.role]))
             .label(MEMBER)
             .delete(keys::user_membership(org, user), Condition::Always)
-            .update(counters::member_left(&actor.org_id, target.role));
+            .update(counters::member_left(&actor.org_id, target.role))
+            .side_effect(notices::member_gone(&actor.org_id, user_id, &who, by))
+            .side_effect(notices::close_connections(user_id));
+        if let Some(by) = by {
+            change = change.side_effect(notices::you_were_removed(&actor.org_id, user_id, by));
+        }
         if target.role == Role::Owner {
             change = change.label(OWNERS);
         }
         match self.audit.commit(change).await {
-            Ok(()) => {
-                if !is_self {
-                    let data = serde_json::json!({ "org_id": actor.org_id, "by": actor.user_id() });
-                    let body = "You were removed from the organization.".to_owned();
-                    self.tell(&actor.org_id, user_id, "You were removed", body, data)
-                        .await;
-                }
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(e) if e.rejected(MEMBER) => Err(TeamError::Conflict),
             Err(e) if e.rejected(OWNERS) => Err(TeamError::LastOwner),
             Err(e) => Err(e.into()),

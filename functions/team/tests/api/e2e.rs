@@ -145,16 +145,51 @@ async fn invitations_work_end_to_end_through_the_http_api() {
         ]
     );
 
-    // The notification requests are on the template's notifications queue.
+    // The notices, recorded with each change, reach the template's notifications queue through
+    // the outbox relay (the table's stream).
     let queue = &local.cloud.queues["NotificationsQueue"];
-    let mut messages = test_support::drain_queue(&test_support::sqs_client(), &queue.url).await;
-    messages.sort_by_key(|m| m["title"].as_str().unwrap_or_default().to_owned());
+    let messages = test_support::receive_until(
+        &queue.url,
+        |m| m.len() >= 4,
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    let mut messages: Vec<Value> = messages
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .collect();
+    messages.sort_by_key(|m| m["notice"]["title"].as_str().unwrap_or_default().to_owned());
     let titles: Vec<&str> = messages
         .iter()
-        .map(|m| m["title"].as_str().unwrap())
+        .map(|m| {
+            m["notice"]["title"]
+                .as_str()
+                .unwrap_or(m["kind"].as_str().unwrap())
+        })
         .collect();
-    assert_eq!(titles, ["Invitation accepted", "Your role changed"]);
-    assert_eq!(messages[0]["user_ids"], json!(["e2e-owner"]));
-    assert_eq!(messages[1]["user_ids"], json!([ada_id]));
+    assert_eq!(
+        titles,
+        [
+            "close_connections",
+            "Invitation accepted",
+            "Member left",
+            "Your role changed"
+        ]
+    );
+    assert_eq!(messages[0]["user_id"], ada_id.as_str());
+    let users = |m: &Value| m["recipients"].clone();
+    assert_eq!(
+        users(&messages[1]),
+        json!({"kind": "users", "value": ["e2e-owner"]})
+    );
+    assert_eq!(
+        users(&messages[2]),
+        json!({"kind": "roles", "value": ["owner", "admin"]})
+    );
+    assert_eq!(
+        users(&messages[3]),
+        json!({"kind": "users", "value": [ada_id]})
+    );
+    assert!(messages.iter().all(|m| m["org_id"] == org.as_str()));
     local.cloud.shutdown();
 }

@@ -236,14 +236,17 @@ async fn an_invitation_email_carries_a_token_that_makes_a_member() {
         ["invitation.accepted", "invitation.created", "org.created"]
     );
 
-    // The inviter hears about it through the notifications queue.
-    let messages = test_support::drain_queue(&api.sqs, &api.notifications).await;
-    assert_eq!(messages.len(), 1, "{messages:#?}");
-    assert_eq!(messages[0]["user_ids"], json!(["own"]));
-    assert_eq!(messages[0]["type"], "team");
-    assert_eq!(messages[0]["title"], "Invitation accepted");
-    assert_eq!(messages[0]["data"]["user_id"], ada.as_str());
-    assert_eq!(messages[0]["data"]["org_id"], org.as_str());
+    // The inviter is told, by a notice recorded with the accept.
+    let effects = api.side_effects(&org).await;
+    assert_eq!(effects.len(), 1, "{effects:#?}");
+    let outbox::SideEffect::Notify { recipients, notice } = &effects[0].record else {
+        panic!("{effects:#?}")
+    };
+    assert_eq!(recipients, &outbox::Recipients::Users(vec!["own".into()]));
+    assert_eq!(notice.kind, notify::NotificationType::Team);
+    assert_eq!(notice.title, "Invitation accepted");
+    assert_eq!(notice.data["user_id"], ada.as_str());
+    assert_eq!(notice.data["org_id"], org.as_str());
 
     // Round trips (context included): see docs/data-model.md.
     assert_eq!(invite_trips, 5, "invite");
@@ -849,7 +852,6 @@ async fn an_invite_by_an_admin_demoted_after_the_read_is_refused_and_takes_no_se
         api.store.clone(),
         api.clock.clone(),
         Duration::days(365),
-        notify::Notifier::new(api.sqs.clone(), api.notifications.clone()),
         mail::Mailer::new(test_support::ses_client().await, test_support::SENDER),
         APP_URL,
     );

@@ -28,17 +28,12 @@ struct Api {
     store: Store,
     clock: Clock,
     fixtures: Fixtures,
-    sqs: aws_sdk_sqs::Client,
-    notifications: String,
 }
 
 async fn api() -> Api {
     let (client, settings) = test_support::fresh_function().await;
     let clock = Clock::manual(clock::DateTime::now_utc());
-    let sqs = test_support::sqs_client();
-    let notifications = test_support::fresh_queue(&sqs).await;
     let outbound = Outbound {
-        notifier: notify::Notifier::new(sqs.clone(), notifications.clone()),
         mailer: mail::Mailer::new(test_support::ses_client().await, test_support::SENDER),
         app_url: APP_URL.into(),
     };
@@ -49,8 +44,6 @@ async fn api() -> Api {
         fixtures: Fixtures::new(store.clone(), clock.clone()),
         store,
         clock,
-        sqs,
-        notifications,
     }
 }
 
@@ -61,6 +54,30 @@ impl Api {
             .await
             .unwrap()
             .map(|m| m.role)
+    }
+
+    /// The organization's outbox: side effects recorded by its changes, oldest first.
+    async fn side_effects(&self, org: &str) -> Vec<outbox::OutboxRecord> {
+        let query = Query::new("t", keys::outbox(keys::OrgId(org)), 100, None);
+        self.store.query(query).await.unwrap().items
+    }
+
+    /// The id of the organization's activity entry for `action` (there must be one).
+    async fn activity_id(&self, org: &str, action: &str) -> String {
+        let page = self
+            .store
+            .query::<audit::ActivityEntry>(Query::new(
+                "t",
+                keys::activities(keys::OrgId(org)),
+                100,
+                None,
+            ))
+            .await
+            .unwrap();
+        let mut ids = page.items.into_iter().filter(|e| e.action == action);
+        let id = ids.next().expect("the activity entry").id;
+        assert!(ids.next().is_none(), "one {action} entry");
+        id
     }
 
     async fn actions(&self, org: &str) -> Vec<String> {

@@ -1,6 +1,7 @@
 //! The member list, tenancy, and what members are told.
 
 use super::*;
+use outbox::{Notice, Recipients, SideEffect};
 
 #[tokio::test]
 async fn another_organizations_members_are_invisible() {
@@ -103,12 +104,25 @@ async fn members_are_listed_with_their_profiles_and_paged() {
 }
 
 #[tokio::test]
-async fn role_changes_and_removals_notify_the_member_through_the_queue() {
+async fn role_changes_removals_and_leaving_record_their_notices_with_the_change() {
     let api = api().await;
     let org = api.fixtures.org("own").await;
     api.fixtures.add_member(&org, "mem", Role::Member).await;
     api.fixtures.add_member(&org, "gone", Role::Viewer).await;
     api.fixtures.add_member(&org, "leaver", Role::Viewer).await;
+    let notices = |effects: &[outbox::OutboxRecord]| -> Vec<(Recipients, Notice)> {
+        effects
+            .iter()
+            .filter_map(|e| match &e.record {
+                SideEffect::Notify { recipients, notice } => {
+                    Some((recipients.clone(), notice.clone()))
+                }
+                SideEffect::CloseConnections { .. } => None,
+            })
+            .collect()
+    };
+    let managers = Recipients::Roles(vec![Role::Owner, Role::Admin]);
+
     api.client
         .as_member(
             Method::PATCH,
@@ -118,9 +132,40 @@ async fn role_changes_and_removals_notify_the_member_through_the_queue() {
             Some(r#"{"role":"admin"}"#),
         )
         .await;
+    let effects = api.side_effects(&org).await;
+    let changed = notices(&effects);
+    assert_eq!(changed.len(), 1, "{effects:#?}");
+    assert_eq!(changed[0].0, Recipients::Users(vec!["mem".into()]));
+    assert_eq!(changed[0].1.title, "Your role changed");
+    assert_eq!(changed[0].1.kind, notify::NotificationType::Team);
+    assert_eq!(changed[0].1.data["to"], "admin");
+    assert!(!changed[0].1.email_only);
+    assert_eq!(
+        effects[0].change_id,
+        api.activity_id(&org, "member.role_changed").await
+    );
+    // Outbox records sort by their change's time: let the next change come later.
+    api.clock.advance(Duration::seconds(1));
+
     api.client
         .as_member(Method::DELETE, "/v1/team/members/gone", "own", &org, None)
         .await;
+    let effects = api.side_effects(&org).await;
+    let removal: Vec<_> = effects.iter().skip(1).map(|e| e.record.clone()).collect();
+    assert_eq!(removal.len(), 3, "{removal:#?}");
+    let removed = notices(&effects[1..]);
+    // Owners and admins see it in the app; the removed member hears by email only.
+    assert_eq!(removed[0].0, managers);
+    assert_eq!(removed[0].1.title, "Member removed");
+    assert_eq!(removed[0].1.data["user_id"], "gone");
+    assert_eq!(removed[1].0, Recipients::Users(vec!["gone".into()]));
+    assert_eq!(removed[1].1.title, "You were removed");
+    assert!(removed[1].1.email_only);
+    assert!(removal.contains(&SideEffect::CloseConnections {
+        user_id: "gone".into()
+    }));
+    api.clock.advance(Duration::seconds(1));
+
     api.client
         .as_member(
             Method::DELETE,
@@ -130,7 +175,16 @@ async fn role_changes_and_removals_notify_the_member_through_the_queue() {
             None,
         )
         .await;
-    // Refused changes notify nobody.
+    let effects = api.side_effects(&org).await;
+    let left = notices(&effects[4..]);
+    assert_eq!(left.len(), 1, "a member who leaves gets no notice of it");
+    assert_eq!(
+        (&left[0].0, left[0].1.title.as_str()),
+        (&managers, "Member left")
+    );
+    assert_eq!(effects.len(), 6);
+
+    // Refused changes record nothing.
     api.client
         .as_member(
             Method::PATCH,
@@ -140,17 +194,5 @@ async fn role_changes_and_removals_notify_the_member_through_the_queue() {
             Some(r#"{"role":"viewer"}"#),
         )
         .await;
-    let mut messages = test_support::drain_queue(&api.sqs, &api.notifications).await;
-    messages.sort_by_key(|m| m["user_ids"][0].as_str().unwrap_or_default().to_owned());
-    assert_eq!(messages.len(), 2, "{messages:#?}");
-    let (removed, changed) = (&messages[0], &messages[1]);
-    assert_eq!(changed["user_ids"], json!(["mem"]));
-    assert_eq!(
-        (changed["type"].as_str(), changed["org_id"].as_str()),
-        (Some("team"), Some(org.as_str()))
-    );
-    assert_eq!(changed["data"]["to"], "admin");
-    assert_eq!(changed["title"], "Your role changed");
-    assert_eq!(removed["user_ids"], json!(["gone"]));
-    assert_eq!(removed["title"], "You were removed");
+    assert_eq!(api.side_effects(&org).await.len(), 6);
 }

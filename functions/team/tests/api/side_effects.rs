@@ -27,15 +27,7 @@ fn activity() -> audit::Activity<'static> {
 }
 
 async fn outbox_items(api: &Api, org: &str) -> Vec<Value> {
-    let query = Query::new(
-        "t",
-        store::Partition {
-            pk: format!("ORG#{org}"),
-            sk_prefix: "OUTBOX#".into(),
-        },
-        100,
-        None,
-    );
+    let query = Query::new("t", keys::outbox(keys::OrgId(org)), 100, None);
     api.store.query::<Value>(query).await.unwrap().items
 }
 

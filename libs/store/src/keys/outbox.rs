@@ -1,6 +1,6 @@
 //! Outbox records: the side effects a committed change must cause, under its organization.
 
-use super::{Key, OrgId, org_partition};
+use super::{Key, OrgId, Partition, org_items, org_partition};
 
 pub(super) const OUTBOX: &str = "OUTBOX#";
 
@@ -11,4 +11,9 @@ pub fn outbox_record(org: OrgId<'_>, change_id: &str, index: usize) -> Key {
         org_partition(org),
         format!("{OUTBOX}{change_id}#{index:02}"),
     )
+}
+
+/// Every outbox record of an organization, oldest change first (for tests and re-driving).
+pub fn outbox(org: OrgId<'_>) -> Partition {
+    org_items(org, OUTBOX)
 }

@@ -4,8 +4,6 @@ use accounts::counters;
 use audit::{Actor, AuditedChange, ChangeError};
 use auth::Caller;
 use auth::records::MembershipRecord;
-use clock::DateTime;
-use notify::{NotificationRequest, NotificationType};
 use serde::Deserialize;
 use store::{Condition, keys};
 
@@ -15,6 +13,7 @@ use super::{
     AcceptInvitation, AcceptedInvitation, InvitationRecord, InvitationStatus, Invitations, activity,
 };
 use crate::TeamError;
+use crate::notices;
 
 /// Labels of the accept's conditions.
 const INVITATION: &str = "invitation";
@@ -85,10 +84,18 @@ impl Invitations {
             .put(user_membership_item, Condition::Always)
             .delete(guard, unchanged)
             // The seat the invitation held is the member's now.
-            .update(counters::invitee_joined(&invitation.org_id));
+            .update(counters::invitee_joined(&invitation.org_id))
+            .side_effect(notices::invitation_accepted(
+                &invitation.org_id,
+                &invitation.invited_by,
+                &invitation.id,
+                &newcomer_name(caller, &invitation),
+                caller.user_id(),
+                &invitation.email,
+                invitation.role,
+            ));
             match self.audit.commit(change).await {
                 Ok(()) => {
-                    self.tell_inviter(caller, &invitation, now).await;
                     return Ok(AcceptedInvitation {
                         org_id: invitation.org_id,
                         role: invitation.role,
@@ -102,32 +109,14 @@ impl Invitations {
         }
         Err(TeamError::Conflict)
     }
+}
 
-    async fn tell_inviter(&self, caller: &Caller, invitation: &InvitationRecord, now: DateTime) {
-        let who = caller
-            .user
-            .name
-            .clone()
-            .or_else(|| caller.claims.name.clone())
-            .unwrap_or_else(|| invitation.email.clone());
-        let request = NotificationRequest::new(
-            &invitation.org_id,
-            vec![invitation.invited_by.clone()],
-            NotificationType::Team,
-            "Invitation accepted",
-            &format!(
-                "{who} accepted your invitation and joined as {}.",
-                invitation.role
-            ),
-            now,
-        )
-        .with_data(serde_json::json!({
-            "org_id": invitation.org_id,
-            "invitation_id": invitation.id,
-            "user_id": caller.user_id(),
-            "email": invitation.email,
-            "role": invitation.role,
-        }));
-        self.notifier.send_after_commit(&request).await;
-    }
+/// How the inviter is told who joined: the profile's name, the token's, else the address.
+fn newcomer_name(caller: &Caller, invitation: &InvitationRecord) -> String {
+    caller
+        .user
+        .name
+        .clone()
+        .or_else(|| caller.claims.name.clone())
+        .unwrap_or_else(|| invitation.email.clone())
 }

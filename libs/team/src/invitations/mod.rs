@@ -30,7 +30,6 @@ use auth::OrgMember;
 use auth::records::MembershipRecord;
 use clock::{Clock, DateTime, Duration};
 use mail::Mailer;
-use notify::Notifier;
 use store::keys::{self, OrgId};
 use store::{Query, Store};
 
@@ -56,7 +55,6 @@ pub struct Invitations {
     store: Store,
     clock: Clock,
     audit: AuditLog,
-    notifier: Notifier,
     mailer: Mailer,
     /// The web app's base URL; the accept link is `{app_url}/accept-invitation?token=…`.
     app_url: String,
@@ -67,7 +65,6 @@ impl Invitations {
         store: Store,
         clock: Clock,
         activity_retention: Duration,
-        notifier: Notifier,
         mailer: Mailer,
         app_url: &str,
     ) -> Self {
@@ -75,7 +72,6 @@ impl Invitations {
             audit: AuditLog::new(store.clone(), activity_retention),
             store,
             clock,
-            notifier,
             mailer,
             app_url: app_url.trim_end_matches('/').to_owned(),
         }
