@@ -9,13 +9,16 @@
 //!   binaries run by the local cloud (see `infra/bench`);
 //! - `ingest --binaries DIR --dynamodb URL --sqs URL --events N[,N...] [--concurrency N]`: N
 //!   tracked events through the local cloud to the overview, and the aggregation's write cost
-//!   (see `infra/bench-analytics`).
+//!   (see `infra/bench-analytics`);
+//! - `relay --binaries DIR --dynamodb URL --sqs URL [--runs N] [--changes N] [--rate N]`: the outbox
+//!   relay's cold start and the commit-to-queue lag over N changes (see `infra/bench-relay`).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
 
 mod bench;
 mod ingest;
+mod relay;
 
 /// `--name value` pairs; a repeated flag keeps every value, comma-joined.
 fn flags(args: &[String]) -> Result<HashMap<String, String>, String> {
@@ -123,6 +126,29 @@ async fn run_bench(flags: &HashMap<String, String>) -> Result<String, String> {
     bench::run(options, token).await
 }
 
+async fn run_relay(flags: &HashMap<String, String>) -> Result<String, String> {
+    let get = |name: &str| {
+        flags
+            .get(name)
+            .cloned()
+            .ok_or(format!("--{name} is required"))
+    };
+    let count = |name: &str, default: usize| {
+        flags.get(name).map_or(Ok(default), |v| {
+            v.parse().map_err(|_| format!("--{name} must be a number"))
+        })
+    };
+    relay::run(relay::RelayOptions {
+        binaries: get("binaries")?.into(),
+        dynamodb: get("dynamodb")?,
+        sqs: get("sqs")?,
+        runs: count("runs", 21)?,
+        changes: count("changes", 1000)?,
+        rate: count("rate", 20)?,
+    })
+    .await
+}
+
 async fn run_ingest(flags: &HashMap<String, String>) -> Result<String, String> {
     let get = |name: &str| {
         flags
@@ -168,6 +194,10 @@ async fn main() -> ExitCode {
             Ok(f) => run_ingest(&f).await,
             Err(e) => Err(e),
         },
+        Some("relay") => match flags(&args[1..]) {
+            Ok(f) => run_relay(&f).await,
+            Err(e) => Err(e),
+        },
         Some("bench") => match flags(&args[1..]) {
             Ok(f) => run_bench(&f).await,
             Err(e) => Err(e),
@@ -179,7 +209,8 @@ async fn main() -> ExitCode {
             "usage: devtools mint-token --user ID [--email E] [--name N] [--org ORG] [--ttl S] | \
                   create-table --endpoint URL --table NAME | openapi | \
                   bench --binaries DIR --dynamodb URL --sqs URL --table NAME --function ID=EVENT... [--runs N] [--burst N]\n\
-                  ingest --binaries DIR --dynamodb URL --sqs URL --events N[,N...] [--concurrency N]"
+                  ingest --binaries DIR --dynamodb URL --sqs URL --events N[,N...] [--concurrency N]\n\
+                  relay --binaries DIR --dynamodb URL --sqs URL [--runs N] [--changes N] [--rate N]"
                 .into(),
         ),
     };
