@@ -208,8 +208,10 @@ enum TrackRequest {
 async fn track(
     State(app): State<App>,
     tracker: Tracker,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, Problem> {
+    web::require_json_content_type(&headers)?;
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Problem::payload_too_large(web::MAX_BODY_BYTES)

@@ -21,6 +21,9 @@ use crate::runtime::{Function, InvokeError};
 
 /// API Gateway's payload limit for HTTP APIs.
 const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
+/// API Gateway's HTTP API quota "total combined size of request line and header values".
+/// (AWS does not document the answer beyond the request failing; this is 431.)
+pub const MAX_REQUEST_LINE_AND_HEADERS: usize = 10_240;
 /// API Gateway's maximum integration timeout for HTTP APIs.
 const INTEGRATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -470,8 +473,21 @@ async fn handle(
     response
 }
 
+/// The size API Gateway's quota counts: the request line and the header values.
+fn request_line_and_header_values(parts: &http::request::Parts) -> usize {
+    let target = parts.uri.path_and_query().map_or(1, |p| p.as_str().len());
+    let request_line = parts.method.as_str().len() + 1 + target + " HTTP/1.1".len();
+    request_line + parts.headers.values().map(|v| v.len()).sum::<usize>()
+}
+
 async fn respond(api: &HttpApi, peer: SocketAddr, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    if request_line_and_header_values(&parts) > MAX_REQUEST_LINE_AND_HEADERS {
+        return message(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request Header Fields Too Large",
+        );
+    }
     let method = parts.method.as_str().to_owned();
     if let (Some(cors), true) = (&api.cors, parts.method == Method::OPTIONS) {
         let origin = parts.headers.get("origin").and_then(|v| v.to_str().ok());

@@ -263,6 +263,38 @@ async fn requests_become_payload_2_events_and_answers_map_back() {
 }
 
 #[tokio::test]
+async fn request_lines_and_header_values_over_10240_bytes_are_refused_at_the_gateway() {
+    let h = start(&[("GatewayJwtAuthorizer", "disabled")]).await;
+    let send = |size: usize| {
+        let h = &h;
+        async move {
+            h.http
+                .get(h.url("/items/1"))
+                .header("x-filler", "a".repeat(size))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Request line and the other headers take about 60 bytes: 10,000 fits, 10,240 does not.
+    assert_eq!(send(10_000).await.status(), 200);
+    let refused = send(10_240).await;
+    assert_eq!(refused.status(), 431);
+    assert_eq!(
+        refused.json::<Value>().await.unwrap(),
+        json!({"message": "Request Header Fields Too Large"})
+    );
+    let huge = h
+        .http
+        .get(h.url("/items/1"))
+        .header("authorization", format!("Bearer {}", "x".repeat(270_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 431);
+}
+
+#[tokio::test]
 async fn the_jwt_authorizer_accepts_and_rejects_as_api_gateway_does() {
     let h = start(&[]).await;
     let exp = jsonwebtoken::get_current_timestamp() + 600;

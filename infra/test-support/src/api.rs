@@ -179,8 +179,13 @@ impl Call<'_> {
     }
 
     /// A JSON body, sent as it is written (so tests can send bytes no serializer would).
-    pub fn json(mut self, body: &str) -> Self {
-        self.request = self.request.header("content-type", "application/json");
+    pub fn json(self, body: &str) -> Self {
+        self.body("application/json", body)
+    }
+
+    /// A body of any media type, as it is written.
+    pub fn body(mut self, content_type: &str, body: &str) -> Self {
+        self.request = self.request.header("content-type", content_type);
         self.body = Some(body.to_owned());
         self
     }

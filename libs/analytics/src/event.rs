@@ -128,14 +128,85 @@ struct EventInput {
 }
 
 /// The body of a track request: one event, or `{"events": [...]}`.
+/// A JSON value in which no object repeats a key: `serde_json::Value` keeps the last of
+/// duplicates silently, and every other route refuses them (serde's derive does).
+struct UniqueKeys(Value);
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(UniqueKeysVisitor)
+            .map(UniqueKeys)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut list = Vec::new();
+        while let Some(UniqueKeys(value)) = seq.next_element()? {
+            list.push(value);
+        }
+        Ok(Value::Array(list))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!("duplicate key `{key}`")));
+            }
+            let UniqueKeys(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
 pub fn parse_track(
     body: &[u8],
     org_id: &str,
     source: &Source,
     now: DateTime,
 ) -> Result<Vec<TrackedEvent>, AnalyticsError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| AnalyticsError::InvalidBody(format!("the body is not valid JSON: {e}")))?;
+    let value = serde_json::from_slice::<UniqueKeys>(body)
+        .map_err(|e| AnalyticsError::InvalidBody(format!("the body is not valid JSON: {e}")))?
+        .0;
     let Value::Object(mut object) = value else {
         return Err(AnalyticsError::InvalidBody(
             "the body must be an event object or {\"events\": [...]}".into(),
@@ -405,6 +476,26 @@ mod tests {
 
     fn parse(body: &str) -> Result<Vec<TrackedEvent>, problem::Problem> {
         parse_track(body.as_bytes(), "01ORG", &member(), now()).map_err(Into::into)
+    }
+
+    #[test]
+    fn duplicate_keys_and_trailing_bytes_are_refused_at_any_depth() {
+        for body in [
+            r#"{"name":"a","name":"b"}"#,
+            r#"{"events":[{"name":"a"}],"events":[{"name":"b"}]}"#,
+            r#"{"events":[{"name":"a","properties":{"tokens":1,"tokens":2}}]}"#,
+            r#"{"name":"a"} {"name":"b"}"#,
+            "{\"name\":\"a\"}\u{0}",
+        ] {
+            let problem = parse(body).unwrap_err();
+            assert_eq!(
+                (problem.status, problem.code.as_str()),
+                (400, "invalid_body"),
+                "{body}"
+            );
+        }
+        let nested = parse(r#"{"name":"a","properties":{"x":[1,2.5,null,true,{"y":"z"}]}}"#);
+        assert_eq!(nested.unwrap()[0].properties["x"][4]["y"], "z");
     }
 
     #[test]

@@ -50,20 +50,10 @@ pub struct CreatedApiKey {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
-    /// What the key is for, e.g. `ingest-service`.
-    #[validate(
-        length(min = 1, max = 100, message = "must be 1-100 characters"),
-        custom(function = "no_control_characters")
-    )]
+    /// What the key is for, e.g. `ingest-service`: 1–100 characters after trimming, something
+    /// visible among them, no control or bidirectional control characters.
+    #[validate(custom(function = "text::display_name"))]
     pub name: String,
-}
-
-fn no_control_characters(value: &str) -> Result<(), validator::ValidationError> {
-    if value.chars().any(char::is_control) || value.trim().is_empty() {
-        return Err(validator::ValidationError::new("name")
-            .with_message("must be printable text, not only spaces".into()));
-    }
-    Ok(())
 }
 
 /// The stored record: the listed fields and the secret's hash (to delete its lookup on revoke).

@@ -93,9 +93,12 @@ impl From<ContextError> for Problem {
 
 /// Organization ids are ULIDs; anything else is refused before it reaches a key.
 pub fn parse_org_id(raw: &str) -> Result<String, ContextError> {
-    ulid::Ulid::from_string(raw.trim())
-        .map(|id| id.to_string())
-        .map_err(|_| ContextError::InvalidOrgId)
+    // Only the canonical spelling the API created (upper case, no padding): a ULID has other
+    // spellings (lower case, `o` for `0`), and ids are compared verbatim everywhere else.
+    match ulid::Ulid::from_string(raw) {
+        Ok(id) if id.to_string() == raw => Ok(raw.to_owned()),
+        _ => Err(ContextError::InvalidOrgId),
+    }
 }
 
 /// Loads request contexts. Built once per cold start.
@@ -166,7 +169,7 @@ impl ContextLoader {
         if now - user.last_active_at < ACTIVITY_WRITE_INTERVAL {
             return Ok(user);
         }
-        self.touch(user, now).await
+        self.touch(claims, user, now).await
     }
 
     async fn create_user(
@@ -174,10 +177,15 @@ impl ContextLoader {
         claims: &Claims,
         now: DateTime,
     ) -> Result<UserRecord, ContextError> {
+        let (email, email_verified) = match claimed_email(claims) {
+            Some((email, verified)) => (Some(email), verified),
+            None => (None, false),
+        };
         let user = UserRecord {
             id: claims.sub.clone(),
-            email: claims.email.clone(),
-            name: claims.name.clone(),
+            email,
+            email_verified,
+            name: claimed_name(claims),
             avatar_url: None,
             job_title: None,
             preferences: Default::default(),
@@ -201,15 +209,24 @@ impl ContextLoader {
         }
     }
 
-    async fn touch(&self, mut user: UserRecord, now: DateTime) -> Result<UserRecord, ContextError> {
+    /// Refreshes `last_active_at`, and the email and its verification from the claims (an
+    /// absent or malformed claim leaves them as they are).
+    async fn touch(
+        &self,
+        claims: &Claims,
+        mut user: UserRecord,
+        now: DateTime,
+    ) -> Result<UserRecord, ContextError> {
         let cutoff = clock::rfc3339(now - ACTIVITY_WRITE_INTERVAL);
-        let update = Update::new(keys::user_profile(keys::UserId(&user.id)))
-            .set("last_active_at", &clock::rfc3339(now))
-            .require_exists()
-            .condition(
-                "#last_active_at < :cutoff",
-                [(":cutoff", AttributeValue::S(cutoff))],
-            );
+        let mut update = Update::new(keys::user_profile(keys::UserId(&user.id)))
+            .set("last_active_at", &clock::rfc3339(now));
+        if let Some((email, verified)) = claimed_email(claims) {
+            update = update.set("email", &email).set("email_verified", &verified);
+        }
+        let update = update.require_exists().condition(
+            "#last_active_at < :cutoff",
+            [(":cutoff", AttributeValue::S(cutoff))],
+        );
         match self.store.update::<UserRecord>(update).await {
             Ok(updated) => Ok(updated),
             // Another request of the same user touched it within the minute: nothing to do.
@@ -220,4 +237,18 @@ impl ContextLoader {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The token's `name`, trimmed, when it passes the profile's rules for names (else none: a
+/// claim is never stored unchecked).
+fn claimed_name(claims: &Claims) -> Option<String> {
+    let name = claims.name.as_deref()?.trim();
+    text::display_name(name).ok().map(|()| name.to_owned())
+}
+
+/// The token's email and whether it is verified, when the claim is a well-formed address.
+fn claimed_email(claims: &Claims) -> Option<(String, bool)> {
+    let email = claims.email.as_deref()?.trim();
+    text::email_address(email).ok()?;
+    Some((email.to_owned(), claims.email_verified == Some(true)))
 }

@@ -11,8 +11,14 @@ use crate::Role;
 pub struct UserRecord {
     /// The token's `sub`, verbatim.
     pub id: String,
+    /// From the token's `email` claim when it is a well-formed address, kept current.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Whether the identity provider verified `email` (its `email_verified` claim), kept
+    /// current with it: what later email sending relies on.
+    #[serde(default)]
+    pub email_verified: bool,
+    /// From the token's `name` claim when it passes the profile's rules; then the user's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

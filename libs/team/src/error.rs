@@ -17,6 +17,10 @@ pub enum TeamError {
     LastOwner,
     #[error("the member changed while this request ran; read it again and retry")]
     Conflict,
+    #[error(
+        "the invitation changed while this request ran (resent, accepted or revoked); read it again and retry"
+    )]
+    InvitationChanged,
     #[error("this address is already a member of the organization")]
     AlreadyMember,
     #[error("this address already has a pending invitation: resend or revoke it")]
@@ -66,7 +70,9 @@ impl From<TeamError> for Problem {
             }
             TeamError::WrongEmail => Problem::forbidden("email_mismatch", e.to_string()),
             TeamError::LastOwner => Problem::conflict("last_owner", e.to_string()),
-            TeamError::Conflict => Problem::conflict("conflict", e.to_string()),
+            TeamError::Conflict | TeamError::InvitationChanged => {
+                Problem::conflict("conflict", e.to_string())
+            }
             TeamError::AlreadyMember => Problem::conflict("already_member", e.to_string()),
             TeamError::AlreadyInvited => Problem::conflict("already_invited", e.to_string()),
             TeamError::InvitationAccepted => {

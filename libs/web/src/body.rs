@@ -21,20 +21,7 @@ where
     type Rejection = Problem;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
-        if let Some(content_type) = request.headers().get(CONTENT_TYPE) {
-            let content_type = content_type
-                .to_str()
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            let essence = content_type.split(';').next().unwrap_or_default().trim();
-            if essence != "application/json" && !essence.ends_with("+json") {
-                return Err(Problem::new(
-                    axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "send the body as application/json",
-                ));
-            }
-        }
+        require_json_content_type(request.headers())?;
         let declared = request
             .headers()
             .get(axum::http::header::CONTENT_LENGTH)
@@ -56,6 +43,28 @@ where
     }
 }
 
+/// A body route's media type: JSON (`application/json` or `+json`), or no `Content-Type` at
+/// all; anything else is 415.
+pub fn require_json_content_type(headers: &axum::http::HeaderMap) -> Result<(), Problem> {
+    let Some(content_type) = headers.get(CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let content_type = content_type
+        .to_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if essence == "application/json" || essence.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ))
+    }
+}
+
 /// Parses and validates a JSON body (also used where a body arrives some other way).
 pub fn parse<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, Problem> {
     if body.len() > MAX_BODY_BYTES {
@@ -68,7 +77,7 @@ pub fn parse<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, Problem> 
         ));
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(body);
-    let value: T = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+    let value: T = serde_path_to_error::deserialize(&mut *deserializer).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let message = without_position(&inner.to_string());
@@ -83,6 +92,14 @@ pub fn parse<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, Problem> 
                 format!("the body is not valid JSON for this route: {message}"),
             )
         }
+    })?;
+    // Exactly one JSON value: anything after it but whitespace (a second object, a NUL,
+    // garbage) makes the body ambiguous, so it is refused and nothing changes.
+    deserializer.end().map_err(|_| {
+        Problem::bad_request(
+            "invalid_body",
+            "the body must be exactly one JSON value: something follows it",
+        )
     })?;
     value
         .validate()
@@ -138,6 +155,28 @@ mod tests {
     struct Body {
         #[validate(length(min = 1, max = 3, message = "must be 1-3 characters"))]
         name: String,
+    }
+
+    #[test]
+    fn a_body_is_exactly_one_json_value() {
+        for trailing in [
+            &br#"{"name":"x"} garbage"#[..],
+            br#"{"name":"x"}{"name":"y"}"#,
+            b"{\"name\":\"x\"}\0",
+            br#"{"name":"x"}]"#,
+            br#"{"name":"x"} {}"#,
+        ] {
+            let p = parse::<Body>(trailing).unwrap_err();
+            assert_eq!(
+                (p.status, p.code.as_str()),
+                (400, "invalid_body"),
+                "{trailing:?}"
+            );
+        }
+        assert_eq!(
+            parse::<Body>(b" {\"name\":\"x\"} \r\n\t").unwrap().name,
+            "x"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod identity;
 mod list;
 pub mod openapi;
 
-pub use body::{MAX_BODY_BYTES, ValidJson};
+pub use body::{MAX_BODY_BYTES, ValidJson, require_json_content_type};
 pub use headers::{IdempotencyKey, QueryParams};
 pub use identity::{ActiveOrg, Authenticated, Identity, Verified};
 pub use list::{ListParams, ListResponse};

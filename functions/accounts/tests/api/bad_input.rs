@@ -132,6 +132,62 @@ async fn bodies_that_do_not_parse_or_validate_are_problems_and_change_nothing() 
             r#"{"name":"Ok","job_title":7}"#.into(),
             "invalid_body",
         ),
+        // Names that show nothing, or that reorder the text around them.
+        (
+            Method::POST,
+            "/v1/orgs",
+            r#"{"name":"\u200b\ufeff"}"#.into(),
+            "validation_failed",
+        ),
+        (
+            Method::POST,
+            "/v1/orgs",
+            r#"{"name":"\u0301"}"#.into(),
+            "validation_failed",
+        ),
+        (
+            Method::PATCH,
+            &org_path,
+            r#"{"name":"\ufe0f"}"#.into(),
+            "validation_failed",
+        ),
+        (
+            Method::PATCH,
+            &org_path,
+            r#"{"name":"abc\u202edcb"}"#.into(),
+            "validation_failed",
+        ),
+        (
+            Method::PATCH,
+            "/v1/me",
+            r#"{"name":"\u200f"}"#.into(),
+            "validation_failed",
+        ),
+        // Exactly one JSON value: whatever follows it refuses the body (the change is not made).
+        (
+            Method::POST,
+            "/v1/orgs",
+            r#"{"name":"x"} garbage"#.into(),
+            "invalid_body",
+        ),
+        (
+            Method::POST,
+            "/v1/orgs",
+            r#"{"name":"x"}{"name":"y"}"#.into(),
+            "invalid_body",
+        ),
+        (
+            Method::PATCH,
+            &org_path,
+            "{\"name\":\"Renamed\"}\u{0}".into(),
+            "invalid_body",
+        ),
+        (
+            Method::PATCH,
+            "/v1/me",
+            r#"{"name":"Renamed"}]"#.into(),
+            "invalid_body",
+        ),
     ];
     for (method, path, body, code) in cases {
         let reply = api

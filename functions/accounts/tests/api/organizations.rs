@@ -157,6 +157,15 @@ async fn only_owners_and_admins_rename_and_strangers_see_nothing() {
     )
     .await
     .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    // Another spelling of the same ULID (lower case) is not the organization's id.
+    api.call(
+        Method::PATCH,
+        &path.to_lowercase(),
+        Some("owner"),
+        Some(r#"{"name":"x"}"#),
+    )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "not_found");
 
     let list = api
         .call(Method::GET, "/v1/orgs", Some("viewer"), None)

@@ -134,3 +134,85 @@ async fn concurrent_first_requests_create_one_user() {
         .collect();
     assert!(created.windows(2).all(|w| w[0] == w[1]), "{created:?}");
 }
+
+#[tokio::test]
+async fn claims_feed_the_profile_only_through_its_rules_and_keep_the_email_current() {
+    let api = api().await;
+    let me = |jwt: String| {
+        let client = &api.client;
+        async move {
+            let (status, body) = client
+                .with_token(Method::GET, "/v1/me", &jwt, None, None)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body
+        }
+    };
+    let stored = |user: &'static str| {
+        let store = api.store.clone();
+        async move {
+            store
+                .get::<auth::records::UserRecord>(&store::keys::user_profile(store::keys::UserId(
+                    user,
+                )))
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    // A name claim of 10,000 characters with a NUL, and a malformed email: neither is stored.
+    let junk = format!("{}\u{0}", "n".repeat(10_000));
+    let first = me(test_support::token(
+        "dora",
+        json!({ "name": junk, "email": "not an address", "email_verified": true }),
+    ))
+    .await;
+    assert_eq!(first["name"], Value::Null);
+    assert_eq!(first["email"], Value::Null);
+    let record = stored("dora").await;
+    assert_eq!(
+        (record.name, record.email, record.email_verified),
+        (None, None, false)
+    );
+    // A name claim is trimmed; invisible or bidi-laden ones are refused like any name.
+    let trimmed = me(test_support::token("eli", json!({ "name": "  Eli  " }))).await;
+    assert_eq!(trimmed["name"], "Eli");
+    let invisible = me(test_support::token(
+        "fay",
+        json!({ "name": "\u{200B}\u{FEFF}" }),
+    ))
+    .await;
+    assert_eq!(invisible["name"], Value::Null);
+
+    // The email and its verification follow the claims, within the once-a-minute write.
+    me(test_support::token(
+        "gus",
+        json!({ "email": "gus@example.com", "email_verified": false }),
+    ))
+    .await;
+    let record = stored("gus").await;
+    assert_eq!(
+        (record.email.as_deref(), record.email_verified),
+        (Some("gus@example.com"), false)
+    );
+    api.clock.advance(Duration::minutes(2));
+    let changed = me(test_support::token(
+        "gus",
+        json!({ "email": "gus@new.example", "email_verified": true }),
+    ))
+    .await;
+    assert_eq!(changed["email"], "gus@new.example");
+    let record = stored("gus").await;
+    assert_eq!(
+        (record.email.as_deref(), record.email_verified),
+        (Some("gus@new.example"), true)
+    );
+    // A malformed claim later leaves them as they are.
+    api.clock.advance(Duration::minutes(2));
+    me(test_support::token("gus", json!({ "email": "broken@" }))).await;
+    let record = stored("gus").await;
+    assert_eq!(
+        (record.email.as_deref(), record.email_verified),
+        (Some("gus@new.example"), true)
+    );
+}

@@ -82,6 +82,33 @@ async fn bad_input_is_refused_with_field_errors_and_nothing_is_queued() {
         let (status, problem) = track(body.to_owned()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {problem}");
     }
+    for body in [
+        // Duplicate keys (every other route refuses them too) and anything after the value.
+        r#"{"name":"a","name":"b"}"#,
+        r#"{"events":[{"name":"a","agent_id":"x","agent_id":"y"}]}"#,
+        r#"{"name":"a"} {"name":"b"}"#,
+        r#"{"name":"a"}]"#,
+    ] {
+        let (status, problem) = track(body.to_owned()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {problem}");
+        assert_eq!(problem["code"], "invalid_body", "{body}: {problem}");
+    }
+    // A body that is not JSON by its media type is 415, as on every other body route.
+    for media_type in [
+        "text/plain",
+        "application/xml",
+        "application/x-www-form-urlencoded",
+    ] {
+        let reply = api
+            .client
+            .request(Method::POST, "/v1/analytics/track")
+            .user("owner")
+            .org(&org)
+            .body(media_type, r#"{"name":"page.view"}"#)
+            .send()
+            .await;
+        reply.expect_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    }
     let (status, _) = track(format!(
         r#"{{"name":"a","properties":{{"x":"{}"}}}}"#,
         "y".repeat(300 * 1024)

@@ -56,13 +56,24 @@ async fn bad_input_is_a_problem_and_changes_nothing() {
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {reply}");
     }
-    let (status, reply) = api
-        .client
-        .as_member(Method::GET, "/v1/team/members", "own", "not-an-org", None)
-        .await;
-    assert_eq!(
-        (status, reply["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_org_id"))
-    );
+    // Organization ids are accepted in their canonical form only (as the API created them):
+    // lower case, padding or another spelling of the same ULID is not the organization.
+    for spelling in [
+        "not-an-org".to_owned(),
+        org.to_lowercase(),
+        format!(" {org}"),
+        format!("{org} "),
+        org.replace('0', "o"),
+    ] {
+        let (status, reply) = api
+            .client
+            .as_member(Method::GET, "/v1/team/members", "own", &spelling, None)
+            .await;
+        assert_eq!(
+            (status, reply["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_org_id")),
+            "{spelling:?}"
+        );
+    }
     assert_eq!(api.actions(&org).await, ["org.created"]);
 }

@@ -257,6 +257,41 @@ async fn an_invitation_email_carries_a_token_that_makes_a_member() {
 }
 
 #[tokio::test]
+async fn addresses_fold_ascii_case_only_so_a_kelvin_sign_is_not_a_k() {
+    let api = api().await;
+    let org = api.fixtures.org("own").await;
+    let ada = unique("iss");
+    let address = format!("k{ada}@kelvin.example");
+    let (status, _) = api.invite(&org, "own", &address, "viewer", None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = last_token(&address).await;
+    // U+212A KELVIN SIGN lowercases to `k` under full Unicode folding: not the same address.
+    for lookalike in [
+        format!("\u{212A}{ada}@kelvin.example"),
+        format!("k{ada}@\u{212A}elvin.example"),
+    ] {
+        let (status, problem) = api.accept(&ada, &lookalike, true, &token).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{lookalike}");
+        assert_eq!(problem["code"], "email_mismatch");
+    }
+    assert_eq!(api.role_of(&org, &ada).await, None);
+    // The one-invitation-per-address guard folds ASCII case.
+    let (status, problem) = api
+        .invite(&org, "own", &address.to_ascii_uppercase(), "viewer", None)
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("already_invited"))
+    );
+    // ASCII case still does not matter to the accepting token.
+    let (status, _) = api
+        .accept(&ada, &address.to_ascii_uppercase(), true, &token)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(api.role_of(&org, &ada).await, Some(Role::Viewer));
+}
+
+#[tokio::test]
 async fn only_a_live_invitation_for_the_verified_address_can_be_accepted() {
     let api = api().await;
     let org = api.fixtures.org("own").await;
@@ -431,6 +466,49 @@ async fn concurrent_accepts_make_exactly_one_membership() {
     assert_eq!(members, 1);
     let profile = api.profile(&org).await;
     assert_eq!((profile.member_count, profile.seats_used), (2, 2));
+}
+
+#[tokio::test]
+async fn concurrent_resends_each_rotate_the_token_in_turn() {
+    let api = Arc::new(api().await);
+    let org = api.fixtures.org("own").await;
+    let address = format!("{}@example.com", unique("again"));
+    let (_, invitation) = api.invite(&org, "own", &address, "member", None).await;
+    let path = format!(
+        "/v1/team/invitations/{}/resend",
+        invitation["id"].as_str().unwrap()
+    );
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (api, org, path) = (api.clone(), org.clone(), path.clone());
+            tokio::spawn(async move {
+                api.client
+                    .as_member(Method::POST, &path, "own", &org, None)
+                    .await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    // A lost race is retried on a fresh read, so every resend lands (a 409 would name the
+    // invitation, not a member).
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+    }
+    let resent = api
+        .actions(&org)
+        .await
+        .into_iter()
+        .filter(|a| a == "invitation.resent")
+        .count();
+    assert_eq!(resent, 10, "one rotation per resend");
+    assert_eq!(
+        test_support::sent_emails(&address).await.len(),
+        11,
+        "the invitation and each resend"
+    );
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use auth::records::MembershipRecord;
 use serde::Deserialize;
 use store::{Condition, keys};
 
-use super::record::text;
+use super::record::{email_key, text};
 use super::token::token_hash;
 use super::{
     AcceptInvitation, AcceptedInvitation, InvitationRecord, InvitationStatus, Invitations, activity,
@@ -51,7 +51,7 @@ impl Invitations {
                 .claims
                 .email
                 .as_deref()
-                .is_some_and(|e| e.to_lowercase() == invitation.email_key);
+                .is_some_and(|e| email_key(e) == invitation.email_key);
             if !(verified && same_address) {
                 return Err(TeamError::WrongEmail);
             }
@@ -111,12 +111,12 @@ impl Invitations {
     }
 }
 
-/// How the inviter is told who joined: the profile's name, the token's, else the address.
+/// How the inviter is told who joined: the profile's name (checked by its rules), else the
+/// invited address.
 fn newcomer_name(caller: &Caller, invitation: &InvitationRecord) -> String {
     caller
         .user
         .name
         .clone()
-        .or_else(|| caller.claims.name.clone())
         .unwrap_or_else(|| invitation.email.clone())
 }

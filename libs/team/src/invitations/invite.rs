@@ -6,7 +6,7 @@ use auth::{OrgMember, Permission};
 use clock::DateTime;
 use store::keys::{self, OrgId};
 
-use super::record::EmailGuard;
+use super::record::{EmailGuard, email_key};
 use super::token::new_token;
 use super::{
     CreateInvitation, INVITATION_LIFETIME, Invitation, InvitationRecord, InvitationStatus,
@@ -67,20 +67,20 @@ impl Invitations {
     ) -> Result<Invitation, TeamError> {
         actor.require(Permission::ManageInvitations)?;
         may_invite(actor.role, request.role).map_err(|_| TeamError::InvitationNotAllowed)?;
-        let email_key = request.email.to_lowercase();
+        let email_key = email_key(&request.email);
         let message = request
             .message
             .as_deref()
             .map(str::trim)
             .filter(|m| !m.is_empty())
             .map(str::to_owned);
+        // The profile's values, which passed its rules (the raw claims may not have).
         let inviter_name = actor
             .caller
             .user
             .name
             .clone()
-            .or_else(|| actor.caller.claims.name.clone())
-            .or_else(|| actor.caller.claims.email.clone());
+            .or_else(|| actor.caller.user.email.clone());
         // One more attempt after reclaiming the seats of lapsed invitations.
         for attempt in 0..2 {
             let loaded = self.load(&actor.org_id, &email_key).await?;

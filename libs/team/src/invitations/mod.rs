@@ -146,7 +146,8 @@ async fn organization(store: &Store, org_id: &str) -> Result<accounts::OrgRecord
         .ok_or_else(|| TeamError::Internal(format!("organization {org_id} has no profile")))
 }
 
-/// Whether an address belongs to a member: their profiles' emails, case-insensitively.
+/// Whether an address belongs to a member: their profiles' emails, compared by
+/// [`record::email_key`].
 /// Reads every member (2 round trips per 100); inviting is rare and seats are bounded.
 async fn is_member_email(store: &Store, org_id: &str, email_key: &str) -> Result<bool, TeamError> {
     let mut cursor: Option<String> = None;
@@ -164,7 +165,7 @@ async fn is_member_email(store: &Store, org_id: &str, email_key: &str) -> Result
         if found.values().any(|user| {
             user.email
                 .as_deref()
-                .is_some_and(|e| e.to_lowercase() == email_key)
+                .is_some_and(|e| record::email_key(e) == email_key)
         }) {
             return Ok(true);
         }

@@ -54,6 +54,14 @@ impl InvitationStatus {
     }
 }
 
+/// How addresses are compared (the invitation's key, the accepting token's email, members'
+/// emails): ASCII letters folded to lower case, every other character exactly as written. Full
+/// Unicode lowercasing would let `\u{212A}iss@example.com` (KELVIN SIGN) stand for
+/// `kiss@example.com`.
+pub fn email_key(address: &str) -> String {
+    address.to_ascii_lowercase()
+}
+
 /// An invitation as stored (`ORG#<org>` / `INVITATION#<id>`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvitationRecord {
@@ -61,7 +69,8 @@ pub struct InvitationRecord {
     pub org_id: String,
     /// As the inviter typed it.
     pub email: String,
-    /// Lower case: what the accepting token's email and the guard item are compared with.
+    /// [`email_key`] of the address: what the accepting token's email and the guard item are
+    /// compared with.
     pub email_key: String,
     pub role: Role,
     /// `pending` until accepted, revoked or reclaimed after expiry; a pending invitation past

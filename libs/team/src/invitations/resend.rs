@@ -15,10 +15,25 @@ use crate::rules::may_invite;
 
 /// The label of the invitation's update.
 const INVITATION: &str = "invitation";
+/// Tries of a resend that lost a race to another change of the invitation.
+const RESEND_ATTEMPTS: usize = 10;
 
 impl Invitations {
+    /// Resends with a new token. Concurrent resends of one invitation each rotate it in turn (a
+    /// lost race is retried on a fresh read); an invitation accepted or revoked meanwhile
+    /// answers as such.
     pub async fn resend(&self, actor: &OrgMember, id: &str) -> Result<Invitation, TeamError> {
         actor.require(Permission::ManageInvitations)?;
+        for _ in 0..RESEND_ATTEMPTS {
+            match self.resend_once(actor, id).await {
+                Err(TeamError::InvitationChanged) => continue,
+                outcome => return outcome,
+            }
+        }
+        Err(TeamError::InvitationChanged)
+    }
+
+    async fn resend_once(&self, actor: &OrgMember, id: &str) -> Result<Invitation, TeamError> {
         let invitation = self.find(&actor.org_id, id).await?;
         may_invite(actor.role, invitation.role).map_err(|_| TeamError::InvitationNotAllowed)?;
         match invitation.status {
@@ -57,8 +72,9 @@ impl Invitations {
             .label(INVITATION);
         match self.audit.commit(change).await {
             Ok(()) => {}
-            // Changed meanwhile (resent, accepted, revoked): a conflict, whatever the actor.
-            Err(e) if e.rejected(INVITATION) => return Err(TeamError::Conflict),
+            // Changed meanwhile (resent, accepted, revoked): read it again.
+            Err(e) if e.rejected(INVITATION) => return Err(TeamError::InvitationChanged),
+            Err(audit::ChangeError::Conflict) => return Err(TeamError::InvitationChanged),
             Err(e) => return Err(e.into()),
         }
         let mut view = Invitation::new(&updated, now);
