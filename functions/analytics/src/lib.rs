@@ -154,11 +154,13 @@ pub struct Accepted {
     pub ids: Vec<String>,
 }
 
-/// One event to track (or send `{"events": [...]}` with up to 100).
+/// One event to track (or send `{"events": [...]}` with up to 100). Unknown fields are refused.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct TrackEvent {
     /// Makes ingestion idempotent within the organization: 1–64 of `A-Za-z0-9_-`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     id: Option<String>,
     /// `[a-z0-9_.:-]{1,100}`; `message.sent`, `api.call` and `storage.snapshot` feed billing
     /// usage when tracked with an API key.
@@ -171,12 +173,13 @@ struct TrackEvent {
     timestamp: Option<String>,
     /// At most 8 KiB as JSON. Recognised: `response_time_ms` (number), `input_tokens`,
     /// `output_tokens`, `bytes` (whole numbers), `error` (boolean).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>, required = false)]
     properties: Option<serde_json::Value>,
 }
 
 /// Several events at once.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct TrackBatch {
     /// 1 to 100 events.

@@ -280,6 +280,16 @@ pub(crate) fn invitation_message(message: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// The roles an invitation can carry: an owner is made by a role change, never invited.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum InvitableRole {
+    Admin,
+    Member,
+    Viewer,
+}
+
 #[derive(Clone, Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInvitation {
@@ -292,6 +302,7 @@ pub struct CreateInvitation {
     pub email: String,
     /// `admin`, `member` or `viewer` (admins invite members and viewers only).
     #[validate(custom(function = "invitable_role"))]
+    #[schema(value_type = InvitableRole)]
     pub role: Role,
     /// A note from the inviter, included in the email; at most 1000 characters.
     #[validate(custom(function = "invitation_message"))]
