@@ -88,18 +88,24 @@ async fn create_table(flags: &HashMap<String, String>) -> Result<String, String>
     )
 }
 
+/// The value of `--name`, which must be given.
+fn required(flags: &HashMap<String, String>, name: &str) -> Result<String, String> {
+    flags
+        .get(name)
+        .cloned()
+        .ok_or(format!("--{name} is required"))
+}
+
+/// The number given as `--name`, else `default`.
+fn number(flags: &HashMap<String, String>, name: &str, default: usize) -> Result<usize, String> {
+    flags.get(name).map_or(Ok(default), |v| {
+        v.parse().map_err(|_| format!("--{name} must be a number"))
+    })
+}
+
 async fn run_bench(flags: &HashMap<String, String>) -> Result<String, String> {
-    let get = |name: &str| {
-        flags
-            .get(name)
-            .cloned()
-            .ok_or(format!("--{name} is required"))
-    };
-    let count = |name: &str, default: usize| {
-        flags.get(name).map_or(Ok(default), |v| {
-            v.parse().map_err(|_| format!("--{name} must be a number"))
-        })
-    };
+    let get = |name: &str| required(flags, name);
+    let count = |name: &str, default: usize| number(flags, name, default);
     let functions = get("function")?
         .split(',')
         .map(|pair| {
@@ -127,17 +133,8 @@ async fn run_bench(flags: &HashMap<String, String>) -> Result<String, String> {
 }
 
 async fn run_relay(flags: &HashMap<String, String>) -> Result<String, String> {
-    let get = |name: &str| {
-        flags
-            .get(name)
-            .cloned()
-            .ok_or(format!("--{name} is required"))
-    };
-    let count = |name: &str, default: usize| {
-        flags.get(name).map_or(Ok(default), |v| {
-            v.parse().map_err(|_| format!("--{name} must be a number"))
-        })
-    };
+    let get = |name: &str| required(flags, name);
+    let count = |name: &str, default: usize| number(flags, name, default);
     relay::run(relay::RelayOptions {
         binaries: get("binaries")?.into(),
         dynamodb: get("dynamodb")?,
@@ -150,12 +147,7 @@ async fn run_relay(flags: &HashMap<String, String>) -> Result<String, String> {
 }
 
 async fn run_ingest(flags: &HashMap<String, String>) -> Result<String, String> {
-    let get = |name: &str| {
-        flags
-            .get(name)
-            .cloned()
-            .ok_or(format!("--{name} is required"))
-    };
+    let get = |name: &str| required(flags, name);
     let counts = get("events")?
         .split(',')
         .map(|n| {

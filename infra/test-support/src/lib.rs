@@ -82,33 +82,48 @@ pub async fn fresh_queue(client: &aws_sdk_sqs::Client) -> String {
     }
 }
 
+/// Up to 10 messages of `queue_url` with their attributes, deleted as they are read; waits up
+/// to `wait_secs` for the first.
+async fn take_messages(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    wait_secs: i32,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    let output = client
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(wait_secs)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .expect("moto receives");
+    let messages = output.messages.unwrap_or_default();
+    for message in &messages {
+        client
+            .delete_message()
+            .queue_url(queue_url)
+            .receipt_handle(message.receipt_handle().unwrap_or_default())
+            .send()
+            .await
+            .expect("moto deletes");
+    }
+    messages
+}
+
 /// Every message waiting in `queue_url` (deleted as read), as JSON.
 pub async fn drain_queue(client: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<serde_json::Value> {
     let mut messages = Vec::new();
     loop {
-        let output = client
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .expect("moto receives");
-        let batch = output.messages.unwrap_or_default();
+        let batch = take_messages(client, queue_url, 0).await;
         if batch.is_empty() {
             return messages;
         }
-        for message in batch {
-            messages.push(
-                serde_json::from_str(message.body().unwrap_or("null")).expect("JSON message"),
-            );
-            client
-                .delete_message()
-                .queue_url(queue_url)
-                .receipt_handle(message.receipt_handle().unwrap_or_default())
-                .send()
-                .await
-                .expect("moto deletes");
-        }
+        messages.extend(
+            batch
+                .iter()
+                .map(|m| serde_json::from_str(m.body().unwrap_or("null")).expect("JSON message")),
+        );
     }
 }
 
@@ -128,25 +143,7 @@ pub async fn receive_until(
             "timed out; received so far: {:#?}",
             received.iter().map(|m| m.body()).collect::<Vec<_>>()
         );
-        let output = client
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .expect("moto receives");
-        for message in output.messages.unwrap_or_default() {
-            client
-                .delete_message()
-                .queue_url(queue_url)
-                .receipt_handle(message.receipt_handle().unwrap_or_default())
-                .send()
-                .await
-                .expect("moto deletes");
-            received.push(message);
-        }
+        received.extend(take_messages(&client, queue_url, 1).await);
     }
     received
 }
