@@ -256,11 +256,11 @@ struct PeriodParams {
     /// `7d` (default), `30d` or `90d`, ending today (UTC) inclusive.
     #[param(pattern = "^(7d|30d|90d)?$")]
     period: Option<String>,
-    /// First day (RFC 3339 time or date; its UTC day is included).
-    #[param(value_type = Option<String>)]
+    /// First day (RFC 3339 time or date; its UTC day is included); empty reads as absent.
+    #[param(schema_with = web::openapi::day_from)]
     from: Option<String>,
-    /// Last day (RFC 3339 time or date; its UTC day is included).
-    #[param(value_type = Option<String>)]
+    /// Last day (RFC 3339 time or date; its UTC day is included); empty reads as absent.
+    #[param(schema_with = web::openapi::day_to)]
     to: Option<String>,
 }
 
@@ -399,11 +399,11 @@ struct EventsParams {
     /// Only events of this agent.
     #[param(pattern = "^[A-Za-z0-9_.:-]{0,100}$")]
     agent_id: Option<String>,
-    /// RFC 3339 lower bound (inclusive).
-    #[param(value_type = Option<String>, format = DateTime)]
+    /// RFC 3339 lower bound (inclusive); empty reads as absent.
+    #[param(schema_with = web::openapi::time_from)]
     from: Option<String>,
-    /// RFC 3339 upper bound (inclusive).
-    #[param(value_type = Option<String>, format = DateTime)]
+    /// RFC 3339 upper bound (inclusive); empty reads as absent.
+    #[param(schema_with = web::openapi::time_to)]
     to: Option<String>,
     /// Page size, 1–100 (default 20).
     #[param(value_type = Option<u16>, minimum = 1, maximum = 100)]

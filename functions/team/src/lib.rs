@@ -157,11 +157,11 @@ struct ActivityParams {
     /// Only this action, e.g. `member.role_changed`.
     #[param(pattern = "^[a-z._]{0,100}$")]
     action: Option<String>,
-    /// RFC 3339 lower bound (inclusive).
-    #[param(value_type = Option<String>, format = DateTime)]
+    /// RFC 3339 lower bound (inclusive); empty reads as absent.
+    #[param(schema_with = web::openapi::time_from)]
     from: Option<String>,
-    /// RFC 3339 upper bound (inclusive).
-    #[param(value_type = Option<String>, format = DateTime)]
+    /// RFC 3339 upper bound (inclusive); empty reads as absent.
+    #[param(schema_with = web::openapi::time_to)]
     to: Option<String>,
     /// Page size, 1–100 (default 20).
     #[param(value_type = Option<u16>, minimum = 1, maximum = 100)]

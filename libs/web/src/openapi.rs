@@ -3,6 +3,9 @@
 //! 409) stay with their route.
 
 use problem::ProblemDocument;
+use utoipa::openapi::schema::{
+    KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+};
 use utoipa::{IntoParams, IntoResponses};
 
 /// The `X-Org-Id` header: the active organization (else the token's `org_id` claim).
@@ -50,3 +53,55 @@ pub struct InvalidBody(pub ProblemDocument);
     content_type = "application/problem+json"
 )]
 pub struct BodyTooLarge(pub ProblemDocument);
+
+fn string(format: Option<KnownFormat>) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(format.map(SchemaFormat::KnownFormat))
+}
+
+/// A query time bound: an RFC 3339 time, or empty (read as absent). `schema_with` drops a
+/// parameter's doc comment, so the description is the schema's.
+fn time_or_empty(description: &str) -> Schema {
+    OneOfBuilder::new()
+        .description(Some(description))
+        .item(string(Some(KnownFormat::DateTime)))
+        .item(string(None).max_length(Some(0)))
+        .build()
+        .into()
+}
+
+/// A query day bound: an RFC 3339 time or a date (its UTC day), or empty (read as absent).
+fn day_or_empty(description: &str) -> Schema {
+    OneOfBuilder::new()
+        .description(Some(description))
+        .item(string(Some(KnownFormat::DateTime)))
+        .item(string(Some(KnownFormat::Date)))
+        .item(string(None).max_length(Some(0)))
+        .build()
+        .into()
+}
+
+/// `from` of a list filtered by time.
+pub fn time_from() -> Schema {
+    time_or_empty("RFC 3339 lower bound (inclusive); empty reads as absent.")
+}
+
+/// `to` of a list filtered by time.
+pub fn time_to() -> Schema {
+    time_or_empty("RFC 3339 upper bound (inclusive); empty reads as absent.")
+}
+
+/// `from` of a report's days.
+pub fn day_from() -> Schema {
+    day_or_empty(
+        "First day (RFC 3339 time or date; its UTC day is included); empty reads as absent.",
+    )
+}
+
+/// `to` of a report's days.
+pub fn day_to() -> Schema {
+    day_or_empty(
+        "Last day (RFC 3339 time or date; its UTC day is included); empty reads as absent.",
+    )
+}
