@@ -74,12 +74,7 @@ impl Organization {
 pub struct CreateOrganization {
     /// 1–100 characters.
     #[validate(custom(function = "display_name"))]
-    #[schema(
-        example = "Acme",
-        min_length = 1,
-        max_length = 100,
-        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
-    )]
+    #[schema(value_type = text::Name, example = "Acme")]
     pub name: String,
 }
 
@@ -88,12 +83,7 @@ pub struct CreateOrganization {
 pub struct RenameOrganization {
     /// 1–100 characters.
     #[validate(custom(function = "display_name"))]
-    #[schema(
-        example = "Acme Inc",
-        min_length = 1,
-        max_length = 100,
-        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
-    )]
+    #[schema(value_type = text::Name, example = "Acme Inc")]
     pub name: String,
 }
 

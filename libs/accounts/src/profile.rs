@@ -51,11 +51,7 @@ impl From<&UserRecord> for Profile {
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
     /// 1–100 characters.
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
-    )]
+    #[schema(value_type = Option<text::Name>)]
     pub name: Option<String>,
     /// An https URL of at most 2048 characters, or null to remove it.
     #[serde(default, deserialize_with = "present")]

@@ -53,6 +53,7 @@ pub struct CreateApiKey {
     /// What the key is for, e.g. `ingest-service`: 1–100 characters after trimming, something
     /// visible among them, no control or bidirectional control characters.
     #[validate(custom(function = "text::display_name"))]
+    #[schema(value_type = text::Name)]
     pub name: String,
 }
 

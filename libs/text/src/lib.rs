@@ -43,6 +43,32 @@ fn is_invisible(c: char) -> bool {
         )
 }
 
+/// A name as the API document states it ([`display_name`] is the rule): 1–100 characters,
+/// something other than whitespace, no control characters. (Invisible characters and bidi
+/// controls are refused too; the description says so, a pattern could not.)
+pub struct Name;
+
+impl utoipa::PartialSchema for Name {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "1–100 characters after trimming, something visible among them (not only \
+                 zero-width, format or combining characters), no control or bidirectional \
+                 control characters.",
+            ))
+            .min_length(Some(1))
+            .max_length(Some(100))
+            .pattern(Some(
+                "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Name {}
+
 /// Names (organizations, profiles, API keys): 1–100 characters after trimming, something
 /// visible among them, no control characters and no bidi controls.
 pub fn display_name(value: &str) -> Result<(), ValidationError> {
