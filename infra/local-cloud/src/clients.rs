@@ -34,3 +34,8 @@ pub fn sqs(endpoint: &str) -> aws_sdk_sqs::Client {
 pub fn dynamodb_streams(endpoint: &str) -> aws_sdk_dynamodbstreams::Client {
     aws_sdk_dynamodbstreams::Client::new(&sdk_config(endpoint))
 }
+
+/// An AWS SDK error with its whole chain of causes, for the local cloud's log lines.
+pub fn sdk_error(e: impl std::error::Error + Send + Sync + 'static) -> String {
+    aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()
+}

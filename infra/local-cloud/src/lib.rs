@@ -3,6 +3,7 @@
 //! read from `template.yaml`. See `main.rs` for the command line.
 
 pub mod admin;
+pub mod batch;
 pub mod clients;
 pub mod events;
 pub mod filter;
@@ -82,7 +83,7 @@ pub async fn ensure_table(
         .list_tables()
         .send()
         .await
-        .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+        .map_err(clients::sdk_error)?;
     if tables.table_names().iter().any(|t| t == table_name) {
         logs::system("dynamodb", &format!("table {table_name} exists"));
         return Ok(false);
@@ -106,7 +107,7 @@ async fn stream_arn(endpoint: &str, table_name: &str) -> Result<Option<String>, 
         .table_name(table_name)
         .send()
         .await
-        .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+        .map_err(clients::sdk_error)?;
     Ok(table.table.and_then(|t| t.latest_stream_arn))
 }
 

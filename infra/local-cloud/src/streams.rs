@@ -19,6 +19,7 @@ use bytes::Bytes;
 use sam_template::StartingPosition;
 use serde_json::{Value, json};
 
+use crate::clients::sdk_error;
 use crate::filter::Filters;
 use crate::logs;
 use crate::runtime::{Function, InvokeError};
@@ -54,10 +55,6 @@ pub struct StreamMapping {
     pub maximum_record_age: Option<Duration>,
     pub on_failure: Option<FailureDestination>,
     pub region: String,
-}
-
-fn sdk_error(e: impl std::error::Error + Send + Sync + 'static) -> String {
-    aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string()
 }
 
 /// DynamoDB Local 3.3.0 writes an empty map attribute as `{}` in stream records, where AWS
@@ -176,29 +173,17 @@ enum Outcome {
 
 /// The outcome of an answer to a batch of these sequence numbers.
 fn outcome(answer: &[u8], sequence_numbers: &[&str], partial_responses: bool) -> Outcome {
-    if !partial_responses || answer.is_empty() {
+    if !partial_responses {
         return Outcome::Success;
     }
-    let Ok(value) = serde_json::from_slice::<Value>(answer) else {
-        return Outcome::FunctionError;
-    };
-    let list = match value.get("batchItemFailures") {
-        None | Some(Value::Null) => return Outcome::Success,
-        Some(Value::Array(list)) => list,
-        Some(_) => return Outcome::FunctionError,
-    };
-    let mut lowest: Option<usize> = None;
-    for item in list {
-        let position = item
-            .get("itemIdentifier")
-            .and_then(Value::as_str)
-            .and_then(|id| sequence_numbers.iter().position(|s| *s == id));
-        match position {
-            Some(i) => lowest = Some(lowest.map_or(i, |l| l.min(i))),
-            None => return Outcome::FunctionError,
-        }
+    let known: HashSet<&str> = sequence_numbers.iter().copied().collect();
+    match crate::batch::failures(answer, &known) {
+        None => Outcome::FunctionError,
+        Some(failed) => sequence_numbers
+            .iter()
+            .position(|s| failed.contains(*s))
+            .map_or(Outcome::Success, Outcome::FailedFrom),
     }
-    lowest.map_or(Outcome::Success, Outcome::FailedFrom)
 }
 
 impl StreamMapping {
@@ -585,7 +570,7 @@ impl StreamMapping {
                 &format!(
                     "{}: the failure pointer was lost: {}",
                     self.name,
-                    aws_sdk_sqs::error::DisplayErrorContext(error)
+                    sdk_error(error)
                 ),
             );
         }
