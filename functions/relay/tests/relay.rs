@@ -299,7 +299,7 @@ async fn a_record_that_keeps_failing_is_discarded_to_the_failure_queue_and_the_r
     assert!(ids("newer").is_empty());
     assert_eq!(ids("before"), [before.delivery_id()]);
     for record in [&after1, &after2] {
-        let delivered = ids(&record.record_title());
+        let delivered = ids(&record_title(record));
         assert!(
             delivered.len() >= 2,
             "delivered again with each retry: {delivered:?}"
@@ -310,16 +310,11 @@ async fn a_record_that_keeps_failing_is_discarded_to_the_failure_queue_and_the_r
     assert_eq!(relay_stats(&local).invocations, 1 + retries);
 }
 
-trait Title {
-    fn record_title(&self) -> String;
-}
-
-impl Title for OutboxRecord {
-    fn record_title(&self) -> String {
-        match &self.record {
-            SideEffect::Notify { notice, .. } => notice.title.clone(),
-            SideEffect::CloseConnections { .. } => String::new(),
-        }
+/// The notice title an outbox record carries (none for other side effects).
+fn record_title(record: &OutboxRecord) -> String {
+    match &record.record {
+        SideEffect::Notify { notice, .. } => notice.title.clone(),
+        SideEffect::CloseConnections { .. } => String::new(),
     }
 }
 
