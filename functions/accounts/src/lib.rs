@@ -97,9 +97,9 @@ fn openapi_doc() {}
     responses(
         (status = 201, description = "Created", body = Organization),
         web::openapi::InvalidBody,
+        web::openapi::BodyRejected,
         web::openapi::Unauthorized,
         (status = 409, description = "Idempotency-Key reused with another body", body = ProblemDocument, content_type = "application/problem+json"),
-        web::openapi::BodyTooLarge,
     ))]
 async fn create_organization(
     State(app): State<App>,
@@ -142,6 +142,7 @@ async fn list_organizations(
     responses(
         (status = 200, description = "Renamed", body = Organization),
         web::openapi::InvalidBody,
+        web::openapi::BodyRejected,
         web::openapi::Unauthorized,
         (status = 403, description = "The caller's role may not rename", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such organization among the caller's", body = ProblemDocument, content_type = "application/problem+json"),
@@ -179,6 +180,7 @@ async fn get_profile(Authenticated(caller): Authenticated) -> Json<Profile> {
     responses(
         (status = 200, description = "The updated profile", body = Profile),
         web::openapi::InvalidBody,
+        web::openapi::BodyRejected,
         web::openapi::Unauthorized,
     ))]
 async fn update_profile(

@@ -159,7 +159,8 @@ pub struct Accepted {
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct TrackEvent {
-    /// Makes ingestion idempotent within the organization: 1–64 of `A-Za-z0-9_-`.
+    /// Makes ingestion idempotent within the organization: 1–64 of `A-Za-z0-9_-`, each id at
+    /// most once per request.
     #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     id: Option<String>,
     /// `[a-z0-9_.:-]{1,100}`; `message.sent`, `api.call` and `storage.snapshot` feed billing
@@ -205,7 +206,7 @@ enum TrackRequest {
         (status = 400, description = "Invalid events; `errors` names each bad field", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 401, description = "Missing or bad token or API key", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 403, description = "Viewers may not track; a key of another organization", body = ProblemDocument, content_type = "application/problem+json"),
-        web::openapi::BodyTooLarge,
+        web::openapi::BodyRejected,
         (status = 503, description = "The queue did not take every event; retry with the same ids", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 async fn track(
@@ -318,11 +319,12 @@ async fn agent(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct TopAgentsParams {
+    /// `7d` (default), `30d` or `90d`, ending today (UTC) inclusive.
     #[param(pattern = "^(7d|30d|90d)?$")]
     period: Option<String>,
-    #[param(value_type = Option<String>)]
+    #[param(schema_with = web::openapi::day_from)]
     from: Option<String>,
-    #[param(value_type = Option<String>)]
+    #[param(schema_with = web::openapi::day_to)]
     to: Option<String>,
     /// `events` (default), `tokens`, `avg_response_time_ms` or `error_rate`.
     #[param(pattern = "^(events|tokens|avg_response_time_ms|error_rate)?$")]
@@ -333,6 +335,9 @@ struct TopAgentsParams {
 }
 
 /// Agents ranked by a metric over the period, highest first.
+///
+/// A ranking is one page of at most `limit` agents: it takes no `cursor` (one is refused as an
+/// unknown parameter) and its `next_cursor` is always null.
 #[utoipa::path(get, path = "/v1/analytics/top-agents", tag = "analytics",
     params(TopAgentsParams, web::openapi::OrgHeader),
     responses(
@@ -471,6 +476,7 @@ async fn event_counts(
     responses(
         (status = 201, description = "The key, shown this once", body = CreatedApiKey),
         web::openapi::InvalidBody,
+        web::openapi::BodyRejected,
         web::openapi::Unauthorized,
         (status = 403, description = "Only owners and admins manage keys", body = ProblemDocument, content_type = "application/problem+json"),
     ))]

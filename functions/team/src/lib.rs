@@ -115,6 +115,7 @@ async fn list_members(
     responses(
         (status = 200, description = "The member with the new role", body = Member),
         web::openapi::InvalidBody,
+        web::openapi::BodyRejected,
         web::openapi::Unauthorized,
         (status = 403, description = "The caller's role may not make this change", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such member", body = ProblemDocument, content_type = "application/problem+json"),
@@ -211,6 +212,7 @@ async fn list_activity(
     responses(
         (status = 201, description = "The pending invitation; the email carries the token", body = Invitation),
         web::openapi::InvalidBody,
+        web::openapi::BodyRejected,
         web::openapi::Unauthorized,
         (status = 402, description = "No free seat on the plan (`seat_limit_reached`)", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 403, description = "The caller's role may not invite for this role", body = ProblemDocument, content_type = "application/problem+json"),
@@ -312,6 +314,7 @@ async fn resend_invitation(
     responses(
         (status = 200, description = "The membership that was created", body = AcceptedInvitation),
         web::openapi::InvalidBody,
+        web::openapi::BodyRejected,
         web::openapi::Unauthorized,
         (status = 403, description = "The invitation is for another, or an unverified, email (`email_mismatch`)", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 409, description = "Already a member of the organization", body = ProblemDocument, content_type = "application/problem+json"),

@@ -61,6 +61,10 @@ pub struct ProfilePatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, max_length = 100, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub job_title: Option<Option<String>>,
+    /// Merged into the stored preferences key by key; a key set to `null` is removed, and
+    /// `null` for the whole field changes nothing. At most 16 KiB of JSON, both as sent and
+    /// once merged; nested at most 8 levels; no empty keys; numbers 0 or of magnitude 1e-130
+    /// to below 1e126 (what DynamoDB stores).
     #[schema(value_type = Option<Object>)]
     pub preferences: Option<serde_json::Map<String, serde_json::Value>>,
 }

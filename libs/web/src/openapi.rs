@@ -45,14 +45,23 @@ pub struct NotAMember(pub ProblemDocument);
 )]
 pub struct InvalidBody(pub ProblemDocument);
 
-/// 413: the body is over the 256 KiB limit.
+/// What every body route refuses before reading the body: 413 over the 256 KiB limit, 415 a
+/// `Content-Type` that is not JSON (a request without one is read as JSON).
 #[derive(IntoResponses)]
-#[response(
-    status = 413,
-    description = "Body over 256 KiB",
-    content_type = "application/problem+json"
-)]
-pub struct BodyTooLarge(pub ProblemDocument);
+pub enum BodyRejected {
+    #[response(
+        status = 413,
+        description = "Body over 256 KiB",
+        content_type = "application/problem+json"
+    )]
+    TooLarge(ProblemDocument),
+    #[response(
+        status = 415,
+        description = "A `Content-Type` other than `application/json` or `*/*+json`",
+        content_type = "application/problem+json"
+    )]
+    NotJson(ProblemDocument),
+}
 
 fn string(format: Option<KnownFormat>) -> ObjectBuilder {
     ObjectBuilder::new()
@@ -95,13 +104,16 @@ pub fn time_to() -> Schema {
 /// `from` of a report's days.
 pub fn day_from() -> Schema {
     day_or_empty(
-        "First day (RFC 3339 time or date; its UTC day is included); empty reads as absent.",
+        "First day (RFC 3339 time or date; its UTC day is included); empty reads as absent. \
+         Without `to`, the report ends today (or on `from`, if later). Not after `to`, and at \
+         most 90 days before it.",
     )
 }
 
 /// `to` of a report's days.
 pub fn day_to() -> Schema {
     day_or_empty(
-        "Last day (RFC 3339 time or date; its UTC day is included); empty reads as absent.",
+        "Last day (RFC 3339 time or date; its UTC day is included); empty reads as absent. \
+         Without `from`, the report covers `period` days ending on `to`.",
     )
 }

@@ -274,7 +274,7 @@ pub(crate) fn invitation_message(message: &str) -> Result<(), ValidationError> {
     {
         return Err(field_error(
             "control_characters",
-            "must not contain control characters other than line breaks",
+            "must not contain control characters other than tabs and line breaks",
         ));
     }
     Ok(())
@@ -304,9 +304,13 @@ pub struct CreateInvitation {
     #[validate(custom(function = "invitable_role"))]
     #[schema(value_type = InvitableRole)]
     pub role: Role,
-    /// A note from the inviter, included in the email; at most 1000 characters.
+    /// A note from the inviter, included in the email; at most 1000 characters, with no control
+    /// characters other than tabs and line breaks.
     #[validate(custom(function = "invitation_message"))]
-    #[schema(max_length = 1000)]
+    #[schema(
+        max_length = 1000,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub message: Option<String>,
 }
 
