@@ -1109,3 +1109,105 @@ async fn bad_requests_get_stripes_error_shapes() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn an_unpaid_first_invoice_expires_a_pending_change_waits_for_payment_and_reset_forgets() {
+    let h = harness().await;
+    // A declined first payment: incomplete, then incomplete_expired after 23 hours.
+    let declined = h.customer_with_card("pm_card_chargeDeclined").await;
+    let incomplete = h
+        .subscribe(
+            &declined,
+            "price_pro_month",
+            CreateSubscriptionPaymentBehavior::AllowIncomplete,
+        )
+        .await
+        .unwrap();
+    assert_eq!(incomplete.status, SubscriptionStatus::Incomplete);
+    h.advance_days(1).await;
+    let expired = RetrieveSubscription::new(incomplete.id.clone())
+        .send(&h.client)
+        .await
+        .unwrap();
+    assert_eq!(expired.status, SubscriptionStatus::IncompleteExpired);
+    let invoice = &ListInvoice::new()
+        .subscription(incomplete.id.as_str())
+        .send(&h.client)
+        .await
+        .unwrap()
+        .data[0];
+    assert_eq!(invoice.status, Some(stripe_billing::InvoiceStatus::Void));
+
+    // pending_if_incomplete: an upgrade whose payment fails is not applied until it is paid.
+    let customer = h.customer_with_card("pm_card_visa").await;
+    let subscription = h
+        .subscribe(
+            &customer,
+            "price_starter_month",
+            CreateSubscriptionPaymentBehavior::AllowIncomplete,
+        )
+        .await
+        .unwrap();
+    let item = subscription.items.data[0].id.to_string();
+    h.control(
+        reqwest::Method::POST,
+        &format!("customers/{customer}/fail_next_payment"),
+        Value::Null,
+    )
+    .await;
+    let pending = UpdateSubscription::new(subscription.id.clone())
+        .items(vec![UpdateSubscriptionItems {
+            id: Some(item.clone()),
+            price: Some("price_pro_month".into()),
+            ..UpdateSubscriptionItems::new()
+        }])
+        .proration_behavior(UpdateSubscriptionProrationBehavior::AlwaysInvoice)
+        .payment_behavior(UpdateSubscriptionPaymentBehavior::PendingIfIncomplete)
+        .send(&h.client)
+        .await
+        .unwrap();
+    assert_eq!(
+        pending.items.data[0].price.id.as_str(),
+        "price_starter_month",
+        "not applied yet"
+    );
+    assert!(pending.pending_update.is_some());
+    let open = pending.latest_invoice.as_ref().unwrap().id().as_ref().unwrap().to_string();
+    let (status, paid, _) = h
+        .raw(
+            reqwest::Method::POST,
+            &format!("/v1/invoices/{open}/pay"),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!((status, paid["status"].as_str()), (200, Some("paid")));
+    let applied = RetrieveSubscription::new(subscription.id.clone())
+        .send(&h.client)
+        .await
+        .unwrap();
+    assert_eq!(applied.items.data[0].price.id.as_str(), "price_pro_month");
+    assert!(applied.pending_update.is_none());
+    assert!(
+        h.event_types()
+            .await
+            .contains(&"customer.subscription.pending_update_applied".to_owned())
+    );
+    assert_events_parse(&h).await;
+
+    // Reset forgets objects and events; the prices stay.
+    h.control(reqwest::Method::POST, "reset", Value::Null).await;
+    let status = h.control(reqwest::Method::GET, "status", Value::Null).await;
+    assert_eq!(status["events"], 0);
+    assert!(status["objects"].get("customer").is_none(), "{status}");
+    assert_eq!(status["objects"]["price"], 6);
+    let (code, _, _) = h
+        .raw(
+            reqwest::Method::GET,
+            &format!("/v1/customers/{customer}"),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(code, 404);
+}
