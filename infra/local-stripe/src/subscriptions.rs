@@ -335,21 +335,7 @@ pub fn create(state: &mut State, p: &Value) -> Result<Value, StripeError> {
     } else {
         (amount(&item), "subscription_create")
     };
-    let description = format!(
-        "{} × {} (at {})",
-        quantity,
-        product_name(state, &price),
-        money(&price)
-    );
-    let line = invoices::line(
-        state,
-        &subscription,
-        &item,
-        amount,
-        (now, period_end),
-        false,
-        description,
-    );
+    let line = period_line(state, &subscription, &item, amount, (now, period_end));
     let invoice = invoices::build(
         state,
         &subscription,
@@ -364,6 +350,32 @@ pub fn create(state: &mut State, p: &Value) -> Result<Value, StripeError> {
         invoices::collect(state, &invoice_id, pm);
     }
     Ok(state.find("subscription", &id, "id")?.clone())
+}
+
+/// The line billing an item for a whole period ("1 × Pro (at $99.00 / month)").
+fn period_line(
+    state: &State,
+    subscription: &Value,
+    item: &Value,
+    amount: i64,
+    period: (i64, i64),
+) -> Value {
+    let price = &item["price"];
+    let description = format!(
+        "{} × {} (at {})",
+        item["quantity"],
+        product_name(state, price),
+        money(price)
+    );
+    invoices::line(
+        state,
+        subscription,
+        item,
+        amount,
+        period,
+        false,
+        description,
+    )
 }
 
 fn product_name(state: &State, price: &Value) -> String {
@@ -635,20 +647,12 @@ pub fn update(state: &mut State, id: &str, p: &Value) -> Result<Value, StripeErr
             }
             if interval_changes {
                 // A new interval starts a new period now, billed at once in full.
-                let description = format!(
-                    "{} × {} (at {})",
-                    quantity,
-                    product_name(state, &price),
-                    money(&price)
-                );
-                lines.push(invoices::line(
+                lines.push(period_line(
                     state,
                     &before,
                     &new_item,
                     amount(&new_item),
                     new_item_period,
-                    false,
-                    description,
                 ));
                 after["billing_cycle_anchor"] = json!(now);
                 invoice_lines = Some((lines, "subscription_update"));
@@ -904,21 +908,12 @@ fn renew(state: &mut State, id: &str, at: i64) {
     let subscription = subscription.clone();
     let item = item(&subscription).clone();
     let mut lines = state.pending_lines.remove(id).unwrap_or_default();
-    let price = item["price"].clone();
-    let description = format!(
-        "{} × {} (at {})",
-        item["quantity"],
-        product_name(state, &price),
-        money(&price)
-    );
-    lines.push(invoices::line(
+    lines.push(period_line(
         state,
         &subscription,
         &item,
         amount(&item),
         (at, next_end),
-        false,
-        description,
     ));
     let invoice = invoices::build(
         state,

@@ -182,6 +182,20 @@ impl Harness {
         customer.id.to_string()
     }
 
+    /// A customer paying by `pm_card_visa`, subscribed to `price`.
+    async fn subscribed(&self, price: &str) -> (String, Subscription) {
+        let customer = self.customer_with_card("pm_card_visa").await;
+        let subscription = self
+            .subscribe(
+                &customer,
+                price,
+                CreateSubscriptionPaymentBehavior::AllowIncomplete,
+            )
+            .await
+            .unwrap();
+        (customer, subscription)
+    }
+
     async fn subscribe(
         &self,
         customer: &str,
@@ -207,6 +221,40 @@ fn latest_invoice(subscription: &Subscription) -> &Invoice {
         .as_ref()
         .and_then(|invoice| invoice.as_object())
         .expect("latest_invoice is expanded")
+}
+
+/// A request that moves the subscription's one item to `price`.
+fn change_price(subscription: &Subscription, price: &str) -> UpdateSubscription {
+    UpdateSubscription::new(subscription.id.clone()).items(vec![UpdateSubscriptionItems {
+        id: Some(subscription.items.data[0].id.to_string()),
+        price: Some(price.to_owned()),
+        ..UpdateSubscriptionItems::new()
+    }])
+}
+
+/// The `subscription_details` of a preview of the same change.
+fn preview_price(
+    subscription: &Subscription,
+    price: &str,
+) -> CreatePreviewInvoiceSubscriptionDetails {
+    CreatePreviewInvoiceSubscriptionDetails {
+        items: Some(vec![CreatePreviewInvoiceSubscriptionDetailsItems {
+            id: Some(subscription.items.data[0].id.to_string()),
+            price: Some(price.to_owned()),
+            ..CreatePreviewInvoiceSubscriptionDetailsItems::new()
+        }]),
+        ..CreatePreviewInvoiceSubscriptionDetails::new()
+    }
+}
+
+/// The PaymentIntent behind the latest invoice's client secret (`pi_…_secret_…`).
+fn intent_to_confirm(subscription: &Subscription) -> String {
+    let secret = &latest_invoice(subscription)
+        .confirmation_secret
+        .as_ref()
+        .unwrap()
+        .client_secret;
+    secret.split("_secret_").next().unwrap().to_owned()
 }
 
 fn line_amounts(invoice: &Invoice) -> Vec<i64> {
@@ -264,15 +312,7 @@ async fn every_object_and_event_parses_with_async_stripe() {
             );
         }
     }
-    let customer = h.customer_with_card("pm_card_visa").await;
-    let subscription = h
-        .subscribe(
-            &customer,
-            "price_starter_month",
-            CreateSubscriptionPaymentBehavior::AllowIncomplete,
-        )
-        .await
-        .unwrap();
+    let (customer, subscription) = h.subscribed("price_starter_month").await;
     assert_eq!(subscription.status, SubscriptionStatus::Active);
     assert_eq!(latest_invoice(&subscription).amount_paid, 2900);
 
@@ -300,18 +340,10 @@ async fn every_object_and_event_parses_with_async_stripe() {
         .send(&h.client)
         .await
         .unwrap();
-    let item = subscription.items.data[0].id.to_string();
     let preview = CreatePreviewInvoice::new()
         .customer(customer.as_str())
         .subscription(subscription.id.as_str())
-        .subscription_details(CreatePreviewInvoiceSubscriptionDetails {
-            items: Some(vec![CreatePreviewInvoiceSubscriptionDetailsItems {
-                id: Some(item.clone()),
-                price: Some("price_pro_month".into()),
-                ..CreatePreviewInvoiceSubscriptionDetailsItems::new()
-            }]),
-            ..CreatePreviewInvoiceSubscriptionDetails::new()
-        })
+        .subscription_details(preview_price(&subscription, "price_pro_month"))
         .send(&h.client)
         .await
         .unwrap();
@@ -565,13 +597,7 @@ async fn test_cards_succeed_decline_and_ask_for_authentication() {
         .await
         .unwrap();
     assert_eq!(pending.status, SubscriptionStatus::Incomplete);
-    let secret = latest_invoice(&pending)
-        .confirmation_secret
-        .as_ref()
-        .unwrap()
-        .client_secret
-        .clone();
-    let intent = secret.split("_secret_").next().unwrap().to_owned();
+    let intent = intent_to_confirm(&pending);
     let fetched = h
         .raw(
             reqwest::Method::GET,
@@ -610,13 +636,7 @@ async fn test_cards_succeed_decline_and_ask_for_authentication() {
         .await
         .unwrap();
     assert_eq!(waiting.status, SubscriptionStatus::Incomplete);
-    let secret = latest_invoice(&waiting)
-        .confirmation_secret
-        .as_ref()
-        .unwrap()
-        .client_secret
-        .clone();
-    let intent = secret.split("_secret_").next().unwrap().to_owned();
+    let intent = intent_to_confirm(&waiting);
     let (status, confirmed, _) = h
         .raw(
             reqwest::Method::POST,
@@ -640,37 +660,17 @@ async fn test_cards_succeed_decline_and_ask_for_authentication() {
 #[tokio::test]
 async fn an_upgrade_half_way_through_a_month_is_prorated_to_the_cent() {
     let h = harness().await;
-    let customer = h.customer_with_card("pm_card_visa").await;
-    let subscription = h
-        .subscribe(
-            &customer,
-            "price_starter_month",
-            CreateSubscriptionPaymentBehavior::AllowIncomplete,
-        )
-        .await
-        .unwrap();
+    let (_, subscription) = h.subscribed("price_starter_month").await;
     let item = &subscription.items.data[0];
     let (start, end) = (item.current_period_start, item.current_period_end);
     let half_way = start + (end - start) / 2;
-    let upgrade = |behavior: UpdateSubscriptionProrationBehavior| {
-        UpdateSubscription::new(subscription.id.clone())
-            .items(vec![UpdateSubscriptionItems {
-                id: Some(item.id.to_string()),
-                price: Some("price_pro_month".into()),
-                ..UpdateSubscriptionItems::new()
-            }])
-            .proration_behavior(behavior)
-            .proration_date(half_way)
-            .payment_behavior(UpdateSubscriptionPaymentBehavior::PendingIfIncomplete)
-    };
     // The preview for the same change and proration date.
     let preview = CreatePreviewInvoice::new()
         .subscription(subscription.id.as_str())
         .subscription_details(CreatePreviewInvoiceSubscriptionDetails {
-            items: Some(vec![CreatePreviewInvoiceSubscriptionDetailsItems { id: Some(item.id.to_string()), price: Some("price_pro_month".into()), ..CreatePreviewInvoiceSubscriptionDetailsItems::new() }]),
             proration_behavior: Some(stripe_billing::invoice::CreatePreviewInvoiceSubscriptionDetailsProrationBehavior::AlwaysInvoice),
             proration_date: Some(half_way),
-            ..CreatePreviewInvoiceSubscriptionDetails::new()
+            ..preview_price(&subscription, "price_pro_month")
         })
         .send(&h.client)
         .await
@@ -678,7 +678,10 @@ async fn an_upgrade_half_way_through_a_month_is_prorated_to_the_cent() {
     // Half of $29.00 back, half of $99.00 charged: exactly 1450 and 4950 cents.
     assert_eq!(line_amounts(&preview), [-1450, 4950]);
     assert_eq!(preview.amount_due, 3500);
-    upgrade(UpdateSubscriptionProrationBehavior::AlwaysInvoice)
+    change_price(&subscription, "price_pro_month")
+        .proration_behavior(UpdateSubscriptionProrationBehavior::AlwaysInvoice)
+        .proration_date(half_way)
+        .payment_behavior(UpdateSubscriptionPaymentBehavior::PendingIfIncomplete)
         .send(&h.client)
         .await
         .unwrap();
@@ -697,24 +700,11 @@ async fn an_upgrade_half_way_through_a_month_is_prorated_to_the_cent() {
     }));
 
     // create_prorations: nothing now, the lines go on the renewal invoice.
-    let other = h.customer_with_card("pm_card_visa").await;
-    let second = h
-        .subscribe(
-            &other,
-            "price_starter_month",
-            CreateSubscriptionPaymentBehavior::AllowIncomplete,
-        )
-        .await
-        .unwrap();
+    let (_, second) = h.subscribed("price_starter_month").await;
     let item = &second.items.data[0];
     let half_way =
         item.current_period_start + (item.current_period_end - item.current_period_start) / 2;
-    UpdateSubscription::new(second.id.clone())
-        .items(vec![UpdateSubscriptionItems {
-            id: Some(item.id.to_string()),
-            price: Some("price_pro_month".into()),
-            ..UpdateSubscriptionItems::new()
-        }])
+    change_price(&second, "price_pro_month")
         .proration_behavior(UpdateSubscriptionProrationBehavior::CreateProrations)
         .proration_date(half_way)
         .send(&h.client)
@@ -745,25 +735,12 @@ async fn an_upgrade_half_way_through_a_month_is_prorated_to_the_cent() {
 #[tokio::test]
 async fn monthly_to_yearly_credits_the_unused_month_and_starts_a_year_now() {
     let h = harness().await;
-    let customer = h.customer_with_card("pm_card_visa").await;
-    let subscription = h
-        .subscribe(
-            &customer,
-            "price_pro_month",
-            CreateSubscriptionPaymentBehavior::AllowIncomplete,
-        )
-        .await
-        .unwrap();
+    let (_, subscription) = h.subscribed("price_pro_month").await;
     let item = &subscription.items.data[0];
     let (start, end) = (item.current_period_start, item.current_period_end);
     h.advance_days(10).await;
     let now = h.now().await;
-    let updated = UpdateSubscription::new(subscription.id.clone())
-        .items(vec![UpdateSubscriptionItems {
-            id: Some(item.id.to_string()),
-            price: Some("price_pro_year".into()),
-            ..UpdateSubscriptionItems::new()
-        }])
+    let updated = change_price(&subscription, "price_pro_year")
         .proration_date(now)
         .send(&h.client)
         .await
@@ -789,15 +766,7 @@ async fn monthly_to_yearly_credits_the_unused_month_and_starts_a_year_now() {
 #[tokio::test]
 async fn a_failed_renewal_goes_past_due_is_retried_and_ends_the_subscription() {
     let h = harness().await;
-    let customer = h.customer_with_card("pm_card_visa").await;
-    let subscription = h
-        .subscribe(
-            &customer,
-            "price_pro_month",
-            CreateSubscriptionPaymentBehavior::AllowIncomplete,
-        )
-        .await
-        .unwrap();
+    let (customer, subscription) = h.subscribed("price_pro_month").await;
     h.control(
         reqwest::Method::POST,
         &format!("customers/{customer}/fail_next_payment"),
@@ -835,15 +804,7 @@ async fn a_failed_renewal_goes_past_due_is_retried_and_ends_the_subscription() {
     assert_eq!(active.status, SubscriptionStatus::Active);
 
     // A card that always declines: four attempts (days 0, 3, 5, 7), then canceled.
-    let doomed = h.customer_with_card("pm_card_visa").await;
-    let sub = h
-        .subscribe(
-            &doomed,
-            "price_starter_month",
-            CreateSubscriptionPaymentBehavior::AllowIncomplete,
-        )
-        .await
-        .unwrap();
+    let (doomed, sub) = h.subscribed("price_starter_month").await;
     let declining = AttachPaymentMethod::new("pm_card_chargeDeclined")
         .customer(doomed.as_str())
         .send(&h.client)
@@ -885,15 +846,7 @@ async fn a_failed_renewal_goes_past_due_is_retried_and_ends_the_subscription() {
 #[tokio::test]
 async fn cancel_at_period_end_takes_effect_when_the_period_ends() {
     let h = harness().await;
-    let customer = h.customer_with_card("pm_card_visa").await;
-    let subscription = h
-        .subscribe(
-            &customer,
-            "price_pro_month",
-            CreateSubscriptionPaymentBehavior::AllowIncomplete,
-        )
-        .await
-        .unwrap();
+    let (_, subscription) = h.subscribed("price_pro_month").await;
     let set = UpdateSubscription::new(subscription.id.clone())
         .cancel_at_period_end(true)
         .send(&h.client)
@@ -1139,28 +1092,14 @@ async fn an_unpaid_first_invoice_expires_a_pending_change_waits_for_payment_and_
     assert_eq!(invoice.status, Some(stripe_billing::InvoiceStatus::Void));
 
     // pending_if_incomplete: an upgrade whose payment fails is not applied until it is paid.
-    let customer = h.customer_with_card("pm_card_visa").await;
-    let subscription = h
-        .subscribe(
-            &customer,
-            "price_starter_month",
-            CreateSubscriptionPaymentBehavior::AllowIncomplete,
-        )
-        .await
-        .unwrap();
-    let item = subscription.items.data[0].id.to_string();
+    let (customer, subscription) = h.subscribed("price_starter_month").await;
     h.control(
         reqwest::Method::POST,
         &format!("customers/{customer}/fail_next_payment"),
         Value::Null,
     )
     .await;
-    let pending = UpdateSubscription::new(subscription.id.clone())
-        .items(vec![UpdateSubscriptionItems {
-            id: Some(item.clone()),
-            price: Some("price_pro_month".into()),
-            ..UpdateSubscriptionItems::new()
-        }])
+    let pending = change_price(&subscription, "price_pro_month")
         .proration_behavior(UpdateSubscriptionProrationBehavior::AlwaysInvoice)
         .payment_behavior(UpdateSubscriptionPaymentBehavior::PendingIfIncomplete)
         .send(&h.client)
@@ -1172,7 +1111,14 @@ async fn an_unpaid_first_invoice_expires_a_pending_change_waits_for_payment_and_
         "not applied yet"
     );
     assert!(pending.pending_update.is_some());
-    let open = pending.latest_invoice.as_ref().unwrap().id().as_ref().unwrap().to_string();
+    let open = pending
+        .latest_invoice
+        .as_ref()
+        .unwrap()
+        .id()
+        .as_ref()
+        .unwrap()
+        .to_string();
     let (status, paid, _) = h
         .raw(
             reqwest::Method::POST,
