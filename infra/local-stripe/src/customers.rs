@@ -66,6 +66,7 @@ pub fn create(state: &mut State, p: &Value) -> Result<Value, StripeError> {
     Ok(customer)
 }
 
+/// A customer, or the stub of a deleted one (`{"id", "deleted": true}`), as Stripe answers.
 pub fn retrieve(state: &State, id: &str) -> Result<Value, StripeError> {
     match state.get(id) {
         Some(customer) if customer["object"] == "customer" => Ok(customer.clone()),
@@ -97,9 +98,11 @@ pub fn update(state: &mut State, id: &str, p: &Value) -> Result<Value, StripeErr
 
 pub fn delete(state: &mut State, id: &str) -> Result<Value, StripeError> {
     let customer = state.find("customer", id, "id")?.clone();
-    state.objects.remove(id);
+    // Stripe keeps a deleted customer's id: retrieving it answers the deleted stub.
+    let deleted = json!({ "id": id, "object": "customer", "deleted": true });
+    state.objects.insert(id.to_owned(), deleted.clone());
     state.emit("customer.deleted", &customer, None);
-    Ok(json!({ "id": id, "object": "customer", "deleted": true }))
+    Ok(deleted)
 }
 
 pub fn list(state: &State, p: &Value) -> Result<Value, StripeError> {

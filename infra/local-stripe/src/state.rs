@@ -120,10 +120,11 @@ impl State {
     }
 
     /// An object of one kind, or Stripe's 404 naming it.
+    /// An object of one kind, or Stripe's 404 naming it (a deleted object is missing too).
     pub fn find(&self, kind: &str, id: &str, param: &str) -> Result<&Value, StripeError> {
         self.objects
             .get(id)
-            .filter(|o| o["object"] == kind)
+            .filter(|o| o["object"] == kind && o["deleted"] != true)
             .ok_or_else(|| StripeError::missing_resource(kind, id, param))
     }
 
@@ -135,7 +136,7 @@ impl State {
     ) -> Result<&mut Value, StripeError> {
         self.objects
             .get_mut(id)
-            .filter(|o| o["object"] == kind)
+            .filter(|o| o["object"] == kind && o["deleted"] != true)
             .ok_or_else(|| StripeError::missing_resource(kind, id, param))
     }
 
@@ -147,6 +148,7 @@ impl State {
                 ids.iter()
                     .rev()
                     .filter_map(|id| self.objects.get(id))
+                    .filter(|o| o["deleted"] != true)
                     .collect()
             })
             .unwrap_or_default()

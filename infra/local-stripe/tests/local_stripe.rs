@@ -23,7 +23,7 @@ use stripe_billing::subscription_schedule::{
 };
 use stripe_billing::{Invoice, Subscription, SubscriptionStatus};
 use stripe_core::customer::{
-    CreateCustomer, RetrieveCustomer, RetrieveCustomerReturned, UpdateCustomer,
+    CreateCustomer, DeleteCustomer, RetrieveCustomer, RetrieveCustomerReturned, UpdateCustomer,
     UpdateCustomerInvoiceSettings,
 };
 use stripe_payment::payment_method::{AttachPaymentMethod, DetachPaymentMethod, ListPaymentMethod};
@@ -410,6 +410,18 @@ async fn every_object_and_event_parses_with_async_stripe() {
         .send(&h.client)
         .await
         .unwrap();
+    DeleteCustomer::new(declined.as_str())
+        .send(&h.client)
+        .await
+        .unwrap();
+    let gone = RetrieveCustomer::new(declined.as_str())
+        .send(&h.client)
+        .await
+        .unwrap();
+    assert!(
+        matches!(gone, RetrieveCustomerReturned::DeletedCustomer(_)),
+        "a deleted customer reads as deleted"
+    );
     assert_events_parse(&h).await;
 }
 

@@ -38,9 +38,15 @@ pub fn release_seat(org_id: &str) -> Update {
     profile(org_id).add(SEATS_USED, -1)
 }
 
-/// An invitation became a member: the seat it held is the member's now.
-pub fn invitee_joined(org_id: &str) -> Update {
-    profile(org_id).add(MEMBER_COUNT, 1)
+/// An invitation became a member: the seat it held is the member's now. Refused while the
+/// organization has more seats taken than its plan allows (a subscription ended with more
+/// members than the free plan has seats): nobody is removed, but nobody joins either.
+pub fn invitee_joined(org_id: &str, limit: Option<u32>) -> Update {
+    let update = profile(org_id).add(MEMBER_COUNT, 1);
+    match limit {
+        Some(limit) => update.condition("#seats_used <= :limit", [(":limit", number(limit))]),
+        None => update,
+    }
 }
 
 /// A member joined without an invitation holding their seat (taking one now).

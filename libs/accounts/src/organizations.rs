@@ -38,6 +38,17 @@ pub struct OrgRecord {
     /// expression cannot add two: the seat limit is `seats_used < :limit` on this alone.
     #[serde(default)]
     pub seats_used: i64,
+    /// The Stripe subscription's facts, kept by billing; limits read them through
+    /// [`plans::effective_plan`]. Absent: the organization has never subscribed (free).
+    #[serde(default)]
+    pub subscription: Option<plans::SubscriptionFacts>,
+}
+
+impl OrgRecord {
+    /// The plan whose limits apply now.
+    pub fn effective_plan(&self, now: DateTime) -> &'static plans::Plan {
+        plans::effective_plan(self.subscription.as_ref(), now)
+    }
 }
 
 /// An organization as the caller sees it.
@@ -47,7 +58,8 @@ pub struct Organization {
     pub id: String,
     #[schema(example = "Acme")]
     pub name: String,
-    /// The organization's billing plan: `free`, `starter`, `pro` or `enterprise`.
+    /// The plan whose limits apply now (`free`, `starter`, `pro` or `enterprise`): the
+    /// subscription's plan while it is active, trialing or within its past-due grace, else free.
     #[schema(example = "free")]
     pub plan: String,
     /// The caller's role in it.
@@ -58,11 +70,11 @@ pub struct Organization {
 }
 
 impl Organization {
-    fn new(org: &OrgRecord, role: Role) -> Self {
+    fn new(org: &OrgRecord, role: Role, now: DateTime) -> Self {
         Self {
             id: org.id.clone(),
             name: org.name.clone(),
-            plan: org.plan.clone(),
+            plan: org.effective_plan(now).id.clone(),
             role,
             created_at: clock::rfc3339(org.created_at),
         }
@@ -129,6 +141,7 @@ impl Organizations {
             member_count: 1,
             owner_count: 1,
             seats_used: 1,
+            subscription: None,
         };
         let membership = MembershipRecord {
             org_id: org.id.clone(),
@@ -136,7 +149,7 @@ impl Organizations {
             role: Role::Owner,
             joined_at: now,
         };
-        let created = Organization::new(&org, Role::Owner);
+        let created = Organization::new(&org, Role::Owner, now);
         let (member_item, user_membership_item) = membership.items()?;
         let activity = Activity {
             action: "org.created",
@@ -209,7 +222,8 @@ impl Organizations {
         for (membership, org) in page.items.iter().zip(orgs) {
             match org {
                 Some(item) => {
-                    items.push(Organization::new(&store::from_item(item)?, membership.role))
+                    let org = store::from_item(item)?;
+                    items.push(Organization::new(&org, membership.role, self.clock.now()))
                 }
                 None => {
                     tracing::warn!(org_id = %membership.org_id, "membership of a missing organization")
@@ -267,6 +281,6 @@ impl Organizations {
         }
         org.name = name;
         org.updated_at = now;
-        Ok(Organization::new(&org, member.role))
+        Ok(Organization::new(&org, member.role, now))
     }
 }

@@ -1,8 +1,15 @@
 //! The billing plans and their limits: configuration (`plans.json` next to this crate), not code.
-//! Team reads seat limits from here; billing lists, prices and meters the same plans.
+//! Team reads seat limits from here; billing lists, prices and meters the same plans. Which
+//! plan's limits apply to an organization now is [`effective_plan`] of its subscription's facts.
 //!
 //! The file is compiled in (a Lambda has no config directory) and checked by this crate's tests,
 //! so a bad edit fails the build's tests rather than a request.
+
+mod entitlement;
+
+pub use entitlement::{
+    Interval, PAST_DUE_GRACE, SubscriptionFacts, SubscriptionStatus, effective_plan,
+};
 
 use std::sync::OnceLock;
 
@@ -64,14 +71,6 @@ pub fn find(id: &str) -> Option<&'static Plan> {
     all().iter().find(|plan| plan.id == id)
 }
 
-/// The seat limit of an organization on plan `id`; `None` is unlimited. An unknown plan id (a
-/// plan removed from the configuration) gets the free plan's limit, never unlimited.
-pub fn seat_limit(id: &str) -> Option<u32> {
-    find(id)
-        .or_else(|| find(FREE))
-        .and_then(|plan| plan.limits.seats)
-}
-
 /// The plan every organization starts on.
 pub const FREE: &str = "free";
 
@@ -90,12 +89,5 @@ mod tests {
         assert_eq!(pro.limits.messages, Some(100_000));
         assert_eq!(pro.limits.api_calls, Some(1_000_000));
         assert_eq!(find("enterprise").unwrap().limits.messages, None);
-    }
-
-    #[test]
-    fn an_unknown_plan_gets_the_free_seat_limit() {
-        assert_eq!(seat_limit("free"), Some(5));
-        assert_eq!(seat_limit("enterprise"), None);
-        assert_eq!(seat_limit("retired-plan"), Some(5));
     }
 }

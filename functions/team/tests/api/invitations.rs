@@ -109,11 +109,33 @@ impl Api {
             .unwrap()
     }
 
+    /// Gives the organization an active subscription to `plan`, as billing records one.
     async fn set_plan(&self, org: &str, plan: &str) {
+        self.set_subscription(org, plan, "active", None).await;
+    }
+
+    /// The subscription facts billing keeps on the organization item.
+    async fn set_subscription(
+        &self,
+        org: &str,
+        plan: &str,
+        status: &str,
+        past_due_since: Option<&str>,
+    ) {
+        let now = clock::rfc3339(self.clock.now());
+        let facts = json!({
+            "status": status,
+            "plan": plan,
+            "interval": "month",
+            "current_period_start": now,
+            "current_period_end": now,
+            "cancel_at_period_end": false,
+            "past_due_since": past_due_since,
+        });
         self.store
             .update::<Value>(
                 Update::new(keys::org_profile(keys::OrgId(org)))
-                    .set("plan", &plan)
+                    .set("subscription", &facts)
                     .require_exists(),
             )
             .await
@@ -251,8 +273,8 @@ async fn an_invitation_email_carries_a_token_that_makes_a_member() {
     // Round trips (context included): see docs/data-model.md.
     assert_eq!(invite_trips, 5, "invite");
     assert_eq!(
-        accept_trips, 5,
-        "accept (with the new user's first request)"
+        accept_trips, 6,
+        "accept (with the new user's first request; one read of the org profile for its plan)"
     );
 }
 
@@ -587,6 +609,61 @@ async fn the_plans_seat_limit_counts_members_and_pending_invitations() {
         )
         .await;
     assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+}
+
+#[tokio::test]
+async fn seats_follow_the_effective_plan_and_nobody_is_removed_when_it_shrinks() {
+    let api = api().await;
+    let org = api.fixtures.org("own").await;
+    api.set_plan(&org, "pro").await;
+    for n in 0..6 {
+        api.fixtures
+            .add_member(&org, &format!("m{n}"), Role::Member)
+            .await;
+    }
+    let pending = format!("{}@example.com", unique("pending"));
+    let (status, _) = api.invite(&org, "own", &pending, "member", None).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "7 members + 1 invitation fit Pro's 50 seats"
+    );
+    let token = last_token(&pending).await;
+
+    // The subscription ended: the free plan's 5 seats, with 8 taken.
+    api.set_subscription(&org, "pro", "canceled", None).await;
+    let other = format!("{}@example.com", unique("other"));
+    let (status, problem) = api.invite(&org, "own", &other, "member", None).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::PAYMENT_REQUIRED, Some("seat_limit_reached"))
+    );
+    let (status, problem) = api.accept("joiner", &pending, true, &token).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::PAYMENT_REQUIRED, Some("seat_limit_reached"))
+    );
+    let profile = api.profile(&org).await;
+    assert_eq!(
+        (profile.member_count, profile.seats_used),
+        (7, 8),
+        "nobody removed, nobody joined"
+    );
+
+    // Past due keeps the plan through the grace period, then the free limits apply.
+    let since = clock::rfc3339(api.clock.now());
+    api.set_subscription(&org, "pro", "past_due", Some(&since))
+        .await;
+    let (status, _) = api.accept("joiner", &pending, true, &token).await;
+    assert_eq!(status, StatusCode::OK, "within the grace period");
+    api.clock.advance(plans::PAST_DUE_GRACE);
+    let late = format!("{}@example.com", unique("late"));
+    let (status, _) = api.invite(&org, "own", &late, "member", None).await;
+    assert_eq!(
+        status,
+        StatusCode::PAYMENT_REQUIRED,
+        "the grace period is over"
+    );
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ use crate::notices;
 /// Labels of the accept's conditions.
 const INVITATION: &str = "invitation";
 const MEMBERSHIP: &str = "membership";
+const SEAT: &str = "seat";
 
 impl Invitations {
     /// Accepts an invitation for the caller: their token's email must be the invited one and
@@ -63,6 +64,12 @@ impl Invitations {
             };
             let (member_item, user_membership_item) = membership.items()?;
             let (guard, unchanged) = invitation.release_guard();
+            let org: accounts::OrgRecord = self
+                .store
+                .get(&keys::org_profile(keys::OrgId(&invitation.org_id)))
+                .await?
+                .ok_or_else(|| TeamError::Internal("organization without profile".into()))?;
+            let limit = org.effective_plan(now).limits.seats;
             // The newcomer has no membership to re-check: the invitation's conditions guard it.
             let change = AuditedChange::new(
                 Actor::user(&invitation.org_id, caller.user_id()),
@@ -84,7 +91,8 @@ impl Invitations {
             .put(user_membership_item, Condition::Always)
             .delete(guard, unchanged)
             // The seat the invitation held is the member's now.
-            .update(counters::invitee_joined(&invitation.org_id))
+            .update(counters::invitee_joined(&invitation.org_id, limit))
+            .label(SEAT)
             .side_effect(notices::invitation_accepted(
                 &invitation.org_id,
                 &invitation.invited_by,
@@ -103,6 +111,11 @@ impl Invitations {
                 }
                 Err(e) if e.rejected(INVITATION) => return Err(TeamError::InvitationGone),
                 Err(e) if e.rejected(MEMBERSHIP) => return Err(TeamError::AlreadyMember),
+                Err(e) if e.rejected(SEAT) => {
+                    return Err(TeamError::SeatLimitReached {
+                        limit: limit.unwrap_or_default(),
+                    });
+                }
                 Err(ChangeError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }

@@ -89,6 +89,7 @@ mod tests {
             member_count: 1,
             owner_count: 1,
             seats_used: 1,
+            subscription: None,
         }
     }
 

@@ -108,7 +108,7 @@ impl Invitations {
                 .put(record.item(&token_hash)?, store::Condition::NotExists)
                 .put(guard_item, guard_condition)
                 .label(GUARD);
-            let limit = plans::seat_limit(&loaded.org.plan);
+            let limit = loaded.org.effective_plan(now).limits.seats;
             let replacing = matches!(plan, Plan::Replace(_));
             change = match plan {
                 Plan::Replace(lapsed) => change
