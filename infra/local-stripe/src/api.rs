@@ -128,10 +128,7 @@ fn list_of(
 }
 
 fn events(state: &State, p: &Value) -> Result<Value, StripeError> {
-    params::only(
-        p,
-        &["limit", "starting_after", "ending_before", "type", "types"],
-    )?;
+    params::only(p, &["limit", "starting_after", "ending_before", "type"])?;
     let wanted = params::string(p, "type")?;
     let items = state
         .events

@@ -59,7 +59,12 @@ pub fn interval_months(interval: &str) -> i64 {
 /// first anchor-aligned boundary after `start`.
 pub fn period_end(anchor: i64, start: i64, interval: &str) -> i64 {
     let step = interval_months(interval);
-    let mut n = 1;
+    // Start one step short of the calendar months between them, so a long advance is not a
+    // walk from the anchor at every renewal.
+    let (ay, am, _) = civil(anchor.div_euclid(DAY));
+    let (sy, sm, _) = civil(start.div_euclid(DAY));
+    let months = (sy - ay) * 12 + i64::from(sm) - i64::from(am);
+    let mut n = (months / step - 1).max(1);
     loop {
         let end = add_months(anchor, n * step);
         if end > start {

@@ -79,13 +79,20 @@ fn route(shared: &Shared, method: &Method, path: &str, raw: &[u8]) -> Result<Val
         }
         ("POST", ["clock", "advance"]) => {
             let advance: Advance = body(raw)?;
-            let seconds = advance.seconds.unwrap_or(0) + advance.days.unwrap_or(0) * 86_400;
-            if seconds <= 0 {
-                return Err(StripeError::invalid_request(
-                    "Advance by a positive number of `seconds` or `days`.",
-                    None,
-                ));
-            }
+            // At most ten years at a time: every renewal in between is run.
+            const MAX_SECONDS: i64 = 10 * 366 * 86_400;
+            let seconds = advance
+                .days
+                .unwrap_or(0)
+                .checked_mul(86_400)
+                .and_then(|d| d.checked_add(advance.seconds.unwrap_or(0)))
+                .filter(|s| (1..=MAX_SECONDS).contains(s))
+                .ok_or_else(|| {
+                    StripeError::invalid_request(
+                        "Advance by a positive number of `seconds` or `days`, at most ten years.",
+                        None,
+                    )
+                })?;
             let mut state = shared.state();
             let from = state.now();
             state.clock_offset += seconds;

@@ -52,14 +52,26 @@ pub fn create(state: &mut State, p: &Value) -> Result<Value, StripeError> {
     });
     apply(&mut customer, p)?;
     state.insert("customer", customer.clone());
-    if let Some(pm) = params::string(p, "payment_method")?.filter(|s| !s.is_empty()) {
-        // Stripe attaches `payment_method` to the new customer.
-        payment_methods::attach_to(state, pm, &id, "payment_method")?;
-    }
+    let requested = params::string(p, "payment_method")?.filter(|s| !s.is_empty());
+    // Stripe attaches `payment_method` to the new customer (a test id becomes a new `pm_…`).
+    let attached = match requested {
+        Some(pm) => Some(payment_methods::attach_to(
+            state,
+            pm,
+            &id,
+            "payment_method",
+        )?),
+        None => None,
+    };
     if let Some(pm) =
         params::string(&p["invoice_settings"], "default_payment_method")?.filter(|s| !s.is_empty())
     {
-        set_default_payment_method(state, &id, pm)?;
+        // The default may name the `payment_method` just attached, as Stripe's docs do.
+        let pm = match (requested, &attached) {
+            (Some(requested), Some(attached)) if requested == pm => attached.clone(),
+            _ => pm.to_owned(),
+        };
+        set_default_payment_method(state, &id, &pm)?;
     }
     let customer = state.find("customer", &id, "id")?.clone();
     state.emit("customer.created", &customer, None);
@@ -98,6 +110,16 @@ pub fn update(state: &mut State, id: &str, p: &Value) -> Result<Value, StripeErr
 
 pub fn delete(state: &mut State, id: &str) -> Result<Value, StripeError> {
     let customer = state.find("customer", id, "id")?.clone();
+    // Deleting a customer cancels their subscriptions at once, as in Stripe.
+    let live: Vec<String> = state
+        .list("subscription")
+        .into_iter()
+        .filter(|s| s["customer"] == id)
+        .filter_map(|s| s["id"].as_str().map(str::to_owned))
+        .collect();
+    for subscription in live {
+        crate::subscriptions::end(state, &subscription, "cancellation_requested");
+    }
     // Stripe keeps a deleted customer's id: retrieving it answers the deleted stub.
     let deleted = json!({ "id": id, "object": "customer", "deleted": true });
     state.objects.insert(id.to_owned(), deleted.clone());

@@ -279,10 +279,13 @@ pub fn collect(state: &mut State, invoice_id: &str, payment_method: Option<Strin
             Collected::Paid
         }
         Charge::RequiresAction => {
+            // An attempt that needs the customer counts as a failed one: the next attempt is
+            // scheduled as after a decline (the customer may authenticate before it).
             let invoice = state
                 .find_mut("invoice", invoice_id, "invoice")
                 .map(|invoice| {
                     bump_attempts(invoice);
+                    schedule_next_attempt(invoice, now);
                     invoice.clone()
                 });
             if let Ok(invoice) = invoice {
@@ -295,17 +298,40 @@ pub fn collect(state: &mut State, invoice_id: &str, payment_method: Option<Strin
                 .find_mut("invoice", invoice_id, "invoice")
                 .map(|invoice| {
                     bump_attempts(invoice);
-                    let attempts = invoice["attempt_count"].as_u64().unwrap_or(1) as usize;
-                    invoice["next_payment_attempt"] = match RETRY_AFTER_DAYS.get(attempts - 1) {
-                        Some(days) => json!(now + days * 86_400),
-                        None => Value::Null,
-                    };
+                    schedule_next_attempt(invoice, now);
                     invoice.clone()
                 });
             if let Ok(invoice) = invoice {
                 state.emit("invoice.payment_failed", &invoice, None);
             }
             Collected::Failed(error)
+        }
+    }
+}
+
+/// After a failed attempt: the next one per [`RETRY_AFTER_DAYS`], none once they are used up,
+/// and none for a subscription's first invoice (Stripe does not retry it; it expires instead).
+fn schedule_next_attempt(invoice: &mut Value, now: i64) {
+    let attempts = invoice["attempt_count"].as_u64().unwrap_or(1).max(1) as usize;
+    let retried = invoice["billing_reason"] != "subscription_create";
+    invoice["next_payment_attempt"] = match RETRY_AFTER_DAYS.get(attempts - 1) {
+        Some(days) if retried => json!(now + days * 86_400),
+        _ => Value::Null,
+    };
+}
+
+/// Stops automatic collection of a subscription's open invoices (it ended).
+pub fn stop_collecting(state: &mut State, subscription: &str) {
+    for id in state
+        .list("invoice")
+        .into_iter()
+        .filter(|i| i["subscription"] == subscription && i["status"] == "open")
+        .filter_map(|i| i["id"].as_str().map(str::to_owned))
+        .collect::<Vec<_>>()
+    {
+        if let Ok(invoice) = state.find_mut("invoice", &id, "invoice") {
+            invoice["next_payment_attempt"] = Value::Null;
+            invoice["auto_advance"] = json!(false);
         }
     }
 }
@@ -387,7 +413,6 @@ pub fn list(state: &State, p: &Value) -> Result<Value, StripeError> {
             "subscription",
             "status",
             "collection_method",
-            "created",
         ],
     )?;
     let customer = params::string(p, "customer")?;

@@ -281,11 +281,17 @@ async fn api_request(
     }
 
     let mut state = shared.state();
+    // A refused request changes nothing, even when it was refused half-way (an `expand[]` that
+    // fails after the object was made): back to the state before it.
+    let snapshot = (*method != Method::GET).then(|| state.snapshot());
     let outcome = api::handle(&mut state, method, path, &params);
     let (status, body) = match &outcome {
         Ok(body) => (200, body.clone()),
         Err(error) => (error.status, error.body()),
     };
+    if let Some(snapshot) = snapshot.filter(|_| status >= 400 && status != 402) {
+        state.restore(snapshot);
+    }
     if let Some(key) = &key {
         // Stripe saves a result once the endpoint ran: successes and card errors. A request
         // refused before it ran (validation, 404) saves nothing, so the key can be used again.

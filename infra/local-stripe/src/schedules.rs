@@ -244,15 +244,27 @@ pub fn update(state: &mut State, id: &str, p: &Value) -> Result<Value, StripeErr
                 .to_owned();
             // `duration[interval]` + `duration[interval_count]` (today's API) or `iterations` (of
             // the price's interval).
-            let duration =
+            let (count, unit) =
                 match params::one_of(&requested["duration"], "interval", &["month", "year"])? {
-                    Some(unit) => Some(
-                        params::integer(&requested["duration"], "interval_count")?.unwrap_or(1)
-                            * calendar::interval_months(unit),
+                    Some(unit) => (
+                        params::integer(&requested["duration"], "interval_count")?.or(Some(1)),
+                        unit,
                     ),
-                    None => params::integer(requested, "iterations")?
-                        .map(|n| n * calendar::interval_months(&interval)),
+                    None => (params::integer(requested, "iterations")?, interval.as_str()),
                 };
+            // At most ten years of phases, as Stripe limits `iterations`.
+            let duration = match count {
+                Some(n) if (1..=120).contains(&n) && n * calendar::interval_months(unit) <= 120 => {
+                    Some(n * calendar::interval_months(unit))
+                }
+                Some(_) => {
+                    return Err(StripeError::invalid_param(
+                        &param("duration"),
+                        "A phase lasts 1 to 120 months.",
+                    ));
+                }
+                None => None,
+            };
             let end = match (params::integer(requested, "end_date")?, duration) {
                 (Some(end), _) => end,
                 (None, Some(months)) if months > 0 => calendar::add_months(start, months),
@@ -283,7 +295,14 @@ pub fn update(state: &mut State, id: &str, p: &Value) -> Result<Value, StripeErr
             previous_end = Some(end);
         }
         // A phase 0 with another price changes the subscription now, as Stripe does.
-        let current_price = before["phases"][0]["items"][0]["price"].clone();
+        let current_price = before["phases"]
+            .as_array()
+            .and_then(|phases| {
+                phases
+                    .iter()
+                    .find(|p| p["start_date"] == before["current_phase"]["start_date"])
+            })
+            .map_or(Value::Null, |phase| phase["items"][0]["price"].clone());
         if built[0]["items"][0]["price"] != current_price {
             return Err(StripeError::invalid_param(
                 "phases[0][items][0][price]",

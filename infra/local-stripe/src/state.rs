@@ -46,17 +46,35 @@ pub struct EventRecord {
 }
 
 /// Chaos mode: some events delivered twice, some held back and sent after later ones.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Chaos {
     pub enabled: bool,
-    /// Every n-th event is delivered twice (0 = never; default 3 when enabled).
+    /// Every n-th event is delivered twice (0 = never; 3 unless set).
     pub duplicate_every: u32,
-    /// Every n-th event is held back until the next one has been sent (0 = never; default 4).
+    /// Every n-th event is held back until the next one has been sent (0 = never; 4 unless set).
     pub reorder_every: u32,
     /// Added before every API request is handled, so a test can race two requests (409
     /// `idempotency_key_in_use`).
     pub latency_ms: u64,
+}
+
+impl Default for Chaos {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            duplicate_every: 3,
+            reorder_every: 4,
+            latency_ms: 0,
+        }
+    }
+}
+
+/// What [`State::restore`] goes back to.
+pub struct Snapshot {
+    state: Box<State>,
+    events: usize,
+    undispatched: usize,
 }
 
 #[derive(Clone)]
@@ -180,6 +198,28 @@ impl State {
         self.undispatched
             .push(event["id"].as_str().unwrap_or_default().to_owned());
         event
+    }
+
+    /// A copy to go back to if the request fails: Stripe changes nothing when it refuses one.
+    /// Events are not copied (only appended to), just counted.
+    pub fn snapshot(&mut self) -> Snapshot {
+        let events = std::mem::take(&mut self.events);
+        let copy = self.clone();
+        self.events = events;
+        Snapshot {
+            state: Box::new(copy),
+            events: self.events.len(),
+            undispatched: self.undispatched.len(),
+        }
+    }
+
+    /// Undoes everything since `snapshot`, events included.
+    pub fn restore(&mut self, snapshot: Snapshot) {
+        let mut events = std::mem::take(&mut self.events);
+        events.truncate(snapshot.events);
+        *self = *snapshot.state;
+        self.events = events;
+        self.undispatched.truncate(snapshot.undispatched);
     }
 
     pub fn event_mut(&mut self, id: &str) -> Option<&mut EventRecord> {

@@ -437,6 +437,9 @@ pub fn invoice_paid(state: &mut State, invoice: &Value) {
                 if let Some(items) = pending.get("subscription_items") {
                     s["items"]["data"] = items.clone();
                 }
+                if let Some(anchor) = pending.get("billing_cycle_anchor").filter(|a| !a.is_null()) {
+                    s["billing_cycle_anchor"] = anchor.clone();
+                }
                 s["pending_update"] = Value::Null;
                 let after = s.clone();
                 let previous = customers::previous_attributes(&before, &after);
@@ -540,7 +543,8 @@ pub fn update(state: &mut State, id: &str, p: &Value) -> Result<Value, StripeErr
         .unwrap_or("create_prorations");
     let behavior =
         params::one_of(p, "payment_behavior", PAYMENT_BEHAVIORS)?.unwrap_or("allow_incomplete");
-    params::one_of(p, "billing_cycle_anchor", &["now", "unchanged"])?;
+    // `now` would restart the cycle and invoice now; only a new interval does that here.
+    params::one_of(p, "billing_cycle_anchor", &["unchanged"])?;
     let customer = before["customer"].as_str().unwrap_or_default().to_owned();
     let now = state.now();
     let mut after = before.clone();
@@ -687,8 +691,11 @@ pub fn update(state: &mut State, id: &str, p: &Value) -> Result<Value, StripeErr
                 let invoice = invoices::build(state, &after, lines, reason, Some(ids::new("in")));
                 let invoice_id = invoices::create_and_finalize(state, invoice);
                 let mut kept = before.clone();
+                // A new interval's anchor waits with the items.
+                let anchor = (after["billing_cycle_anchor"] != before["billing_cycle_anchor"])
+                    .then(|| after["billing_cycle_anchor"].clone());
                 kept["pending_update"] = json!({
-                    "billing_cycle_anchor": null,
+                    "billing_cycle_anchor": anchor,
                     "expires_at": now + INCOMPLETE_FOR,
                     "subscription_items": after["items"]["data"],
                     "trial_end": null,
@@ -743,6 +750,16 @@ pub fn prorate(amount: i64, remaining: i64, total: i64) -> i64 {
 
 pub fn cancel(state: &mut State, id: &str, p: &Value) -> Result<Value, StripeError> {
     params::only(p, &["cancellation_details", "invoice_now", "prorate"])?;
+    // Final invoices and credits for a cancellation now are not emulated: refuse rather than
+    // ignore them, so billing code never relies on something this server does not do.
+    for unsupported in ["invoice_now", "prorate"] {
+        if params::boolean(p, unsupported)? == Some(true) {
+            return Err(StripeError::invalid_param(
+                unsupported,
+                format!("The local Stripe does not emulate `{unsupported}=true` on cancel."),
+            ));
+        }
+    }
     params::only_in(p, "cancellation_details", &["comment", "feedback"])?;
     let subscription = state.find("subscription", id, "id")?;
     if matches!(
@@ -765,11 +782,17 @@ pub fn cancel(state: &mut State, id: &str, p: &Value) -> Result<Value, StripeErr
 }
 
 /// Ends a subscription now (canceled), with the reason Stripe records.
-fn end(state: &mut State, id: &str, reason: &str) {
+pub fn end(state: &mut State, id: &str, reason: &str) {
     let now = state.now();
     let Ok(subscription) = state.find_mut("subscription", id, "id") else {
         return;
     };
+    if matches!(
+        subscription["status"].as_str(),
+        Some("canceled" | "incomplete_expired")
+    ) {
+        return;
+    }
     let previous = json!({ "status": subscription["status"] });
     subscription["status"] = json!("canceled");
     subscription["ended_at"] = json!(now);
@@ -779,6 +802,7 @@ fn end(state: &mut State, id: &str, reason: &str) {
     subscription["cancellation_details"]["reason"] = json!(reason);
     let subscription = subscription.clone();
     state.pending_lines.remove(id);
+    invoices::stop_collecting(state, id);
     state.emit(
         "customer.subscription.deleted",
         &subscription,
@@ -810,13 +834,29 @@ pub fn resume(state: &mut State, id: &str, p: &Value) -> Result<Value, StripeErr
 /// What falls due for subscriptions and their invoices between `from` and `to` (exclusive of
 /// `from`), run in time order at the moment each falls due.
 pub fn advance(state: &mut State, _from: i64, to: i64) {
+    // Each step moves an object past what fell due; the cap is a backstop against a rule that
+    // would not (the server must never hang on one request).
+    let mut steps = 0;
     while let Some((at, due)) = next_due(state, to) {
+        steps += 1;
+        if steps > 100_000 {
+            eprintln!("local-stripe: clock advance stopped after {steps} steps at {at}");
+            break;
+        }
         state.time_override = Some(at);
         match due {
             Due::Renew(id) => renew(state, &id, at),
             Due::Expire(id) => expire(state, &id),
             Due::Retry(invoice) => retry(state, &invoice),
             Due::PendingUpdateExpired(id) => {
+                // The change is dropped, and the invoice that was to pay for it voided.
+                let latest = state
+                    .find("subscription", &id, "id")
+                    .ok()
+                    .and_then(|s| s["latest_invoice"].as_str().map(str::to_owned));
+                if let Some(invoice) = latest {
+                    invoices::void(state, &invoice);
+                }
                 if let Ok(subscription) = state.find_mut("subscription", &id, "id") {
                     subscription["pending_update"] = Value::Null;
                     let subscription = subscription.clone();

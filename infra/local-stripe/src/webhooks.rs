@@ -74,14 +74,8 @@ fn chaos_for_next(shared: &Shared) -> (bool, bool) {
     if !chaos.enabled {
         return (false, false);
     }
-    let every = |k: u32, default: u32| {
-        let k = if k == 0 { default } else { k };
-        k > 0 && n.is_multiple_of(k)
-    };
-    (
-        every(chaos.duplicate_every, 3),
-        every(chaos.reorder_every, 4),
-    )
+    let every = |k: u32| k > 0 && n.is_multiple_of(k);
+    (every(chaos.duplicate_every), every(chaos.reorder_every))
 }
 
 /// One delivery now; on failure, retries in the background so later events are not held up.

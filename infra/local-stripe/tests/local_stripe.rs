@@ -752,12 +752,20 @@ async fn monthly_to_yearly_credits_the_unused_month_and_starts_a_year_now() {
     let (start, end) = (item.current_period_start, item.current_period_end);
     h.advance_days(10).await;
     let now = h.now().await;
+    let ten_days_in = start + 10 * DAY;
     let updated = change_price(&subscription, "price_pro_year")
-        .proration_date(now)
+        .proration_date(ten_days_in)
         .send(&h.client)
         .await
         .unwrap();
-    let credit = -local_stripe::subscriptions::prorate(9900, end - now, end - start);
+    // $99.00 × the days left of the month it started in, to the cent.
+    let credit = match (end - start) / DAY {
+        28 => -6364, // 18/28 of 9900 = 6364.29
+        29 => -6486, // 19/29 = 6486.21
+        30 => -6600, // 20/30
+        31 => -6706, // 21/31 = 6706.45
+        days => panic!("a month of {days} days"),
+    };
     let invoice = &ListInvoice::new()
         .subscription(subscription.id.as_str())
         .send(&h.client)
@@ -766,13 +774,55 @@ async fn monthly_to_yearly_credits_the_unused_month_and_starts_a_year_now() {
         .data[0];
     assert_eq!(line_amounts(invoice), [credit, 99_000]);
     assert_eq!(invoice.amount_paid, 99_000 + credit);
+    // A new year starts now (the request's second, a moment after `now` was read).
     let item = &updated.items.data[0];
-    assert_eq!(item.current_period_start, now);
+    let new_start = item.current_period_start;
+    assert!((now..=now + 2).contains(&new_start), "{new_start} vs {now}");
     assert_eq!(
         item.current_period_end,
-        local_stripe::calendar::add_months(now, 12)
+        local_stripe::calendar::add_months(new_start, 12)
     );
-    assert_eq!(updated.billing_cycle_anchor, now);
+    assert_eq!(updated.billing_cycle_anchor, new_start);
+}
+
+#[tokio::test]
+async fn a_renewal_that_needs_authentication_is_retried_and_never_hangs_the_clock() {
+    let h = harness().await;
+    let (customer, subscription) = h.subscribed("price_pro_month").await;
+    let three_ds = AttachPaymentMethod::new("pm_card_authenticationRequired")
+        .customer(customer.as_str())
+        .send(&h.client)
+        .await
+        .unwrap();
+    UpdateSubscription::new(subscription.id.clone())
+        .default_payment_method(three_ds.id.as_str())
+        .send(&h.client)
+        .await
+        .unwrap();
+    h.advance_days(31).await;
+    let past_due = RetrieveSubscription::new(subscription.id.clone())
+        .send(&h.client)
+        .await
+        .unwrap();
+    assert_eq!(past_due.status, SubscriptionStatus::PastDue);
+    // Every off-session attempt needs the customer; after the last one the subscription ends.
+    h.advance_days(10).await;
+    let ended = RetrieveSubscription::new(subscription.id.clone())
+        .send(&h.client)
+        .await
+        .unwrap();
+    assert_eq!(ended.status, SubscriptionStatus::Canceled);
+    let asked = h
+        .events()
+        .await
+        .iter()
+        .filter(|e| {
+            e["type"] == "invoice.payment_action_required"
+                && e["event"]["data"]["object"]["billing_reason"] == "subscription_cycle"
+        })
+        .count();
+    assert_eq!(asked, 4, "one request for action per attempt");
+    assert_events_parse(&h).await;
 }
 
 #[tokio::test]
@@ -1053,6 +1103,39 @@ async fn bad_requests_get_stripes_error_shapes() {
                 .is_some_and(|m| !m.is_empty())
         );
     }
+    // A request refused half-way (its expansion fails after the customer was made) changes
+    // nothing; the documented create-with-card form works.
+    let (status, _, _) = h
+        .raw(
+            reqwest::Method::POST,
+            "/v1/customers",
+            "email=x%40example.com&expand[0]=nope",
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+    let listed = h
+        .raw(reqwest::Method::GET, "/v1/customers", "", None)
+        .await
+        .1;
+    assert!(listed["data"].as_array().unwrap().is_empty(), "{listed}");
+    assert!(h.events().await.is_empty());
+    let (status, created, _) = h
+        .raw(
+            reqwest::Method::POST,
+            "/v1/customers",
+            "payment_method=pm_card_visa&invoice_settings[default_payment_method]=pm_card_visa",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let default = created["invoice_settings"]["default_payment_method"]
+        .as_str()
+        .unwrap();
+    assert!(
+        default.starts_with("pm_") && default != "pm_card_visa",
+        "{default}"
+    );
     let (_, body, _) = h
         .raw(reqwest::Method::POST, "/v1/customers", "bogus=1", None)
         .await;
