@@ -281,31 +281,27 @@ pub fn collect(state: &mut State, invoice_id: &str, payment_method: Option<Strin
         Charge::RequiresAction => {
             // An attempt that needs the customer counts as a failed one: the next attempt is
             // scheduled as after a decline (the customer may authenticate before it).
-            let invoice = state
-                .find_mut("invoice", invoice_id, "invoice")
-                .map(|invoice| {
-                    bump_attempts(invoice);
-                    schedule_next_attempt(invoice, now);
-                    invoice.clone()
-                });
-            if let Ok(invoice) = invoice {
-                state.emit("invoice.payment_action_required", &invoice, None);
-            }
+            failed_attempt(state, invoice_id, now, "invoice.payment_action_required");
             Collected::RequiresAction
         }
         Charge::Failed(error) => {
-            let invoice = state
-                .find_mut("invoice", invoice_id, "invoice")
-                .map(|invoice| {
-                    bump_attempts(invoice);
-                    schedule_next_attempt(invoice, now);
-                    invoice.clone()
-                });
-            if let Ok(invoice) = invoice {
-                state.emit("invoice.payment_failed", &invoice, None);
-            }
+            failed_attempt(state, invoice_id, now, "invoice.payment_failed");
             Collected::Failed(error)
         }
+    }
+}
+
+/// Counts an attempt that did not pay, schedules the next one and announces it as `event`.
+fn failed_attempt(state: &mut State, invoice_id: &str, now: i64, event: &str) {
+    let invoice = state
+        .find_mut("invoice", invoice_id, "invoice")
+        .map(|invoice| {
+            bump_attempts(invoice);
+            schedule_next_attempt(invoice, now);
+            invoice.clone()
+        });
+    if let Ok(invoice) = invoice {
+        state.emit(event, &invoice, None);
     }
 }
 

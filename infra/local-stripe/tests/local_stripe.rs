@@ -586,18 +586,40 @@ async fn test_cards_succeed_decline_and_ask_for_authentication() {
     assert_eq!(incomplete.status, SubscriptionStatus::Incomplete);
     assert_eq!(latest_invoice(&incomplete).attempt_count, 1);
 
-    let insufficient = h
-        .customer_with_card("pm_card_chargeDeclinedInsufficientFunds")
-        .await;
-    let err = h
-        .subscribe(
-            &insufficient,
-            "price_pro_month",
-            CreateSubscriptionPaymentBehavior::ErrorIfIncomplete,
-        )
-        .await
-        .unwrap_err();
-    assert!(format!("{err:?}").contains("insufficient_funds"), "{err:?}");
+    // Every other test card: the ones that succeed, and each decline with its code.
+    for card in ["pm_card_visa_debit", "pm_card_mastercard", "pm_card_amex"] {
+        let customer = h.customer_with_card(card).await;
+        let subscription = h
+            .subscribe(
+                &customer,
+                "price_pro_month",
+                CreateSubscriptionPaymentBehavior::ErrorIfIncomplete,
+            )
+            .await
+            .unwrap();
+        assert_eq!(subscription.status, SubscriptionStatus::Active, "{card}");
+    }
+    for (card, code) in [
+        (
+            "pm_card_chargeDeclinedInsufficientFunds",
+            "insufficient_funds",
+        ),
+        ("pm_card_chargeDeclinedExpiredCard", "expired_card"),
+    ] {
+        let customer = h.customer_with_card(card).await;
+        let err = h
+            .subscribe(
+                &customer,
+                "price_pro_month",
+                CreateSubscriptionPaymentBehavior::ErrorIfIncomplete,
+            )
+            .await
+            .unwrap_err();
+        let stripe::StripeError::Stripe(error, 402) = err else {
+            panic!("{card}: {err:?}")
+        };
+        assert_eq!(error.decline_code.as_deref(), Some(code), "{card}");
+    }
 
     let three_ds = h.customer_with_card("pm_card_authenticationRequired").await;
     let pending = h
