@@ -4,6 +4,7 @@
 
 mod catalog;
 mod facts;
+pub mod writer;
 
 pub use catalog::{PriceCatalog, PricedPlan};
 pub use facts::{FactsError, facts_of};

@@ -2,13 +2,13 @@
 //! index key by hand; `docs/data-model.md` lists every access pattern these keys serve.
 //!
 //! One module per system ([`accounts`], [`audit`], [`team`], [`apikeys`], [`analytics`],
-//! [`idempotency`], [`outbox`]); each names its sort-key prefixes once, and [`ORG_SORT_PREFIXES`] lists
+//! [`idempotency`], [`outbox`], [`billing`]); each names its sort-key prefixes once, and [`ORG_SORT_PREFIXES`] lists
 //! every prefix used under an organization, so the collision test reads the real constants.
 //!
 //! Tenant-owned items live under their organization's partition, `ORG#<org_id>`. A handful of
 //! global lookup items live elsewhere and each is named as such: a user's profile and their
-//! list of memberships (`USER#<user_id>`), API-key secrets (`API_KEY#<sha256>`), and the token
-//! hashes of pending invitations (GSI1).
+//! list of memberships (`USER#<user_id>`), API-key secrets (`API_KEY#<sha256>`), the token
+//! hashes of pending invitations (GSI1), and Stripe's customer and event ids ([`billing`]).
 //!
 //! Organization and user ids are distinct types ([`OrgId`], [`UserId`]), so a key that takes
 //! both cannot be called with them swapped.
@@ -17,6 +17,7 @@ pub mod accounts;
 pub mod analytics;
 pub mod apikeys;
 pub mod audit;
+pub mod billing;
 pub mod idempotency;
 pub mod outbox;
 pub mod team;
@@ -25,6 +26,7 @@ pub use accounts::*;
 pub use analytics::*;
 pub use apikeys::*;
 pub use audit::*;
+pub use billing::*;
 pub use outbox::*;
 pub use team::*;
 
@@ -47,7 +49,13 @@ const ORG_PARTITION: &str = "ORG#";
 const USER_PARTITION: &str = "USER#";
 
 /// Every partition-key prefix of the table (index partitions are listed by their modules).
-pub const PARTITION_PREFIXES: &[&str] = &[ORG_PARTITION, USER_PARTITION, apikeys::SECRET];
+pub const PARTITION_PREFIXES: &[&str] = &[
+    ORG_PARTITION,
+    USER_PARTITION,
+    apikeys::SECRET,
+    billing::STRIPE_CUSTOMER,
+    billing::STRIPE_EVENT,
+];
 
 /// Every sort-key prefix used under `ORG#<org_id>`: no kind of item may list another's.
 pub const ORG_SORT_PREFIXES: &[&str] = &[

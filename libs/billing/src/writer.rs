@@ -1,0 +1,145 @@
+//! The one path that writes an organization's subscription facts, for the webhook and the API
+//! routes alike. Ordered by our own version, never by Stripe's event order: the writer reads the
+//! stored facts and `billing_version`, the caller refetches the subscription from Stripe and maps
+//! it ([`crate::facts_of`]), and the write is conditioned on the version read, raising it. A
+//! failed condition means another writer got there first: re-read, refetch, try again.
+//!
+//! An activity entry is written only when the facts change; a Stripe event that brings nothing
+//! new records only its once-marker, so a webhook for a change the API already stored adds no
+//! second entry.
+
+use audit::{Activity, Actor, AuditLog, AuditedChange, Category, ChangeError};
+use clock::DateTime;
+use plans::SubscriptionFacts;
+use serde::Deserialize;
+use store::OnceMarker;
+use store::aws_sdk_dynamodb::types::AttributeValue;
+use store::{Condition, Store, StoreError, Transaction, Update, keys};
+
+/// How long a processed Stripe event's marker is kept: Stripe retries a delivery for 3 days;
+/// 30 days also covers an event re-sent by hand from the dashboard.
+pub const EVENT_MARKER_DAYS: i64 = 30;
+
+const VERSION: &str = "billing_version";
+const FACTS: &str = "subscription";
+/// Labels of the write's conditions.
+const STALE: &str = "billing_version";
+const SEEN: &str = "stripe_event";
+
+/// What the table holds: the facts (none before the first subscription) and their version.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct Stored {
+    #[serde(rename = "subscription", default)]
+    pub facts: Option<SubscriptionFacts>,
+    #[serde(rename = "billing_version", default)]
+    pub version: i64,
+}
+
+/// Reads the stored facts and version of an organization (strongly consistent).
+pub async fn stored(store: &Store, org_id: &str) -> Result<Option<Stored>, StoreError> {
+    store.get(&keys::org_profile(keys::OrgId(org_id))).await
+}
+
+/// A write of freshly read facts.
+pub struct FactsChange<'a> {
+    pub org_id: &'a str,
+    /// The Stripe subscription the facts were read from (the activity entry's target).
+    pub subscription_id: &'a str,
+    /// What [`stored`] returned before the refetch.
+    pub stored: &'a Stored,
+    pub facts: SubscriptionFacts,
+    /// The member who asked, or the system for a webhook.
+    pub actor: Actor,
+    /// The Stripe event being processed, if any: it is processed once.
+    pub event_id: Option<&'a str>,
+    pub now: DateTime,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// The facts changed: written with their activity entry, version raised.
+    Changed,
+    /// Nothing new: only the event's marker was written (if there is an event).
+    Unchanged,
+    /// The event was processed before; nothing written.
+    AlreadyProcessed,
+    /// Another writer raised the version since it was read: re-read, refetch, retry.
+    StaleVersion,
+}
+
+/// Writes `change` if its facts are new, conditioned on the version read.
+pub async fn record(audit: &AuditLog, change: FactsChange<'_>) -> Result<Recorded, ChangeError> {
+    let profile = keys::org_profile(keys::OrgId(change.org_id));
+    let marker = match change.event_id {
+        Some(id) => Some(OnceMarker::new(
+            &keys::stripe_event(id),
+            &serde_json::json!({ "org_id": change.org_id, "subscription_id": change.subscription_id }),
+            Some((change.now + clock::Duration::days(EVENT_MARKER_DAYS)).unix_timestamp()),
+        )?),
+        None => None,
+    };
+    let outcome = if change.stored.facts.as_ref() == Some(&change.facts) {
+        let Some(marker) = marker else {
+            return Ok(Recorded::Unchanged);
+        };
+        // Unchanged only if nobody changed the facts meanwhile: the version is checked too.
+        let transaction = Transaction::new()
+            .check(profile, version_is(change.stored.version))
+            .label(STALE);
+        audit
+            .store()
+            .transact(marker.put_into(transaction, SEEN))
+            .await
+            .map_err(ChangeError::from)
+    } else {
+        let action = match &change.stored.facts {
+            None => "subscription.created",
+            Some(_) => "subscription.updated",
+        };
+        let activity = Activity {
+            action,
+            category: Category::Billing,
+            target_type: "subscription",
+            target_id: change.subscription_id,
+            metadata: serde_json::json!({ "before": change.stored.facts, "after": change.facts }),
+        };
+        let update = Update::new(profile)
+            .set(FACTS, &change.facts)
+            .set(VERSION, &(change.stored.version + 1))
+            .require_exists()
+            .condition_on(version_is(change.stored.version));
+        let mut audited = AuditedChange::new(change.actor, activity, change.now)
+            .update(update)
+            .label(STALE);
+        if let Some(marker) = marker {
+            audited = audited.once(marker, SEEN);
+        }
+        audit.commit(audited).await
+    };
+    match outcome {
+        Ok(()) if change.stored.facts.as_ref() == Some(&change.facts) => Ok(Recorded::Unchanged),
+        Ok(()) => Ok(Recorded::Changed),
+        // The event first: a redelivery of a processed event is done, whatever the version.
+        Err(e) if e.rejected(SEEN) => Ok(Recorded::AlreadyProcessed),
+        Err(e) if e.rejected(STALE) => Ok(Recorded::StaleVersion),
+        Err(e) => Err(e),
+    }
+}
+
+/// The version is still `version` (0: never written).
+fn version_is(version: i64) -> Condition {
+    let expression = if version == 0 {
+        "attribute_not_exists(#billing_version) OR #billing_version = :version".to_owned()
+    } else {
+        "#billing_version = :version".to_owned()
+    };
+    Condition::Expression {
+        expression,
+        names: [("#billing_version".to_owned(), VERSION.to_owned())].into(),
+        values: [(
+            ":version".to_owned(),
+            AttributeValue::N(version.to_string()),
+        )]
+        .into(),
+    }
+}
