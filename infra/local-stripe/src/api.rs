@@ -111,9 +111,7 @@ fn list_of(
     url: &str,
     filters: &[&str],
 ) -> Result<Value, StripeError> {
-    let mut known = vec!["limit", "starting_after", "ending_before"];
-    known.extend_from_slice(filters);
-    params::only(p, &known)?;
+    params::only_listing(p, filters)?;
     let mut items: Vec<Value> = state.list(kind).into_iter().cloned().collect();
     if let Some(active) = params::boolean(p, "active")? {
         items.retain(|item| item["active"] == active);
@@ -128,7 +126,7 @@ fn list_of(
 }
 
 fn events(state: &State, p: &Value) -> Result<Value, StripeError> {
-    params::only(p, &["limit", "starting_after", "ending_before", "type"])?;
+    params::only_listing(p, &["type"])?;
     let wanted = params::string(p, "type")?;
     let items = state
         .events

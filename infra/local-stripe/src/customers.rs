@@ -128,7 +128,7 @@ pub fn delete(state: &mut State, id: &str) -> Result<Value, StripeError> {
 }
 
 pub fn list(state: &State, p: &Value) -> Result<Value, StripeError> {
-    params::only(p, &["limit", "starting_after", "ending_before", "email"])?;
+    params::only_listing(p, &["email"])?;
     let email = params::string(p, "email")?;
     let items = state
         .list("customer")

@@ -389,7 +389,7 @@ pub fn retrieve(state: &State, id: &str) -> Result<Value, StripeError> {
 }
 
 pub fn lines(state: &State, id: &str, p: &Value) -> Result<Value, StripeError> {
-    params::only(p, &["limit", "starting_after", "ending_before"])?;
+    params::only_listing(p, &[])?;
     let invoice = state.find("invoice", id, "invoice")?;
     let items = invoice["lines"]["data"]
         .as_array()
@@ -399,17 +399,9 @@ pub fn lines(state: &State, id: &str, p: &Value) -> Result<Value, StripeError> {
 }
 
 pub fn list(state: &State, p: &Value) -> Result<Value, StripeError> {
-    params::only(
+    params::only_listing(
         p,
-        &[
-            "limit",
-            "starting_after",
-            "ending_before",
-            "customer",
-            "subscription",
-            "status",
-            "collection_method",
-        ],
+        &["customer", "subscription", "status", "collection_method"],
     )?;
     let customer = params::string(p, "customer")?;
     let subscription = params::string(p, "subscription")?;

@@ -17,6 +17,15 @@ pub fn only(params: &Value, known: &[&str]) -> Result<(), StripeError> {
     Ok(())
 }
 
+/// The parameters every list takes (read by [`page`]).
+const PAGING: [&str; 3] = ["limit", "starting_after", "ending_before"];
+
+/// Refuses any parameter of a list request but paging and the list's own `filters`.
+pub fn only_listing(params: &Value, filters: &[&str]) -> Result<(), StripeError> {
+    let known: Vec<&str> = PAGING.iter().chain(filters).copied().collect();
+    only(params, &known)
+}
+
 /// Refuses any key of the nested object `params[name]` not in `known`.
 pub fn only_in(params: &Value, name: &str, known: &[&str]) -> Result<(), StripeError> {
     if let Some(map) = params[name].as_object() {

@@ -208,16 +208,7 @@ pub fn retrieve(state: &State, id: &str) -> Result<Value, StripeError> {
 }
 
 pub fn list_for_customer(state: &State, customer: &str, p: &Value) -> Result<Value, StripeError> {
-    params::only(
-        p,
-        &[
-            "limit",
-            "starting_after",
-            "ending_before",
-            "type",
-            "allow_redisplay",
-        ],
-    )?;
+    params::only_listing(p, &["type", "allow_redisplay"])?;
     state.find("customer", customer, "customer")?;
     params::one_of(p, "type", &["card"])?;
     let items = state
@@ -234,16 +225,7 @@ pub fn list_for_customer(state: &State, customer: &str, p: &Value) -> Result<Val
 }
 
 pub fn list(state: &State, p: &Value) -> Result<Value, StripeError> {
-    params::only(
-        p,
-        &[
-            "limit",
-            "starting_after",
-            "ending_before",
-            "type",
-            "customer",
-        ],
-    )?;
+    params::only_listing(p, &["type", "customer"])?;
     let customer = params::required(p, "customer")?;
     let mut p = p.clone();
     p.as_object_mut().map(|m| m.remove("customer"));

@@ -450,7 +450,7 @@ pub fn retrieve(state: &State, id: &str) -> Result<Value, StripeError> {
 }
 
 pub fn list(state: &State, p: &Value) -> Result<Value, StripeError> {
-    params::only(p, &["limit", "starting_after", "ending_before", "customer"])?;
+    params::only_listing(p, &["customer"])?;
     let customer = params::string(p, "customer")?;
     let items = state
         .list("subscription_schedule")

@@ -469,17 +469,7 @@ pub fn retrieve(state: &State, id: &str) -> Result<Value, StripeError> {
 }
 
 pub fn list(state: &State, p: &Value) -> Result<Value, StripeError> {
-    params::only(
-        p,
-        &[
-            "limit",
-            "starting_after",
-            "ending_before",
-            "customer",
-            "status",
-            "price",
-        ],
-    )?;
+    params::only_listing(p, &["customer", "status", "price"])?;
     let customer = params::string(p, "customer")?;
     let status = params::one_of(
         p,
