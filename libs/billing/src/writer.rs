@@ -78,7 +78,8 @@ pub async fn record(audit: &AuditLog, change: FactsChange<'_>) -> Result<Recorde
         )?),
         None => None,
     };
-    let outcome = if change.stored.facts.as_ref() == Some(&change.facts) {
+    let unchanged = change.stored.facts.as_ref() == Some(&change.facts);
+    let outcome = if unchanged {
         let Some(marker) = marker else {
             return Ok(Recorded::Unchanged);
         };
@@ -117,7 +118,7 @@ pub async fn record(audit: &AuditLog, change: FactsChange<'_>) -> Result<Recorde
         audit.commit(audited).await
     };
     match outcome {
-        Ok(()) if change.stored.facts.as_ref() == Some(&change.facts) => Ok(Recorded::Unchanged),
+        Ok(()) if unchanged => Ok(Recorded::Unchanged),
         Ok(()) => Ok(Recorded::Changed),
         // The event first: a redelivery of a processed event is done, whatever the version.
         Err(e) if e.rejected(SEEN) => Ok(Recorded::AlreadyProcessed),
