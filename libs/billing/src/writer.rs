@@ -10,7 +10,7 @@
 
 use audit::{Activity, Actor, AuditLog, AuditedChange, Category, ChangeError};
 use clock::DateTime;
-use plans::SubscriptionFacts;
+use plans::{SubscriptionFacts, SubscriptionStatus};
 use serde::Deserialize;
 use store::OnceMarker;
 use store::aws_sdk_dynamodb::types::AttributeValue;
@@ -22,17 +22,41 @@ pub const EVENT_MARKER_DAYS: i64 = 30;
 
 const VERSION: &str = "billing_version";
 const FACTS: &str = "subscription";
+const SUBSCRIPTION_ID: &str = "stripe_subscription_id";
 /// Labels of the write's conditions.
 const STALE: &str = "billing_version";
 const SEEN: &str = "stripe_event";
 
-/// What the table holds: the facts (none before the first subscription) and their version.
+/// What the table holds: the facts (none before the first subscription), their version, and
+/// the Stripe ids they belong to.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct Stored {
     #[serde(rename = "subscription", default)]
     pub facts: Option<SubscriptionFacts>,
     #[serde(rename = "billing_version", default)]
     pub version: i64,
+    /// The subscription the facts were read from.
+    #[serde(rename = "stripe_subscription_id", default)]
+    pub subscription_id: Option<String>,
+    /// The organization's Stripe customer, once made ([`crate::customers`]).
+    #[serde(rename = "stripe_customer_id", default)]
+    pub customer_id: Option<String>,
+}
+
+impl Stored {
+    /// The stored subscription has not ended (it may still be paid, or become so): a new one
+    /// may not be started, and another subscription's events may not replace its facts.
+    pub fn has_live_subscription(&self) -> bool {
+        self.facts.as_ref().is_some_and(|f| !ended(&f.status))
+    }
+}
+
+/// A status no subscription comes back from.
+pub fn ended(status: &SubscriptionStatus) -> bool {
+    matches!(
+        status,
+        SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired
+    )
 }
 
 /// Reads the stored facts and version of an organization (strongly consistent).
@@ -61,6 +85,9 @@ pub enum Recorded {
     Changed,
     /// Nothing new: only the event's marker was written (if there is an event).
     Unchanged,
+    /// The facts are of another subscription than the organization's live one (a late event of
+    /// an ended subscription): only the event's marker was written.
+    Superseded,
     /// The event was processed before; nothing written.
     AlreadyProcessed,
     /// Another writer raised the version since it was read: re-read, refetch, retry.
@@ -78,10 +105,18 @@ pub async fn record(audit: &AuditLog, change: FactsChange<'_>) -> Result<Recorde
         )?),
         None => None,
     };
-    let unchanged = change.stored.facts.as_ref() == Some(&change.facts);
+    let superseded = change.stored.has_live_subscription()
+        && change.stored.subscription_id.as_deref() != Some(change.subscription_id);
+    let unchanged = superseded
+        || (change.stored.facts.as_ref() == Some(&change.facts)
+            && change.stored.subscription_id.as_deref() == Some(change.subscription_id));
     let outcome = if unchanged {
         let Some(marker) = marker else {
-            return Ok(Recorded::Unchanged);
+            return Ok(if superseded {
+                Recorded::Superseded
+            } else {
+                Recorded::Unchanged
+            });
         };
         // Unchanged only if nobody changed the facts meanwhile: the version is checked too.
         let transaction = Transaction::new()
@@ -93,10 +128,19 @@ pub async fn record(audit: &AuditLog, change: FactsChange<'_>) -> Result<Recorde
             .await
             .map_err(ChangeError::from)
     } else {
-        let action = match &change.stored.facts {
-            None => "subscription.created",
-            Some(_) => "subscription.updated",
+        // A first subscription, or one that replaces an ended one, is created.
+        let action = match &change.stored.subscription_id {
+            Some(id) if id == change.subscription_id => "subscription.updated",
+            _ => "subscription.created",
         };
+        let notice = crate::notices::subscription_changed(
+            change
+                .stored
+                .facts
+                .as_ref()
+                .filter(|_| action == "subscription.updated"),
+            &change.facts,
+        );
         let activity = Activity {
             action,
             category: Category::Billing,
@@ -106,6 +150,7 @@ pub async fn record(audit: &AuditLog, change: FactsChange<'_>) -> Result<Recorde
         };
         let update = Update::new(profile)
             .set(FACTS, &change.facts)
+            .set(SUBSCRIPTION_ID, &change.subscription_id)
             .set(VERSION, &(change.stored.version + 1))
             .require_exists()
             .condition_on(version_is(change.stored.version));
@@ -115,9 +160,13 @@ pub async fn record(audit: &AuditLog, change: FactsChange<'_>) -> Result<Recorde
         if let Some(marker) = marker {
             audited = audited.once(marker, SEEN);
         }
+        if let Some(notice) = notice {
+            audited = audited.side_effect(notice);
+        }
         audit.commit(audited).await
     };
     match outcome {
+        Ok(()) if superseded => Ok(Recorded::Superseded),
         Ok(()) if unchanged => Ok(Recorded::Unchanged),
         Ok(()) => Ok(Recorded::Changed),
         // The event first: a redelivery of a processed event is done, whatever the version.

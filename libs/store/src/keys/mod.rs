@@ -71,6 +71,7 @@ pub const ORG_SORT_PREFIXES: &[&str] = &[
     analytics::AGENT_DAY,
     idempotency::IDEMPOTENCY,
     outbox::OUTBOX,
+    billing::INVOICE,
 ];
 
 /// Every sort-key prefix used under `USER#<user_id>`.

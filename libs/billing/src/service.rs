@@ -1,0 +1,112 @@
+//! [`Billing`]: what the billing routes and the Stripe webhook share, built once per cold start.
+
+use std::sync::Arc;
+
+use audit::{Actor, AuditLog};
+use clock::{Clock, Duration};
+use store::Store;
+
+use crate::writer::{self, FactsChange, Recorded};
+use crate::{BillingError, PriceCatalog, StripeApi, facts_of};
+
+/// A refetch and write that lost to another writer this many times in a row gives up (503;
+/// Stripe redelivers a webhook, a client retries).
+const SYNC_ATTEMPTS: usize = 5;
+
+#[derive(Clone)]
+pub struct Billing {
+    pub(crate) store: Store,
+    pub(crate) audit: AuditLog,
+    pub(crate) stripe: StripeApi,
+    pub(crate) catalog: Arc<PriceCatalog>,
+    pub(crate) clock: Clock,
+}
+
+impl Billing {
+    pub fn new(
+        store: Store,
+        stripe: StripeApi,
+        catalog: PriceCatalog,
+        clock: Clock,
+        activity_retention: Duration,
+    ) -> Self {
+        Self {
+            audit: AuditLog::new(store.clone(), activity_retention),
+            store,
+            stripe,
+            catalog: Arc::new(catalog),
+            clock,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn stripe(&self) -> &StripeApi {
+        &self.stripe
+    }
+
+    /// Stores what Stripe says of `subscription_id` now: read the stored version, refetch,
+    /// write conditioned on that version; on losing to another writer, all again. Every writer
+    /// of subscription facts (the webhook and the routes) comes through here, so the newest
+    /// refetch always wins whatever order events and requests arrive in. `None`: the
+    /// organization is gone, or the subscription is not its customer's.
+    pub async fn sync_subscription(
+        &self,
+        org_id: &str,
+        subscription_id: &str,
+        actor: &Actor,
+        event_id: Option<&str>,
+    ) -> Result<Option<Recorded>, BillingError> {
+        for _ in 0..SYNC_ATTEMPTS {
+            let Some(stored) = writer::stored(&self.store, org_id).await? else {
+                return Ok(None);
+            };
+            let subscription = self.stripe.subscription(subscription_id).await?;
+            if stored.customer_id.as_deref() != Some(subscription.customer.id().as_str()) {
+                tracing::warn!(org_id, subscription_id, "subscription of another customer");
+                return Ok(None);
+            }
+            let now = self.clock.now();
+            let facts = facts_of(&subscription, &self.catalog, stored.facts.as_ref(), now)?;
+            let change = FactsChange {
+                org_id,
+                subscription_id,
+                stored: &stored,
+                facts,
+                actor: actor.clone(),
+                event_id,
+                now,
+            };
+            match writer::record(&self.audit, change).await? {
+                Recorded::StaleVersion => continue,
+                recorded => return Ok(Some(recorded)),
+            }
+        }
+        Err(BillingError::Busy)
+    }
+}
+
+impl Billing {
+    /// Built from the environment, as both billing functions start: `TABLE_NAME`, the price
+    /// catalogue (`STRIPE_PRICE_*`), the keys ([`crate::KeySource::from_env`]), optionally
+    /// `STRIPE_API_BASE` (the local Stripe) and `ACTIVITY_RETENTION_DAYS` (365).
+    pub fn from_env(
+        env: &config::Env,
+        dynamodb: store::aws_sdk_dynamodb::Client,
+        secrets_manager: impl FnOnce() -> aws_sdk_secretsmanager::Client,
+        clock: Clock,
+    ) -> Result<Self, config::ConfigError> {
+        let store = Store::new(dynamodb, env.required("TABLE_NAME")?);
+        let keys = crate::KeySource::from_env(env, secrets_manager)?;
+        let retention = env.parsed("ACTIVITY_RETENTION_DAYS", 365u16)?;
+        Ok(Self::new(
+            store,
+            StripeApi::new(env.optional("STRIPE_API_BASE"), keys),
+            PriceCatalog::from_env(env)?,
+            clock,
+            Duration::days(i64::from(retention)),
+        ))
+    }
+}
