@@ -22,8 +22,29 @@ pub async fn monthly_usage(
 ) -> Result<MonthlyUsage, StoreError> {
     let first = format!("{year:04}-{month:02}-01");
     let last = format!("{year:04}-{month:02}-31");
+    usage_of_days(store, org_id, &first, &last).await
+}
+
+/// The usage of `org_id` from `first` to `last` (UTC days, both inclusive; at most 31 days, as a
+/// billing period anchored on the subscription's day of the month is): one Query.
+pub async fn usage_between(
+    store: &Store,
+    org_id: &str,
+    first: time::Date,
+    last: time::Date,
+) -> Result<MonthlyUsage, StoreError> {
+    let day = |d: time::Date| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day());
+    usage_of_days(store, org_id, &day(first), &day(last)).await
+}
+
+async fn usage_of_days(
+    store: &Store,
+    org_id: &str,
+    first: &str,
+    last: &str,
+) -> Result<MonthlyUsage, StoreError> {
     let mut query = Query::new("usage", keys::org_days(keys::OrgId(org_id)), 100, None);
-    query.sort_range = Some(keys::org_day_window(&first, &last));
+    query.sort_range = Some(keys::org_day_window(first, last));
     let (items, _) = store.query_all::<crate::metrics::Fields>(query, 1).await?;
     let mut usage = MonthlyUsage::default();
     let mut latest: Option<(i64, u64)> = None;

@@ -10,8 +10,14 @@ use crate::stripe_api::StripeFailure;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BillingError {
-    #[error("{0}")]
-    Invalid(String),
+    /// A request field that is not acceptable (400 with a field error).
+    #[error("{field}: {message}")]
+    Field {
+        field: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Denied(#[from] auth::Denied),
     #[error("the plan {0} does not exist")]
     UnknownPlan(String),
     #[error("the free plan needs no subscription; cancel the subscription to return to it")]
@@ -25,7 +31,7 @@ pub enum BillingError {
     #[error(
         "{plan} allows {limit} seats and {used} are in use; remove members or revoke invitations first"
     )]
-    TooManySeats { plan: String, limit: u32, used: u32 },
+    TooManySeats { plan: String, limit: u32, used: i64 },
     #[error("{0}")]
     NotChangeable(String),
     #[error("no such payment method")]
@@ -43,8 +49,6 @@ pub enum BillingError {
     RequestInProgress,
     #[error("the Idempotency-Key was already used with a different request")]
     IdempotencyKeyReused,
-    #[error("the caller's role may not {0}")]
-    Forbidden(&'static str),
     #[error("Stripe is unavailable: {0}")]
     StripeUnavailable(String),
     #[error("Stripe refused a request: {0}")]
@@ -60,6 +64,15 @@ pub enum BillingError {
     Change(#[from] ChangeError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl BillingError {
+    pub fn field(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Field {
+            field,
+            message: message.into(),
+        }
+    }
 }
 
 impl From<StripeFailure> for BillingError {
@@ -94,9 +107,16 @@ impl From<BillingError> for Problem {
     fn from(e: BillingError) -> Self {
         let detail = e.to_string();
         match e {
-            BillingError::Invalid(_) => Problem::bad_request("invalid_request", detail),
-            BillingError::UnknownPlan(_) => Problem::bad_request("unknown_plan", detail),
-            BillingError::FreePlan => Problem::bad_request("free_plan", detail),
+            BillingError::Field { field, message } => {
+                Problem::validation(vec![problem::FieldError::new(field, message)])
+            }
+            BillingError::Denied(e) => e.into(),
+            BillingError::UnknownPlan(_) => {
+                Problem::validation(vec![problem::FieldError::new("plan", detail)])
+            }
+            BillingError::FreePlan => {
+                Problem::validation(vec![problem::FieldError::new("plan", detail)])
+            }
             BillingError::SamePlan(_) => Problem::bad_request("same_plan", detail),
             BillingError::SubscriptionExists => Problem::conflict("subscription_exists", detail),
             BillingError::NoSubscription => {
@@ -125,7 +145,6 @@ impl From<BillingError> for Problem {
             BillingError::IdempotencyKeyReused => {
                 Problem::conflict("idempotency_key_reused", detail)
             }
-            BillingError::Forbidden(_) => Problem::forbidden("forbidden", detail),
             BillingError::StripeUnavailable(reason) => {
                 tracing::warn!(%reason, "Stripe unavailable");
                 Problem::unavailable("the payment provider is unavailable; retry shortly")

@@ -227,3 +227,16 @@ pub async fn list(
         .query(Query::new("invoices", keys::invoices(OrgId(org_id)), limit, cursor).newest_first())
         .await
 }
+
+impl crate::Billing {
+    /// The organization's invoices, newest first (owners and admins).
+    pub async fn invoices(
+        &self,
+        member: &auth::OrgMember,
+        limit: u16,
+        cursor: Option<&str>,
+    ) -> Result<Page<InvoiceRecord>, crate::BillingError> {
+        member.require(auth::Permission::ReadBilling)?;
+        Ok(list(&self.store, &member.org_id, limit, cursor).await?)
+    }
+}

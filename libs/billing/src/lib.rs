@@ -8,9 +8,13 @@ mod error;
 mod facts;
 pub mod invoices;
 pub mod notices;
+mod payment_methods;
 pub mod secrets;
 mod service;
 pub mod stripe_api;
+mod subscriptions;
+pub mod usage;
+pub mod views;
 pub mod webhook;
 pub mod writer;
 

@@ -6,8 +6,17 @@ use audit::{Actor, AuditLog};
 use clock::{Clock, Duration};
 use store::Store;
 
+use auth::OrgMember;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use store::keys::{OrgId, UserId};
+use store::{IdempotentRequest, ReplayScope};
+
 use crate::writer::{self, FactsChange, Recorded};
-use crate::{BillingError, PriceCatalog, StripeApi, facts_of};
+use crate::{BillingError, IdempotencyScope, PriceCatalog, StripeApi, facts_of};
+
+/// How long a retry waits for a first request with the same `Idempotency-Key` to finish.
+const IN_PROGRESS_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A refetch and write that lost to another writer this many times in a row gives up (503;
 /// Stripe redelivers a webhook, a client retries).
@@ -108,5 +117,59 @@ impl Billing {
             clock,
             Duration::days(i64::from(retention)),
         ))
+    }
+}
+
+impl Billing {
+    /// Runs `run` once per `Idempotency-Key` (same caller, organization, operation and request):
+    /// a retry after the first finished gets its answer without calling Stripe again; a retry
+    /// while it runs waits for it (up to 10 s, then 409 `request_in_progress`); the same key with
+    /// another request is refused. Without a key, `run` simply runs, with fresh Stripe keys.
+    pub(crate) async fn once<T, F, Fut>(
+        &self,
+        member: &OrgMember,
+        idempotency_key: Option<&str>,
+        operation: &str,
+        request: &[u8],
+        run: F,
+    ) -> Result<T, BillingError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(IdempotencyScope) -> Fut,
+        Fut: std::future::Future<Output = Result<T, BillingError>>,
+    {
+        let now = self.clock.now();
+        let scope = IdempotencyScope::new(&member.org_id, idempotency_key, now);
+        let Some(key) = idempotency_key else {
+            return run(scope).await;
+        };
+        let replay = IdempotentRequest::new(
+            ReplayScope {
+                org: Some(OrgId(&member.org_id)),
+                caller: UserId(member.user_id()),
+            },
+            key,
+            operation,
+            request,
+            now.unix_timestamp(),
+        );
+        if let Some(first) = replay.find(&self.store).await? {
+            return Ok(first);
+        }
+        match run(scope).await {
+            Ok(answer) => Ok(replay.save(&self.store, answer).await?),
+            // The same request is running (Stripe holds its key, or it holds the claim).
+            Err(BillingError::RequestInProgress | BillingError::SubscriptionExists) => {
+                let started = std::time::Instant::now();
+                while started.elapsed() < IN_PROGRESS_WAIT {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    if let Some(first) = replay.find(&self.store).await? {
+                        return Ok(first);
+                    }
+                }
+                Err(BillingError::RequestInProgress)
+            }
+            Err(e) => Err(e),
+        }
     }
 }

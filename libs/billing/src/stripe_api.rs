@@ -105,6 +105,11 @@ impl IdempotencyScope {
         }
     }
 
+    /// What tells this request (or the client's retries of it) from any other.
+    pub fn token(&self) -> &str {
+        &self.request
+    }
+
     /// The key of `operation` within this request.
     pub fn key(&self, operation: &str) -> String {
         format!("{}:{operation}:{}", self.org_id, self.request)

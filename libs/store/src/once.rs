@@ -129,6 +129,38 @@ impl IdempotentRequest {
         error.failed(Self::LABEL)
     }
 
+    /// The first answer if this request finished before (`None` if the key is new), for a
+    /// change that calls out before it writes (Stripe) and must not call out twice.
+    pub async fn find<T: DeserializeOwned>(&self, store: &Store) -> Result<Option<T>, ReplayError> {
+        let Some(stored) = store.get::<Stored<T>>(&self.key).await? else {
+            return Ok(None);
+        };
+        if stored.ttl < self.now_epoch {
+            return Ok(None);
+        }
+        if stored.fingerprint != self.fingerprint {
+            return Err(ReplayError::KeyReused);
+        }
+        Ok(Some(stored.response))
+    }
+
+    /// Records `response` on its own (for a change whose writes could not carry the marker);
+    /// when a concurrent request with the same key recorded first, its answer is returned.
+    pub async fn save<T: Serialize + DeserializeOwned>(
+        &self,
+        store: &Store,
+        response: T,
+    ) -> Result<T, ReplayError> {
+        match store
+            .transact(self.record(Transaction::new(), &response)?)
+            .await
+        {
+            Ok(()) => Ok(response),
+            Err(e) if Self::was_used(&e) => self.replay(store).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The first answer, for a retry whose change failed on [`Self::LABEL`].
     pub async fn replay<T: DeserializeOwned>(&self, store: &Store) -> Result<T, ReplayError> {
         let stored: Stored<T> = store
