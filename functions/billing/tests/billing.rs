@@ -780,3 +780,24 @@ async fn roles_tenancy_and_bad_input() {
         .await;
     assert_eq!(invoices["items"].as_array().unwrap().len(), 0);
 }
+
+#[tokio::test]
+async fn the_sample_events_reach_their_routes() {
+    let h = harness().await;
+    let org = h.fixtures.org("local-user").await;
+    let samples = [
+        ("billing-list-plans.json", StatusCode::OK),
+        ("billing-get-subscription.json", StatusCode::OK),
+        ("billing-create-subscription.json", StatusCode::CREATED),
+        ("billing-preview-change.json", StatusCode::OK),
+        ("billing-change-subscription.json", StatusCode::OK),
+        ("billing-cancel-subscription.json", StatusCode::OK),
+        ("billing-resume-subscription.json", StatusCode::OK),
+        ("billing-list-invoices.json", StatusCode::OK),
+        ("billing-list-payment-methods.json", StatusCode::OK),
+        ("billing-add-payment-method.json", StatusCode::CREATED),
+        ("billing-remove-payment-method.json", StatusCode::NOT_FOUND),
+        ("billing-usage.json", StatusCode::OK),
+    ];
+    test_support::samples::assert_samples_reach_their_routes(&h.api, &org, &samples).await;
+}

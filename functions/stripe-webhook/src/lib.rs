@@ -20,7 +20,7 @@ pub fn router(billing: Billing) -> Router {
 }
 
 /// Stripe's events (signed with the endpoint's secret; no bearer token).
-#[utoipa::path(post, path = "/v1/webhooks/stripe", tag = "billing",
+#[utoipa::path(post, path = "/v1/webhooks/stripe", tag = "billing", security(()),
     params(("Stripe-Signature" = String, Header, description = "t=<unix time>,v1=<HMAC-SHA256 of \"t.body\"> (300 s tolerance)")),
     request_body(content = serde_json::Value, description = "A Stripe event, exactly as Stripe sent it", content_type = "application/json"),
     responses(

@@ -757,3 +757,37 @@ async fn chaos_mode_delivery_ends_in_the_same_state_and_entries_as_orderly_deliv
     assert_eq!(orderly.0["cancel_at_period_end"], true);
     assert_eq!(orderly, chaotic);
 }
+
+#[tokio::test]
+async fn the_signed_sample_event_reaches_the_route() {
+    let (h, _) = harness_with(false, None).await;
+    let raw =
+        std::fs::read_to_string(test_support::samples::dir().join("stripe-webhook-event.json"))
+            .unwrap();
+    let sample: Value = serde_json::from_str(&raw).unwrap();
+    let body = sample["body"].as_str().unwrap();
+    // As committed, its signature is long past the tolerance.
+    let signature = sample["headers"]["stripe-signature"].as_str().unwrap();
+    let (status, problem) = h.post(body, Some(signature)).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("invalid_signature"))
+    );
+    // Signed afresh with the local secret (as events/README.md shows): its customer is no
+    // organization's, so it is acknowledged and ignored.
+    let (status, answer) = h.post(body, Some(&sign(body, now_epoch(), SECRET))).await;
+    assert_eq!((status, answer["outcome"].as_str()), (200, Some("ignored")));
+    // Through lambda_http's own event parsing, as in Lambda.
+    let router = stripe_webhook_function::router(h.billing.clone());
+    let client = test_support::api::ApiClient::new(router);
+    let fresh = raw.replace(signature, &sign(body, now_epoch(), SECRET));
+    let request = lambda_http::request::from_str(&fresh).unwrap();
+    let (parts, body) = request.into_parts();
+    let reply = client
+        .send(http::Request::from_parts(
+            parts,
+            axum::body::Body::from(body.to_vec()),
+        ))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}

@@ -14,6 +14,8 @@ pub fn openapi() -> OpenApi {
     // Every function adds its part here.
     document.merge(team_function::openapi());
     document.merge(analytics_function::openapi());
+    document.merge(billing_function::openapi());
+    document.merge(stripe_webhook_function::openapi());
     document.info = InfoBuilder::new()
         .title("Objecta platform API")
         .version(env!("CARGO_PKG_VERSION"))
