@@ -259,6 +259,7 @@ async fn cancel_subscription(
     params(web::openapi::OrgHeader, ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Retries with the same key return the first result")),
     responses(
         (status = 200, description = "The subscription, renewing again", body = SubscriptionView),
+        (status = 400, description = "A malformed Idempotency-Key (`invalid_header`)", body = ProblemDocument, content_type = "application/problem+json"),
         web::openapi::Unauthorized,
         (status = 403, description = "Not a member, or not an owner", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No subscription (`no_subscription`)", body = ProblemDocument, content_type = "application/problem+json"),

@@ -33,9 +33,7 @@ pub struct SubscriptionView {
     /// The subscribed plan: `free`, `starter`, `pro` or `enterprise`.
     pub plan: String,
     /// Stripe's status: `active`, `trialing`, `past_due`, `incomplete`, `unpaid`, `paused`, …
-    #[schema(value_type = String)]
     pub status: SubscriptionStatus,
-    #[schema(value_type = Option<String>)]
     pub interval: Option<Interval>,
     #[serde(with = "clock::serde_rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -47,7 +45,6 @@ pub struct SubscriptionView {
     pub cancel_at_period_end: bool,
     /// A plan that takes over at `current_period_end` (a downgrade or a cheaper interval).
     pub pending_plan: Option<String>,
-    #[schema(value_type = Option<String>)]
     pub pending_interval: Option<Interval>,
     /// When the renewal's payment first failed (`past_due`); the plan holds for 7 days from it.
     #[serde(with = "clock::serde_rfc3339::option")]
@@ -106,7 +103,6 @@ pub struct CreateSubscription {
     #[validate(custom(function = "paid_plan"))]
     #[schema(pattern = "^(starter|pro|enterprise)$")]
     pub plan: String,
-    #[schema(value_type = String)]
     pub interval: Interval,
     /// A Stripe PaymentMethod (`pm_…`, from Stripe.js) to attach and pay with; required when
     /// the organization has no default payment method yet.
@@ -122,7 +118,6 @@ pub struct ChangeSubscription {
     #[validate(custom(function = "paid_plan"))]
     #[schema(pattern = "^(starter|pro|enterprise)$")]
     pub plan: Option<String>,
-    #[schema(value_type = Option<String>)]
     pub interval: Option<Interval>,
 }
 
@@ -130,7 +125,6 @@ pub struct ChangeSubscription {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ChangePreview {
     pub plan: String,
-    #[schema(value_type = String)]
     pub interval: Interval,
     /// `now` for an upgrade (prorated), `period_end` for a downgrade or a cheaper interval.
     pub takes_effect: String,

@@ -13,7 +13,7 @@ use crate::{FREE, Plan, find};
 pub const PAST_DUE_GRACE: Duration = Duration::days(7);
 
 /// A Stripe subscription's status, as Stripe names it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SubscriptionStatus {
     Active,
@@ -30,7 +30,7 @@ pub enum SubscriptionStatus {
 }
 
 /// A price's billing interval.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Interval {
     Month,
