@@ -145,7 +145,7 @@ async fn create_subscription(
         (status = 402, description = "The upgrade's charge was declined; nothing changed", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 403, description = "Not a member, or not an owner", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No subscription to change (`no_subscription`)", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 409, description = "More seats in use than the plan allows (`seats_in_use`), or the subscription cannot change now", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "More seats in use than the plan allows (`seats_in_use`), the subscription cannot change now (`subscription_not_changeable`), or Stripe refused the change (`stripe_refused`)", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 503, description = "Stripe is unavailable", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 async fn change_subscription(
@@ -194,6 +194,7 @@ fn interval(raw: Option<&str>) -> Result<Option<Interval>, Problem> {
         web::openapi::Unauthorized,
         (status = 403, description = "Not a member, or the role may not read billing", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No subscription (`no_subscription`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "Stripe refused the preview (`stripe_refused`, with its reason)", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 503, description = "Stripe is unavailable", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 async fn preview_change(
@@ -229,6 +230,7 @@ struct CancelParams {
         web::openapi::Unauthorized,
         (status = 403, description = "Not a member, or not an owner", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No subscription (`no_subscription`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "Stripe refused the change (`stripe_refused`, with its reason)", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 503, description = "Stripe is unavailable", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 async fn cancel_subscription(
@@ -263,7 +265,7 @@ async fn cancel_subscription(
         web::openapi::Unauthorized,
         (status = 403, description = "Not a member, or not an owner", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No subscription (`no_subscription`)", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 409, description = "Not set to end (`subscription_not_changeable`), or the Idempotency-Key was used for another request", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "Not set to end (`subscription_not_changeable`), Stripe refused (`stripe_refused`), or the Idempotency-Key was used for another request", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 503, description = "Stripe is unavailable", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 async fn resume_subscription(

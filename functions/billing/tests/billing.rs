@@ -360,9 +360,42 @@ async fn a_declined_card_is_402_and_leaves_nothing_then_another_card_works() {
             .iter()
             .any(|a| a.starts_with("subscription."))
     );
-    let (status, created) = h.subscribe("pro", "month", "pm_card_visa").await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    assert_eq!(h.counts().await, (1, 1), "one customer for both attempts");
+    // A retry with the decline's Idempotency-Key and another card is a new attempt, not a 500.
+    let body =
+        json!({"plan": "pro", "interval": "month", "payment_method_id": "pm_card_chargeDeclined"});
+    let keyed = |body: Value| {
+        h.api
+            .request(Method::POST, "/v1/billing/subscription")
+            .user("own")
+            .org(&h.org)
+            .header("idempotency-key", "attempt-1")
+            .json(&body.to_string())
+            .send()
+    };
+    keyed(body)
+        .await
+        .expect_problem(StatusCode::PAYMENT_REQUIRED, "payment_declined");
+    let body = json!({"plan": "pro", "interval": "month", "payment_method_id": "pm_card_visa"});
+    let created = keyed(body.clone()).await.expect(StatusCode::CREATED);
+    assert_eq!(created["status"], "active");
+    assert_eq!(
+        keyed(body).await.expect(StatusCode::CREATED),
+        created,
+        "replayed"
+    );
+    assert_eq!(h.counts().await, (1, 1), "one customer for every attempt");
+    // With a subscription in place, another key is told so at once.
+    let started = std::time::Instant::now();
+    h.api
+        .request(Method::POST, "/v1/billing/subscription")
+        .user("own")
+        .org(&h.org)
+        .header("idempotency-key", "attempt-2")
+        .json(&json!({"plan": "starter", "interval": "month"}).to_string())
+        .send()
+        .await
+        .expect_problem(StatusCode::CONFLICT, "subscription_exists");
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[tokio::test]

@@ -46,7 +46,14 @@ async fn receive(
             tracing::error!(%reason, "a signed delivery that is not an event");
             Err(Problem::bad_request("not_an_event", reason))
         }
-        Err(WebhookError::Billing(e)) => Err(e.into()),
+        // Whatever kept it from being processed (Stripe or the table unavailable, a write that
+        // kept losing): Stripe delivers it again.
+        Err(WebhookError::Billing(e)) => {
+            tracing::error!(error = %e, "a Stripe event could not be processed");
+            Err(Problem::unavailable(
+                "the event could not be processed now; deliver it again",
+            ))
+        }
     }
 }
 

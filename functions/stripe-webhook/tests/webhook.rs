@@ -439,6 +439,12 @@ async fn an_event_with_fields_no_one_knows_yet_is_processed() {
     other["id"] = json!("evt_other_type");
     other["type"] = json!("charge.refund.updated");
     assert_eq!(h.deliver(&other).await.1["outcome"], "ignored");
+    // A type whose object has no id at all (a Balance).
+    let balance = json!({"id": "evt_balance", "object": "event", "type": "balance.available",
+        "data": {"object": {"object": "balance", "available": [{"amount": 1, "currency": "usd"}]}}});
+    assert_eq!(h.deliver(&balance).await.1["outcome"], "ignored");
+    let no_object = json!({"id": "evt_bare", "type": "customer.subscription.updated"});
+    assert_eq!(h.deliver(&no_object).await.1["outcome"], "ignored");
     let mut stranger = event.clone();
     stranger["id"] = json!("evt_stranger");
     stranger["data"]["object"]["customer"] = json!("cus_nobody");

@@ -285,6 +285,21 @@ pub fn local_backend(
         ("AppUrl", "http://localhost:5173"),
         ("SesIdentity", "objecta.test"),
         ("InvitationSender", SENDER),
+        // Billing: the local Stripe's prices; its keys come from the environment below.
+        (
+            "StripeSecretKeySecretArn",
+            "arn:aws:secretsmanager:us-east-1:000000000000:secret:local-stripe-key",
+        ),
+        (
+            "StripeWebhookSecretArn",
+            "arn:aws:secretsmanager:us-east-1:000000000000:secret:local-stripe-webhook",
+        ),
+        ("StripePriceStarterMonth", "price_starter_month"),
+        ("StripePriceStarterYear", "price_starter_year"),
+        ("StripePriceProMonth", "price_pro_month"),
+        ("StripePriceProYear", "price_pro_year"),
+        ("StripePriceEnterpriseMonth", "price_enterprise_month"),
+        ("StripePriceEnterpriseYear", "price_enterprise_year"),
     ]);
     let environment = owned(&[
         ("AUTH_MODE", "local"),
@@ -298,6 +313,12 @@ pub fn local_backend(
         ("AWS_ENDPOINT_URL_SQS", moto),
         ("AWS_ENDPOINT_URL_SESV2", moto),
         ("RUST_LOG", "info"),
+        // The secrets' ids blanked: the keys are these values (the local Stripe's). Callers
+        // that run a local Stripe add `STRIPE_API_BASE`.
+        ("STRIPE_SECRET_KEY_SECRET_ID", ""),
+        ("STRIPE_WEBHOOK_SECRET_SECRET_ID", ""),
+        ("STRIPE_SECRET_KEY", "sk_test_local"),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_local"),
     ]);
     (parameters, environment)
 }

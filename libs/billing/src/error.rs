@@ -87,6 +87,7 @@ impl From<StripeFailure> for BillingError {
                 decline_code,
             },
             StripeFailure::KeyInUse => Self::RequestInProgress,
+            StripeFailure::KeyReused => Self::IdempotencyKeyReused,
             StripeFailure::Unavailable(reason) => Self::StripeUnavailable(reason),
             StripeFailure::NotFound => Self::StripeObjectMissing,
             StripeFailure::Refused { message, .. } => Self::StripeRefused(message),
@@ -150,9 +151,14 @@ impl From<BillingError> for Problem {
                 Problem::unavailable("the payment provider is unavailable; retry shortly")
             }
             BillingError::Busy => Problem::unavailable(detail),
+            // Stripe refused a change the table said was possible (its state moved on, say, in
+            // the Dashboard): the client learns why; the webhook brings the table up to date.
             BillingError::StripeRefused(reason) => {
-                tracing::error!(%reason, "Stripe refused a request");
-                Problem::internal()
+                tracing::warn!(%reason, "Stripe refused a request");
+                Problem::conflict(
+                    "stripe_refused",
+                    format!("Stripe refused the change: {reason}"),
+                )
             }
             BillingError::StripeObjectMissing => Problem::not_found(detail),
             BillingError::Facts(e) => {

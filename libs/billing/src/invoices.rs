@@ -2,7 +2,7 @@
 //! newest first without a Stripe call.
 //!
 //! Stripe invoices carry no version, so the mirror orders them by how far they got: a status
-//! rank (draft < open < paid, void or uncollectible) and then the number of payment attempts.
+//! rank (draft < open < uncollectible < paid or void) and then the number of payment attempts.
 //! A write is conditioned on the stored progress being lower, so a refetch that answers late
 //! never replaces what a later one stored.
 
@@ -97,10 +97,12 @@ impl InvoiceRecord {
 
     /// How far the invoice got (see the module's comment).
     fn progress(&self) -> i64 {
+        // An uncollectible invoice may still be paid or voided; paid and void are final.
         let rank = match self.status.as_str() {
             "draft" => 1,
             "open" => 2,
-            _ => 3,
+            "uncollectible" => 3,
+            _ => 4,
         };
         rank * 1_000 + i64::try_from(self.attempt_count.min(999)).unwrap_or(999)
     }

@@ -40,16 +40,29 @@ impl Billing {
         if let Some(id) = &stored.customer_id {
             return Ok(id.clone());
         }
-        let org = self.org(member).await?;
-        let mut create = CreateCustomer::new().name(org.name.as_str()).metadata(
-            std::collections::HashMap::from([("org_id".to_owned(), member.org_id.clone())]),
-        );
-        let claims = &member.caller.claims;
-        if let (Some(email), Some(true)) = (&claims.email, claims.email_verified) {
-            create = create.email(email.as_str());
-        }
+        // The create call carries nothing that may differ between two requests of the same
+        // organization (the key is the organization's); name and email follow in an update.
+        let create = CreateCustomer::new().metadata(std::collections::HashMap::from([(
+            "org_id".to_owned(),
+            member.org_id.clone(),
+        )]));
         let key = format!("{}:create-customer", member.org_id);
         let customer = self.stripe.write(create, &key).await?.id.to_string();
+        let org = self.org(member).await?;
+        let mut describe = UpdateCustomer::new(customer.as_str()).name(org.name.as_str());
+        let claims = &member.caller.claims;
+        if let (Some(email), Some(true)) = (&claims.email, claims.email_verified) {
+            describe = describe.email(email.as_str());
+        }
+        let scope = IdempotencyScope::new(&member.org_id, None, self.clock.now());
+        if let Err(error) = self
+            .stripe
+            .write(describe, &scope.key("describe-customer"))
+            .await
+        {
+            // Only receipts' name and address depend on it; the customer is usable.
+            tracing::warn!(%error, customer, "could not name the new Stripe customer");
+        }
         match customers::record(&self.store, &member.org_id, &customer).await {
             Ok(()) => Ok(customer),
             // Another request recorded one first (possible only after Stripe's 24 hours).
@@ -81,6 +94,12 @@ impl Billing {
             .map_err(|e| match e {
                 StripeFailure::NotFound => {
                     BillingError::field("payment_method_id", "no such payment method")
+                }
+                // Another customer's card: not found, never described.
+                StripeFailure::Refused { message, .. }
+                    if message.contains("already been attached") =>
+                {
+                    BillingError::NoSuchPaymentMethod
                 }
                 StripeFailure::Refused { message, .. } => {
                     BillingError::field("payment_method_id", message)

@@ -139,7 +139,11 @@ impl Billing {
         Fut: std::future::Future<Output = Result<T, BillingError>>,
     {
         let now = self.clock.now();
-        let scope = IdempotencyScope::new(&member.org_id, idempotency_key, now);
+        let scope = IdempotencyScope::new(
+            &member.org_id,
+            idempotency_key.map(|key| (member.user_id(), key, request)),
+            now,
+        );
         let Some(key) = idempotency_key else {
             return run(scope).await;
         };
@@ -159,7 +163,7 @@ impl Billing {
         match run(scope).await {
             Ok(answer) => Ok(replay.save(&self.store, answer).await?),
             // The same request is running (Stripe holds its key, or it holds the claim).
-            Err(BillingError::RequestInProgress | BillingError::SubscriptionExists) => {
+            Err(BillingError::RequestInProgress) => {
                 let started = std::time::Instant::now();
                 while started.elapsed() < IN_PROGRESS_WAIT {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;

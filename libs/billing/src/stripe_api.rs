@@ -36,6 +36,9 @@ pub enum StripeFailure {
     /// Another request with the same idempotency key is still running at Stripe.
     #[error("a request with the same idempotency key is in progress")]
     KeyInUse,
+    /// The idempotency key was used at Stripe with other parameters.
+    #[error("the idempotency key was used with other parameters")]
+    KeyReused,
     /// Stripe refused the request as invalid (our parameters, or an id the client gave).
     #[error("Stripe refused the request: {message}")]
     Refused {
@@ -55,6 +58,9 @@ impl StripeFailure {
             StripeError::Stripe(api, status) => {
                 let code = api.code.as_ref().map(|c| c.as_str().to_owned());
                 let message = api.message.clone().unwrap_or_default();
+                if api.type_ == stripe::ApiErrorsType::IdempotencyError {
+                    return Self::KeyReused;
+                }
                 match status {
                     402 => Self::Declined {
                         message,
@@ -84,9 +90,10 @@ impl From<crate::secrets::SecretError> for StripeFailure {
 }
 
 /// The idempotency key of one Stripe write: `<org>:<operation>:<request>`, where the request
-/// part is a hash of the client's `Idempotency-Key` when it sent one (a retry repeats the same
-/// Stripe call) and fresh per API request otherwise (a key derived from the body would turn a
-/// second, deliberate upgrade within Stripe's 24 hours into a silent replay of the first).
+/// part is a hash of the client's `Idempotency-Key` (with the caller and the request it came
+/// with, as our own replay record is scoped) when it sent one, so a retry repeats the same
+/// Stripe call; and fresh per API request otherwise (a key derived from the body alone would
+/// turn a second, deliberate upgrade within Stripe's 24 hours into a silent replay of the first).
 #[derive(Clone, Debug)]
 pub struct IdempotencyScope {
     org_id: String,
@@ -94,9 +101,17 @@ pub struct IdempotencyScope {
 }
 
 impl IdempotencyScope {
-    pub fn new(org_id: &str, client_key: Option<&str>, now: clock::DateTime) -> Self {
+    pub fn new(
+        org_id: &str,
+        client_key: Option<(&str, &str, &[u8])>,
+        now: clock::DateTime,
+    ) -> Self {
         let request = match client_key {
-            Some(key) => store::keys::digest(key.as_bytes())[..32].to_owned(),
+            Some((caller, key, request)) => {
+                let mut scoped = format!("{caller}\n{key}\n").into_bytes();
+                scoped.extend_from_slice(request);
+                store::keys::digest(&scoped)[..32].to_owned()
+            }
             None => ulid::Ulid::from_datetime(now.into()).to_string(),
         };
         Self {

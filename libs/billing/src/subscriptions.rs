@@ -6,7 +6,7 @@
 
 use audit::Actor;
 use auth::{OrgMember, Permission};
-use plans::{Interval, SubscriptionStatus};
+use plans::{Interval, SubscriptionFacts, SubscriptionStatus};
 use store::aws_sdk_dynamodb::types::AttributeValue;
 use store::keys::{self, OrgId};
 use store::{Condition, Update};
@@ -30,8 +30,8 @@ use crate::writer::{self, FactsChange, Recorded, Stored};
 use crate::{Billing, BillingError, IdempotencyScope, StripeFailure, facts_of};
 
 /// How long a request holds the right to start the organization's subscription: longer than
-/// its Stripe calls can take, short enough that a crashed request does not block a retry.
-const CLAIM_SECS: i64 = 60;
+/// its Stripe calls can take (at most five, 10 s each), short enough that a crashed request does not block a retry.
+const CLAIM_SECS: i64 = 120;
 const CLAIM: &str = "billing_claim";
 const CLAIM_UNTIL: &str = "billing_claim_until";
 /// Stripe's codes for a first payment that needs the customer (3D Secure).
@@ -123,14 +123,26 @@ impl Billing {
             "payment_method_id": request.payment_method_id,
         }))
         .expect("JSON values serialize");
-        self.once(
-            member,
-            idempotency_key,
-            "create-subscription",
-            &fingerprint,
-            |scope| self.start(member, price, request.payment_method_id, scope),
-        )
-        .await
+        let keyed = idempotency_key.is_some();
+        let mut token = None;
+        let answer = self
+            .once(
+                member,
+                idempotency_key,
+                "create-subscription",
+                &fingerprint,
+                |scope| {
+                    token = Some(scope.token().to_owned());
+                    self.start(member, price, request.payment_method_id, scope, keyed)
+                },
+            )
+            .await;
+        // A keyed request holds its claim until its answer is saved, so its retries find the
+        // answer rather than a 409 (see `start`).
+        if let (true, Some(token), Ok(_)) = (keyed, &token, &answer) {
+            self.release_claim(&member.org_id, token).await;
+        }
+        answer
     }
 
     async fn start(
@@ -139,19 +151,47 @@ impl Billing {
         price: String,
         payment_method: Option<String>,
         scope: IdempotencyScope,
+        retried_by_key: bool,
     ) -> Result<CreatedSubscription, BillingError> {
         let stored = self.stored(member).await?;
+        let ours = |stored: &Stored| stored.claim.as_deref() == Some(scope.token());
         if stored.has_live_subscription() {
-            return Err(BillingError::SubscriptionExists);
+            // Stored by this very request's first attempt, which has not answered yet: wait
+            // for its answer; anyone else's is simply there.
+            return Err(if ours(&stored) {
+                BillingError::RequestInProgress
+            } else {
+                BillingError::SubscriptionExists
+            });
         }
-        self.claim(&member.org_id, &stored, scope.token()).await?;
-        let started = self
+        if let Err(e) = self.claim(&member.org_id, &stored, scope.token()).await {
+            let now = self.stored(member).await?;
+            return Err(match e {
+                BillingError::SubscriptionExists if ours(&now) => BillingError::RequestInProgress,
+                e => e,
+            });
+        }
+        match self
             .start_claimed(member, &stored, &price, payment_method, &scope)
-            .await;
-        // Done either way: the stored subscription now stops a second one, and after a failure
-        // the next attempt (another card, say) may start at once.
-        self.release_claim(&member.org_id, scope.token()).await;
-        started
+            .await
+        {
+            Ok(created) => {
+                // Retries by key release it once the answer is saved (see `subscribe`).
+                if !retried_by_key {
+                    self.release_claim(&member.org_id, scope.token()).await;
+                }
+                Ok(created)
+            }
+            // Nothing was subscribed: the next attempt (another card, say) may start at once.
+            Err(Start::Before(e)) => {
+                self.release_claim(&member.org_id, scope.token()).await;
+                Err(e)
+            }
+            // Stripe made the subscription and the table did not record it: the claim stays
+            // until it lapses, by when the webhook has stored the subscription, so a retry
+            // without a key cannot start a second one.
+            Err(Start::After(e)) => Err(e),
+        }
     }
 
     async fn start_claimed(
@@ -161,14 +201,17 @@ impl Billing {
         price: &str,
         payment_method: Option<String>,
         scope: &IdempotencyScope,
-    ) -> Result<CreatedSubscription, BillingError> {
+    ) -> Result<CreatedSubscription, Start> {
         let customer = self.customer_for(member, stored).await?;
+        // The card becomes the customer's default, which renewals charge (the subscription
+        // gets no default of its own, so the payment-method routes show and guard the card
+        // that is really charged).
         let payment_method = match payment_method {
             Some(pm) => Some(self.attach(&customer, &pm, true, scope).await?.id),
             None => None,
         };
         let create = |behavior| {
-            let mut create = StripeCreateSubscription::new()
+            StripeCreateSubscription::new()
                 .customer(customer.as_str())
                 .items(vec![CreateSubscriptionItems {
                     price: Some(price.to_owned()),
@@ -182,11 +225,7 @@ impl Billing {
                 .expand(vec![
                     "schedule".to_owned(),
                     "latest_invoice.confirmation_secret".to_owned(),
-                ]);
-            if let Some(pm) = &payment_method {
-                create = create.default_payment_method(pm.as_str());
-            }
-            create
+                ])
         };
         let charged = self
             .stripe
@@ -208,7 +247,8 @@ impl Billing {
                         create(CreateSubscriptionPaymentBehavior::DefaultIncomplete),
                         &scope.key("create-subscription-to-confirm"),
                     )
-                    .await?;
+                    .await
+                    .map_err(BillingError::from)?;
                 let secret = subscription
                     .latest_invoice
                     .as_ref()
@@ -223,12 +263,16 @@ impl Billing {
                 return Err(BillingError::field(
                     "payment_method_id",
                     "required: the organization has no default payment method",
-                ));
+                )
+                .into());
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(BillingError::from(e).into()),
         };
         let actor = Actor::allowed_to(member, Permission::ManageBilling);
-        let view = self.record(member, &subscription, &actor).await?;
+        let view = self
+            .record(member, &subscription, &actor)
+            .await
+            .map_err(Start::After)?;
         Ok(CreatedSubscription {
             subscription: view,
             client_secret,
@@ -332,18 +376,38 @@ impl Billing {
         }
     }
 
+    /// The live subscription as Stripe holds it now, with its facts: a change is decided on
+    /// Stripe's state, not on a table the webhook may not have caught up on yet. One that ended
+    /// at Stripe (canceled in the Dashboard, say) is stored as ended, and is 404.
+    async fn current(
+        &self,
+        member: &OrgMember,
+    ) -> Result<(String, Subscription, SubscriptionFacts), BillingError> {
+        let (stored, id) = self.live(member).await?;
+        let subscription = self.stripe.subscription(&id).await?;
+        let facts = facts_of(
+            &subscription,
+            &self.catalog,
+            stored.facts.as_ref(),
+            self.clock.now(),
+        )?;
+        if writer::ended(&facts.status) {
+            let actor = Actor::allowed_to(member, Permission::ManageBilling);
+            self.sync_subscription(&member.org_id, &id, &actor, None)
+                .await?;
+            return Err(BillingError::NoSubscription);
+        }
+        Ok((id, subscription, facts))
+    }
+
     /// Validates a change to `plan`/`interval` of the live subscription: the target, its price,
     /// and whether it is an upgrade (takes effect now).
     fn target(
         &self,
-        stored: &Stored,
+        facts: &SubscriptionFacts,
         plan: Option<String>,
         interval: Option<Interval>,
     ) -> Result<(String, Interval, String, bool), BillingError> {
-        let facts = stored
-            .facts
-            .as_ref()
-            .expect("a live subscription has facts");
         if plan.is_none() && interval.is_none() {
             return Err(BillingError::field(
                 "plan",
@@ -367,10 +431,9 @@ impl Billing {
         request: ChangeSubscription,
     ) -> Result<SubscriptionView, BillingError> {
         member.require(Permission::ManageBilling)?;
-        let (stored, subscription_id) = self.live(member).await?;
-        let facts = stored.facts.clone().expect("live");
+        let (subscription_id, subscription, facts) = self.current(member).await?;
         let (plan, interval, price, upgrade) =
-            self.target(&stored, request.plan, request.interval)?;
+            self.target(&facts, request.plan, request.interval)?;
         if !matches!(
             facts.status,
             SubscriptionStatus::Active | SubscriptionStatus::Trialing | SubscriptionStatus::PastDue
@@ -385,7 +448,6 @@ impl Billing {
             ));
         }
         let scope = IdempotencyScope::new(&member.org_id, None, self.clock.now());
-        let subscription = self.stripe.subscription(&subscription_id).await?;
         let current = (plan == facts.plan) && (interval == facts.interval);
         if current {
             let Some(schedule) = schedule_of(&subscription) else {
@@ -405,6 +467,14 @@ impl Billing {
                 });
             }
             if upgrade {
+                // A pending downgrade gives way to the upgrade, and comes back if the upgrade's
+                // charge is declined (nothing changed, as the route promises).
+                let pending = facts
+                    .pending_plan
+                    .as_deref()
+                    .zip(facts.pending_interval)
+                    .and_then(|(plan, interval)| self.catalog.price_for(plan, interval))
+                    .map(str::to_owned);
                 if let Some(schedule) = schedule_of(&subscription) {
                     self.release_schedule(schedule, &scope).await?;
                 }
@@ -417,9 +487,18 @@ impl Billing {
                     }])
                     .proration_behavior(UpdateSubscriptionProrationBehavior::AlwaysInvoice)
                     .payment_behavior(UpdateSubscriptionPaymentBehavior::ErrorIfIncomplete);
-                self.stripe
+                if let Err(e) = self
+                    .stripe
                     .write(update, &scope.key("upgrade-subscription"))
-                    .await?;
+                    .await
+                {
+                    if let Some(price) = pending {
+                        let unchanged = self.stripe.subscription(&subscription_id).await?;
+                        let restore = IdempotencyScope::new(&member.org_id, None, self.clock.now());
+                        self.schedule_change(&unchanged, &price, &restore).await?;
+                    }
+                    return Err(e.into());
+                }
             } else {
                 self.schedule_change(&subscription, &price, &scope).await?;
             }
@@ -507,13 +586,11 @@ impl Billing {
             CreatePreviewInvoiceSubscriptionDetailsProrationBehavior as Proration,
         };
         member.require(Permission::ReadBilling)?;
-        let (stored, subscription_id) = self.live(member).await?;
-        let facts = stored.facts.clone().expect("live");
-        let (plan, interval, price, upgrade) = self.target(&stored, plan, interval)?;
+        let (subscription_id, subscription, facts) = self.current(member).await?;
+        let (plan, interval, price, upgrade) = self.target(&facts, plan, interval)?;
         if plan == facts.plan && interval == facts.interval {
             return Err(BillingError::SamePlan(plan));
         }
-        let subscription = self.stripe.subscription(&subscription_id).await?;
         let item = &subscription.items.data[0];
         let preview = |proration| {
             CreatePreviewInvoice::new()
@@ -581,14 +658,15 @@ impl Billing {
         at_period_end: bool,
     ) -> Result<SubscriptionView, BillingError> {
         member.require(Permission::ManageBilling)?;
-        let (stored, subscription_id) = self.live(member).await?;
-        let facts = stored.facts.as_ref().expect("live");
+        let (subscription_id, subscription, facts) = self.current(member).await?;
         let scope = IdempotencyScope::new(&member.org_id, None, self.clock.now());
         if at_period_end {
             if facts.cancel_at_period_end {
+                let actor = Actor::allowed_to(member, Permission::ManageBilling);
+                self.sync_subscription(&member.org_id, &subscription_id, &actor, None)
+                    .await?;
                 return self.subscription(member).await;
             }
-            let subscription = self.stripe.subscription(&subscription_id).await?;
             if let Some(schedule) = schedule_of(&subscription) {
                 self.release_schedule(schedule, &scope).await?;
             }
@@ -640,6 +718,18 @@ impl Billing {
             },
         )
         .await
+    }
+}
+
+/// Why starting a subscription failed: before Stripe made it, or after.
+enum Start {
+    Before(BillingError),
+    After(BillingError),
+}
+
+impl From<BillingError> for Start {
+    fn from(e: BillingError) -> Self {
+        Self::Before(e)
     }
 }
 

@@ -66,7 +66,7 @@ pub fn verify(
     if signatures.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    if (now_epoch - timestamp).abs() > TOLERANCE_SECS {
+    if now_epoch.abs_diff(timestamp) > TOLERANCE_SECS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
@@ -83,23 +83,29 @@ pub fn verify(
     }
 }
 
-/// What the webhook reads of an event; everything else comes from the refetch.
+/// What the webhook reads of an event; everything else comes from the refetch. Only `id` and
+/// `type` are required: an event of a type billing does not handle may carry any object (a
+/// Balance has no id).
 #[derive(Debug, Deserialize)]
 pub struct Envelope {
     pub id: String,
     #[serde(rename = "type")]
     pub kind: String,
+    #[serde(default)]
     pub data: EnvelopeData,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct EnvelopeData {
+    #[serde(default)]
     pub object: EnvelopeObject,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct EnvelopeObject {
+    #[serde(default)]
     pub id: String,
+    #[serde(default)]
     pub object: String,
     /// A customer id, or an expanded customer.
     #[serde(default)]
@@ -111,7 +117,7 @@ impl Envelope {
     fn customer_id(&self) -> Option<&str> {
         let object = &self.data.object;
         if object.object == "customer" {
-            return Some(&object.id);
+            return Some(object.id.as_str()).filter(|id| !id.is_empty());
         }
         object
             .customer
@@ -153,6 +159,19 @@ pub enum WebhookError {
     NotAnEvent(String),
     #[error(transparent)]
     Billing(#[from] BillingError),
+}
+
+/// An event whose object cannot be stored: acknowledged (200, no marker, so a redelivery after
+/// the cause is fixed, say a price added to the catalogue, is processed), and logged loudly.
+fn unprocessable(e: BillingError) -> Result<Handled, BillingError> {
+    match e {
+        BillingError::StripeObjectMissing => Ok(Handled::Ignored("no such object at Stripe")),
+        BillingError::Facts(e) => {
+            tracing::error!(error = %e, "a Stripe subscription no plan describes; not stored");
+            Ok(Handled::Ignored("a subscription no plan describes"))
+        }
+        e => Err(e),
+    }
 }
 
 /// Subscription events: the subscription is refetched and its facts stored.
@@ -230,6 +249,9 @@ impl Billing {
         };
         let actor = Actor::system(&org_id);
         let object_id = event.data.object.id.as_str();
+        if object_id.is_empty() {
+            return Ok(Handled::Ignored("an event without an object id"));
+        }
         if SUBSCRIPTION_EVENTS.contains(&kind) {
             let recorded = self
                 .sync_subscription(&org_id, object_id, &actor, Some(&event.id))
@@ -239,8 +261,7 @@ impl Billing {
                 Ok(Some(Recorded::AlreadyProcessed)) => Handled::Duplicate,
                 Ok(Some(_)) => Handled::Unchanged,
                 Ok(None) => Handled::Ignored("a subscription of another customer"),
-                Err(BillingError::StripeObjectMissing) => Handled::Ignored("no such subscription"),
-                Err(e) => return Err(e.into()),
+                Err(e) => return unprocessable(e).map_err(WebhookError::from),
             });
         }
         if INVOICE_EVENTS.contains(&kind) {
@@ -271,8 +292,17 @@ impl Billing {
         // The subscription first, without the marker: its write is idempotent, so a delivery
         // that fails after it and is retried finds it done.
         if let Some(subscription_id) = &record.subscription_id {
-            self.sync_subscription(org_id, subscription_id, actor, None)
-                .await?;
+            match self
+                .sync_subscription(org_id, subscription_id, actor, None)
+                .await
+            {
+                Ok(_) => {}
+                // The invoice is mirrored anyway; the subscription's own events say the rest.
+                Err(e @ (BillingError::Facts(_) | BillingError::StripeObjectMissing)) => {
+                    tracing::warn!(error = %e, subscription_id, "the invoice's subscription is not stored");
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         let mirrored = invoices::mirror(&self.audit, org_id, record, &event.id, self.clock.now())
             .await

@@ -41,6 +41,9 @@ pub struct Stored {
     /// The organization's Stripe customer, once made ([`crate::customers`]).
     #[serde(rename = "stripe_customer_id", default)]
     pub customer_id: Option<String>,
+    /// The request starting the first subscription, while one is (`billing_claim`).
+    #[serde(rename = "billing_claim", default)]
+    pub claim: Option<String>,
 }
 
 impl Stored {
@@ -105,8 +108,14 @@ pub async fn record(audit: &AuditLog, change: FactsChange<'_>) -> Result<Recorde
         )?),
         None => None,
     };
-    let superseded = change.stored.has_live_subscription()
-        && change.stored.subscription_id.as_deref() != Some(change.subscription_id);
+    // Another subscription's facts never replace a live one's, and an ended one never replaces
+    // another (a late event of an older subscription).
+    let superseded = change
+        .stored
+        .subscription_id
+        .as_deref()
+        .is_some_and(|stored| stored != change.subscription_id)
+        && (change.stored.has_live_subscription() || ended(&change.facts.status));
     let unchanged = superseded
         || (change.stored.facts.as_ref() == Some(&change.facts)
             && change.stored.subscription_id.as_deref() == Some(change.subscription_id));
