@@ -834,3 +834,180 @@ async fn the_sample_events_reach_their_routes() {
     ];
     test_support::samples::assert_samples_reach_their_routes(&h.api, &org, &samples).await;
 }
+
+/// The real binaries behind the local cloud's HTTP API: accounts, billing and the webhook, the
+/// local Stripe posting its signed events to the gateway's public webhook route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_upgrade_and_renew_end_to_end_through_the_http_api() {
+    let stripe = local_stripe::start(local_stripe::Config {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        ..local_stripe::Config::default()
+    })
+    .await
+    .unwrap();
+    let stripe_url = stripe.url();
+    let local =
+        test_support::cloud::start_with("b", &test_support::cloud::table_name(), |config| {
+            config
+                .environment
+                .insert("STRIPE_API_BASE".into(), stripe_url.clone());
+        })
+        .await;
+    let http = reqwest::Client::new();
+    let control = |method: reqwest::Method, path: &str, body: Value| {
+        let request = http
+            .request(method, format!("{stripe_url}{path}"))
+            .json(&body);
+        async move { request.send().await.unwrap().error_for_status().unwrap() }
+    };
+    control(
+        reqwest::Method::PUT,
+        "/_local/webhook",
+        json!({"url": format!("{}/v1/webhooks/stripe", local.api.base), "secret": "whsec_local"}),
+    )
+    .await;
+    let settled = || async {
+        for _ in 0..400 {
+            let events: Value = control(reqwest::Method::GET, "/_local/events", Value::Null)
+                .await
+                .json()
+                .await
+                .unwrap();
+            if events["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|e| e["delivered"] == true)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the local Stripe's events were not all delivered");
+    };
+    use reqwest::Method as M;
+    let api = &local.api;
+    let owner = test_support::token("e2e-billing-owner", json!({}));
+    let (status, org) = api
+        .call(
+            M::POST,
+            "/v1/orgs",
+            &owner,
+            None,
+            Some(json!({"name": "Acme"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{org}");
+    let org = org["id"].as_str().unwrap().to_owned();
+    let (status, plans) = api.call(M::GET, "/v1/billing/plans", "", None, None).await;
+    assert_eq!(
+        (status, plans["items"].as_array().map(Vec::len)),
+        (200, Some(4))
+    );
+    let (status, created) = api
+        .call(
+            M::POST,
+            "/v1/billing/subscription",
+            &owner,
+            Some(&org),
+            Some(json!({"plan": "starter", "interval": "month", "payment_method_id": "pm_card_visa"})),
+        )
+        .await;
+    assert_eq!(
+        (status, created["status"].as_str()),
+        (201, Some("active")),
+        "{created}"
+    );
+    let (status, preview) = api
+        .call(
+            M::GET,
+            "/v1/billing/subscription/preview?plan=pro",
+            &owner,
+            Some(&org),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, preview["amount_due_now"].as_i64()),
+        (200, Some(9900 - 2900)),
+        "{preview}"
+    );
+    let (status, upgraded) = api
+        .call(
+            M::PATCH,
+            "/v1/billing/subscription",
+            &owner,
+            Some(&org),
+            Some(json!({"plan": "pro"})),
+        )
+        .await;
+    assert_eq!(
+        (status, upgraded["plan"].as_str()),
+        (200, Some("pro")),
+        "{upgraded}"
+    );
+    settled().await;
+    control(
+        reqwest::Method::POST,
+        "/_local/clock/advance",
+        json!({"days": 31}),
+    )
+    .await;
+    settled().await;
+    let (status, invoices) = api
+        .call(M::GET, "/v1/billing/invoices", &owner, Some(&org), None)
+        .await;
+    assert_eq!(status, 200);
+    let reasons: Vec<(&str, i64)> = invoices["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["billing_reason"].as_str().unwrap(),
+                i["amount_paid"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons[0],
+        ("subscription_cycle", 9900),
+        "newest first: {reasons:?}"
+    );
+    assert!(
+        reasons.contains(&("subscription_update", 7000)),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&("subscription_create", 2900)),
+        "{reasons:?}"
+    );
+    let (_, subscription) = api
+        .call(M::GET, "/v1/billing/subscription", &owner, Some(&org), None)
+        .await;
+    assert_eq!(
+        (
+            subscription["plan"].as_str(),
+            subscription["status"].as_str()
+        ),
+        (Some("pro"), Some("active"))
+    );
+    let (_, activity) = api
+        .call(
+            M::GET,
+            "/v1/team/activity?action=subscription.created",
+            &owner,
+            Some(&org),
+            None,
+        )
+        .await;
+    assert_eq!(activity["items"].as_array().unwrap().len(), 1, "{activity}");
+    // Every delivery was answered 2xx by the webhook function's real binary.
+    let events: Value = control(reqwest::Method::GET, "/_local/events", Value::Null)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(events["events"].as_array().unwrap().len() > 10);
+    local.cloud.shutdown();
+}
