@@ -12,6 +12,9 @@
 //!   (see `infra/bench-analytics`);
 //! - `relay --binaries DIR --dynamodb URL --sqs URL [--runs N] [--changes N] [--rate N]`: the outbox
 //!   relay's cold start and the commit-to-queue lag over N changes (see `infra/bench-relay`).
+//! - `webhook --binaries DIR --dynamodb URL --sqs URL [--runs N] [--orgs N] [--concurrency N]`:
+//!   the Stripe webhook's cold start with its refetch, and a delivery run of every event N
+//!   organizations' billing made, chaos off and on (see `infra/bench-webhook`).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -19,6 +22,7 @@ use std::process::ExitCode;
 mod bench;
 mod ingest;
 mod relay;
+mod webhook;
 
 /// `--name value` pairs; a repeated flag keeps every value, comma-joined.
 fn flags(args: &[String]) -> Result<HashMap<String, String>, String> {
@@ -132,6 +136,24 @@ async fn run_bench(flags: &HashMap<String, String>) -> Result<String, String> {
     bench::run(options, token).await
 }
 
+async fn run_webhook(flags: &HashMap<String, String>) -> Result<String, String> {
+    let get = |name: &str| required(flags, name);
+    let count = |name: &str, default: usize| number(flags, name, default);
+    let options = webhook::WebhookOptions {
+        binaries: get("binaries")?.into(),
+        dynamodb: get("dynamodb")?,
+        sqs: get("sqs")?,
+        runs: count("runs", 21)?,
+        orgs: count("orgs", 34)?,
+        concurrency: count("concurrency", 8)?,
+    };
+    let token = mint_token(&HashMap::from([(
+        "user".to_owned(),
+        "webhook-bench-user".to_owned(),
+    )]))?;
+    webhook::run(options, token).await
+}
+
 async fn run_relay(flags: &HashMap<String, String>) -> Result<String, String> {
     let get = |name: &str| required(flags, name);
     let count = |name: &str, default: usize| number(flags, name, default);
@@ -190,6 +212,10 @@ async fn main() -> ExitCode {
             Ok(f) => run_relay(&f).await,
             Err(e) => Err(e),
         },
+        Some("webhook") => match flags(&args[1..]) {
+            Ok(f) => run_webhook(&f).await,
+            Err(e) => Err(e),
+        },
         Some("bench") => match flags(&args[1..]) {
             Ok(f) => run_bench(&f).await,
             Err(e) => Err(e),
@@ -202,7 +228,8 @@ async fn main() -> ExitCode {
                   create-table --endpoint URL --table NAME | openapi | \
                   bench --binaries DIR --dynamodb URL --sqs URL --table NAME --function ID=EVENT... [--runs N] [--burst N]\n\
                   ingest --binaries DIR --dynamodb URL --sqs URL --events N[,N...] [--concurrency N]\n\
-                  relay --binaries DIR --dynamodb URL --sqs URL [--runs N] [--changes N] [--rate N]"
+                  relay --binaries DIR --dynamodb URL --sqs URL [--runs N] [--changes N] [--rate N]\n\
+                  webhook --binaries DIR --dynamodb URL --sqs URL [--runs N] [--orgs N] [--concurrency N]"
                 .into(),
         ),
     };
