@@ -797,3 +797,56 @@ async fn the_signed_sample_event_reaches_the_route() {
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
+
+/// The keys from Secrets Manager (moto), as the functions read them in AWS: fetched on first
+/// use, then cached (a secret deleted afterwards is still known to the running instance).
+#[tokio::test]
+async fn the_stripe_keys_come_from_secrets_manager_once() {
+    let client = aws_sdk_secretsmanager::Client::new(&test_support::local_sdk_config(
+        &test_support::sqs_endpoint(),
+    ));
+    let id = ulid::Ulid::generate().to_string().to_lowercase();
+    let mut arns = Vec::new();
+    for (name, value) in [
+        ("key", "sk_test_from_secrets"),
+        ("webhook", "whsec_from_secrets"),
+    ] {
+        let created = client
+            .create_secret()
+            .name(format!("stripe-{name}-{id}"))
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap();
+        arns.push(created.arn.unwrap());
+    }
+    let env = config::Env::from_pairs([
+        ("STRIPE_SECRET_KEY_SECRET_ID", arns[0].as_str()),
+        ("STRIPE_WEBHOOK_SECRET_SECRET_ID", arns[1].as_str()),
+        // Ignored while an id is set.
+        ("STRIPE_SECRET_KEY", "sk_test_env"),
+    ]);
+    let keys = KeySource::from_env(&env, || client.clone()).unwrap();
+    assert_eq!(keys.secret_key().await.unwrap(), "sk_test_from_secrets");
+    assert_eq!(keys.webhook_secret().await.unwrap(), "whsec_from_secrets");
+    for arn in &arns {
+        client
+            .delete_secret()
+            .secret_id(arn)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        keys.secret_key().await.unwrap(),
+        "sk_test_from_secrets",
+        "cached"
+    );
+    // An id that names no secret: the first use fails with the id named, and nothing panics.
+    let env = config::Env::from_pairs([("STRIPE_SECRET_KEY_SECRET_ID", "no-such-secret")]);
+    let missing = KeySource::from_env(&env, || client.clone()).unwrap();
+    let error = missing.secret_key().await.unwrap_err().to_string();
+    assert!(error.contains("no-such-secret"), "{error}");
+    assert!(missing.webhook_secret().await.is_err(), "not configured");
+}

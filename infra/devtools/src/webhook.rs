@@ -112,18 +112,32 @@ pub async fn run(options: WebhookOptions, token: String) -> Result<String, Strin
         billing_size as f64 / 1_048_576.0
     ));
     for chaos in [false, true] {
-        let run = one_run(&options, &token, chaos, reports.len() == 1).await?;
+        let run = one_run(&options, &token, chaos).await?;
         reports.push(format!("{}:\n{}", run.label, run.report));
     }
     Ok(reports.join("\n"))
 }
 
-async fn one_run(
-    options: &WebhookOptions,
-    token: &str,
-    chaos: bool,
-    measure_cold_start: bool,
-) -> Result<Run, String> {
+/// Secrets Manager secrets (in moto) holding the local Stripe's keys; their ARNs.
+async fn secrets_in_moto(moto: &str, table: &str) -> Result<(String, String), String> {
+    let client = aws_sdk_secretsmanager::Client::new(&local_cloud::clients::sdk_config(moto));
+    let mut arns = Vec::new();
+    for (name, value) in [("key", "sk_test_local"), ("webhook", "whsec_local")] {
+        let created = client
+            .create_secret()
+            .name(format!("{table}-stripe-{name}"))
+            .secret_string(value)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())?;
+        arns.push(created.arn.unwrap_or_default());
+    }
+    Ok((arns[0].clone(), arns[1].clone()))
+}
+
+/// One setup and delivery run. Chaos off reads the keys from the environment; chaos on from
+/// Secrets Manager (moto), so both cold starts are measured.
+async fn one_run(options: &WebhookOptions, token: &str, chaos: bool) -> Result<Run, String> {
     let table = format!(
         "webhook-bench-{}",
         ulid::Ulid::generate().to_string().to_lowercase()
@@ -147,6 +161,19 @@ async fn one_run(
     config
         .environment
         .insert("STRIPE_API_BASE".into(), proxy.clone());
+    let keys_from = if chaos {
+        let (key, webhook) = secrets_in_moto(&options.sqs, &table).await?;
+        for (name, value) in [
+            ("STRIPE_SECRET_KEY_SECRET_ID", key),
+            ("STRIPE_WEBHOOK_SECRET_SECRET_ID", webhook),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", options.sqs.clone()),
+        ] {
+            config.environment.insert(name.into(), value);
+        }
+        "keys from Secrets Manager (moto) on first use"
+    } else {
+        "keys from the environment"
+    };
     let cloud = local_cloud::start(config).await?;
     let base = format!("http://{}", cloud.http);
     let http = reqwest::Client::new();
@@ -262,8 +289,8 @@ async fn one_run(
     };
 
     // 2. Cold starts, each a subscription event that refetches.
-    let mut cold = String::new();
-    if measure_cold_start {
+    let cold;
+    {
         let template = bodies
             .iter()
             .find(|b| b.contains("\"customer.subscription.updated\""))
@@ -279,7 +306,7 @@ async fn one_run(
         let stats = webhook.stats();
         let first = &stats.first_response_ms[before.first_response_ms.len()..];
         cold = format!(
-            "  cold start, spawn to the response of a signed subscription event with its refetch: median {:.1} ms (min {:.1}, max {:.1}; {} runs)\n",
+            "  cold start, spawn to the response of a signed subscription event with its refetch, {keys_from}: median {:.1} ms (min {:.1}, max {:.1}; {} runs)\n",
             percentile(first, 50.0),
             percentile(first, 0.0),
             percentile(first, 100.0),

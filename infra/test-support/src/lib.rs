@@ -24,7 +24,7 @@ pub fn dynamodb_endpoint() -> String {
 }
 
 /// The SDK settings of every emulator client: the local cloud's one builder.
-fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+pub fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     local_cloud::clients::sdk_config(endpoint)
 }
 
