@@ -144,7 +144,7 @@ async fn run_webhook(flags: &HashMap<String, String>) -> Result<String, String> 
         dynamodb: get("dynamodb")?,
         sqs: get("sqs")?,
         runs: count("runs", 21)?,
-        orgs: count("orgs", 34)?,
+        orgs: count("orgs", 50)?,
         concurrency: count("concurrency", 8)?,
     };
     let token = mint_token(&HashMap::from([(

@@ -210,12 +210,11 @@ impl Billing {
         payload: &[u8],
         signature: Option<&str>,
     ) -> Result<Handled, WebhookError> {
-        let secret = self
-            .stripe
-            .keys()
-            .webhook_secret()
-            .await
-            .map_err(|e| BillingError::StripeUnavailable(e.to_string()))?;
+        // Both secrets at once on a cold start (the refetch needs the other): one round trip to
+        // Secrets Manager instead of two. A failure of the second shows where it is used.
+        let keys = self.stripe.keys();
+        let (secret, _) = tokio::join!(keys.webhook_secret(), keys.secret_key());
+        let secret = secret.map_err(|e| BillingError::StripeUnavailable(e.to_string()))?;
         verify(
             payload,
             signature,
