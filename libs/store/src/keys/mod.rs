@@ -19,6 +19,7 @@ pub mod apikeys;
 pub mod audit;
 pub mod billing;
 pub mod idempotency;
+pub mod notifications;
 pub mod outbox;
 pub mod team;
 
@@ -27,6 +28,7 @@ pub use analytics::*;
 pub use apikeys::*;
 pub use audit::*;
 pub use billing::*;
+pub use notifications::*;
 pub use outbox::*;
 pub use team::*;
 
@@ -72,6 +74,9 @@ pub const ORG_SORT_PREFIXES: &[&str] = &[
     idempotency::IDEMPOTENCY,
     outbox::OUTBOX,
     billing::INVOICE,
+    notifications::NOTIFICATION,
+    notifications::COUNTER,
+    notifications::PREFERENCES,
 ];
 
 /// Every sort-key prefix used under `USER#<user_id>`.

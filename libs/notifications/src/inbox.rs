@@ -1,0 +1,477 @@
+//! [`Inbox`]: one user's notifications in one organization, with the counter every change
+//! writes in its own transaction (see the crate's comment for the rules).
+
+use clock::{Clock, DateTime};
+use notify::NotificationType;
+use serde::{Deserialize, Serialize};
+use store::aws_sdk_dynamodb::types::AttributeValue;
+use store::keys::{self, OrgId, UserId};
+use store::{Condition, Filter, Index, Page, Query, Store, StoreError, Transaction, Update};
+use utoipa::ToSchema;
+
+use crate::record::{NewNotification, Notification, Stored};
+
+const ENTITY: &str = "notification";
+const COUNTER_ENTITY: &str = "notification_counter";
+/// Labels of a transaction's two writes.
+const NOTIFICATION: &str = "notification";
+const COUNTER: &str = "counter";
+/// A change that keeps losing to concurrent ones gives up after this many tries (503).
+const ATTEMPTS: usize = 20;
+/// The highest sequence, for the open end of the unread range.
+const LAST_SEQUENCE: i64 = 999_999_999_999;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InboxError {
+    #[error("no such notification")]
+    NotFound,
+    #[error("the notifications kept changing while this request ran; retry")]
+    Busy,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<InboxError> for problem::Problem {
+    fn from(e: InboxError) -> Self {
+        match e {
+            InboxError::NotFound => problem::Problem::not_found("no such notification"),
+            InboxError::Busy => problem::Problem::unavailable(e.to_string()),
+            InboxError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The user's counter as stored (all zero before the first notification).
+#[derive(Clone, Debug, Default, Deserialize)]
+struct Counter {
+    #[serde(default)]
+    seq: i64,
+    #[serde(default)]
+    watermark: i64,
+    #[serde(default)]
+    unread: i64,
+    #[serde(default)]
+    version: i64,
+    /// When mark-all-read last moved the watermark: the read time of what it covers.
+    #[serde(default, with = "clock::serde_rfc3339::option")]
+    read_all_at: Option<DateTime>,
+}
+
+impl Counter {
+    fn covered_since(&self) -> Option<(i64, DateTime)> {
+        self.read_all_at.map(|at| (self.watermark, at))
+    }
+}
+
+/// `{count, version}`: a client keeps the count with the highest version it has seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UnreadCount {
+    pub count: i64,
+    pub version: i64,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Delivered {
+    /// Stored; the counter after it.
+    Stored(UnreadCount),
+    /// Stored before (a redelivered message): nothing changed.
+    Duplicate,
+}
+
+/// Which notifications a list shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Unread,
+    Read,
+    All,
+}
+
+/// Notifications of the users of every organization: cheap to clone.
+#[derive(Clone)]
+pub struct Inbox {
+    store: Store,
+    clock: Clock,
+}
+
+fn number(n: i64) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+impl Inbox {
+    pub fn new(store: Store, clock: Clock) -> Self {
+        Self { store, clock }
+    }
+
+    async fn counter(&self, org: &str, user: &str) -> Result<Counter, StoreError> {
+        Ok(self
+            .store
+            .get(&keys::notification_counter(OrgId(org), UserId(user)))
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn stored(&self, org: &str, user: &str, id: &str) -> Result<Option<Stored>, InboxError> {
+        // Ids are ULIDs: anything else names no notification (and costs no read).
+        if ulid::Ulid::from_string(id).is_err() {
+            return Err(InboxError::NotFound);
+        }
+        Ok(self
+            .store
+            .get(&keys::notification(OrgId(org), UserId(user), id))
+            .await?)
+    }
+
+    /// The counter's change of one transaction: its version raised, conditioned on the one read.
+    fn counter_change(&self, org: &str, user: &str, read: &Counter) -> Update {
+        let expression = if read.version == 0 {
+            "attribute_not_exists(#version) OR #version = :version"
+        } else {
+            "#version = :version"
+        };
+        Update::new(keys::notification_counter(OrgId(org), UserId(user)))
+            .set(keys::ENTITY, &COUNTER_ENTITY)
+            .set("version", &(read.version + 1))
+            .condition_on(Condition::Expression {
+                expression: expression.to_owned(),
+                names: [("#version".to_owned(), "version".to_owned())].into(),
+                values: [(":version".to_owned(), number(read.version))].into(),
+            })
+    }
+
+    /// Commits `transaction` built from a fresh read of the counter, again while another
+    /// change wins the counter (its version moved) or DynamoDB reports a conflict.
+    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, InboxError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>, InboxError>>,
+    {
+        for tried in 0..ATTEMPTS {
+            if let Some(done) = attempt().await? {
+                return Ok(done);
+            }
+            // Back off a little, with jitter, so racing writers of one counter spread out.
+            let jitter = u64::from(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos())
+                    % 1000,
+            );
+            let ms = (1u64 << tried.min(5)) + jitter % (4 << tried.min(5));
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
+        Err(InboxError::Busy)
+    }
+
+    /// Stores `new` for `user`, taking the next sequence and counting it unread.
+    pub async fn deliver(
+        &self,
+        org: &str,
+        user: &str,
+        new: NewNotification,
+    ) -> Result<Delivered, InboxError> {
+        self.retrying(|| async {
+            let counter = self.counter(org, user).await?;
+            let sequence = counter.seq + 1;
+            let record = Stored {
+                id: new.id.clone(),
+                org_id: org.to_owned(),
+                user_id: user.to_owned(),
+                kind: new.kind,
+                severity: new.severity,
+                title: new.title.clone(),
+                body: new.body.clone(),
+                data: new.data.clone(),
+                request_id: new.request_id.clone(),
+                sequence,
+                read_at: None,
+                created_at: self.clock.now(),
+            };
+            let key = keys::notification(OrgId(org), UserId(user), &new.id);
+            let (_, unread) = keys::unread_notifications(OrgId(org), UserId(user));
+            let item = store::with_index(
+                store::item(&key, ENTITY, &record)?,
+                Index::Gsi1,
+                &unread.pk,
+                &keys::unread_sort(sequence),
+            );
+            let transaction = Transaction::new()
+                .put(item, Condition::NotExists)
+                .label(NOTIFICATION)
+                .update(
+                    self.counter_change(org, user, &counter)
+                        .set("seq", &sequence)
+                        .add("unread", 1),
+                )
+                .label(COUNTER);
+            match self.store.transact(transaction).await {
+                Ok(()) => Ok(Some(Delivered::Stored(UnreadCount {
+                    count: counter.unread + 1,
+                    version: counter.version + 1,
+                }))),
+                Err(e) if e.failed(NOTIFICATION) => Ok(Some(Delivered::Duplicate)),
+                Err(e) if e.failed(COUNTER) || matches!(e, StoreError::TransactionConflict) => {
+                    Ok(None)
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    /// The exact unread count and its version (one GetItem).
+    pub async fn unread_count(&self, org: &str, user: &str) -> Result<UnreadCount, InboxError> {
+        let counter = self.counter(org, user).await?;
+        Ok(UnreadCount {
+            count: counter.unread,
+            version: counter.version,
+        })
+    }
+
+    /// Marks one notification read (again: no change). Another user's or organization's id is
+    /// not found: the key holds both.
+    pub async fn mark_read(
+        &self,
+        org: &str,
+        user: &str,
+        id: &str,
+    ) -> Result<Notification, InboxError> {
+        self.retrying(|| async {
+            let counter = self.counter(org, user).await?;
+            let Some(stored) = self.stored(org, user, id).await? else {
+                return Err(InboxError::NotFound);
+            };
+            if stored.read_at.is_some() || stored.sequence <= counter.watermark {
+                return Ok(Some(stored.view(counter.covered_since())));
+            }
+            let now = self.clock.now();
+            let read = Update::new(keys::notification(OrgId(org), UserId(user), id))
+                .set("read_at", &clock::rfc3339(now))
+                .set(keys::TTL, &(now + crate::READ_RETENTION).unix_timestamp())
+                .remove(keys::GSI1_PK)
+                .remove(keys::GSI1_SK)
+                .require_exists()
+                .condition_on(Condition::Expression {
+                    expression: "attribute_not_exists(read_at)".into(),
+                    names: Default::default(),
+                    values: Default::default(),
+                });
+            let transaction = Transaction::new()
+                .update(read)
+                .label(NOTIFICATION)
+                .update(self.counter_change(org, user, &counter).add("unread", -1))
+                .label(COUNTER);
+            match self.store.transact(transaction).await {
+                Ok(()) => Ok(Some(
+                    Stored {
+                        read_at: Some(now),
+                        ..stored
+                    }
+                    .view(None),
+                )),
+                // Read, deleted or counted meanwhile: decide again on fresh reads.
+                Err(e)
+                    if e.failed(NOTIFICATION)
+                        || e.failed(COUNTER)
+                        || matches!(e, StoreError::TransactionConflict) =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    /// Marks every notification read by moving the watermark to the last sequence: one write,
+    /// however many there are. Answers how many were unread.
+    pub async fn mark_all_read(&self, org: &str, user: &str) -> Result<i64, InboxError> {
+        self.retrying(|| async {
+            let counter = self.counter(org, user).await?;
+            if counter.watermark >= counter.seq {
+                return Ok(Some(0));
+            }
+            let update = self
+                .counter_change(org, user, &counter)
+                .set("watermark", &counter.seq)
+                .set("unread", &0)
+                .set("read_all_at", &clock::rfc3339(self.clock.now()));
+            match self.store.update::<serde_json::Value>(update).await {
+                Ok(_) => Ok(Some(counter.unread)),
+                Err(e) if e.is_condition_failed() => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    /// Deletes one notification (counted down if it was unread).
+    pub async fn delete(&self, org: &str, user: &str, id: &str) -> Result<(), InboxError> {
+        self.retrying(|| async {
+            let counter = self.counter(org, user).await?;
+            let Some(stored) = self.stored(org, user, id).await? else {
+                return Err(InboxError::NotFound);
+            };
+            let unread = stored.read_at.is_none() && stored.sequence > counter.watermark;
+            // Deleted as read: its unread state is part of what was decided.
+            let state = if stored.read_at.is_none() {
+                "attribute_exists(#pk) AND attribute_not_exists(read_at)"
+            } else {
+                "attribute_exists(#pk) AND attribute_exists(read_at)"
+            };
+            let mut change = self.counter_change(org, user, &counter);
+            if unread {
+                change = change.add("unread", -1);
+            }
+            let transaction = Transaction::new()
+                .delete(
+                    keys::notification(OrgId(org), UserId(user), id),
+                    Condition::Expression {
+                        expression: state.into(),
+                        names: [("#pk".to_owned(), keys::PK.to_owned())].into(),
+                        values: Default::default(),
+                    },
+                )
+                .label(NOTIFICATION)
+                .update(change)
+                .label(COUNTER);
+            match self.store.transact(transaction).await {
+                Ok(()) => Ok(Some(())),
+                Err(e)
+                    if e.failed(NOTIFICATION)
+                        || e.failed(COUNTER)
+                        || matches!(e, StoreError::TransactionConflict) =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    /// A page of the user's notifications, newest first. Unread: the key range of GSI1 above
+    /// the watermark (the index is eventually consistent: a notification stored or read a moment
+    /// ago may show a moment later). Read: the notifications read one by one or covered by the
+    /// watermark, a filter over all of them.
+    pub async fn list(
+        &self,
+        org: &str,
+        user: &str,
+        status: Status,
+        kind: Option<NotificationType>,
+        limit: u16,
+        cursor: Option<&str>,
+    ) -> Result<Page<Notification>, InboxError> {
+        let counter = self.counter(org, user).await?;
+        let mut clauses = Vec::new();
+        let mut filter = Filter::default();
+        if let Some(kind) = kind {
+            clauses.push("#type = :type".to_owned());
+            filter.names.insert("#type".into(), "type".into());
+            filter.values.insert(
+                ":type".into(),
+                store::aws_sdk_dynamodb::types::AttributeValue::S(
+                    serde_json::to_value(kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                ),
+            );
+        }
+        let query = match status {
+            Status::Unread => {
+                let (index, partition) = keys::unread_notifications(OrgId(org), UserId(user));
+                let mut query =
+                    Query::new("unread-notifications", partition, limit, cursor).on_index(index);
+                query.sort_range = Some((
+                    keys::unread_sort(counter.watermark + 1),
+                    keys::unread_sort(LAST_SEQUENCE),
+                ));
+                query
+            }
+            Status::All | Status::Read => {
+                if status == Status::Read {
+                    clauses.push("(attribute_exists(read_at) OR #sequence <= :watermark)".into());
+                    filter.names.insert("#sequence".into(), "sequence".into());
+                    filter
+                        .values
+                        .insert(":watermark".into(), number(counter.watermark));
+                }
+                let name = if status == Status::Read {
+                    "read-notifications"
+                } else {
+                    "notifications"
+                };
+                Query::new(
+                    name,
+                    keys::notifications(OrgId(org), UserId(user)),
+                    limit,
+                    cursor,
+                )
+            }
+        }
+        .newest_first();
+        let query = if clauses.is_empty() {
+            query
+        } else {
+            filter.expression = clauses.join(" AND ");
+            Query {
+                filter: Some(filter),
+                ..query
+            }
+        };
+        let page: Page<Stored> = self.store.query(query).await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(|n| n.view(counter.covered_since()))
+                .collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// Stamps up to `limit` of the notifications mark-all-read covered with its time (and their
+    /// retention), taking them out of the unread index; no count changes. Answers how many.
+    /// Run after a mark-all-read until it answers 0.
+    pub async fn stamp_covered(
+        &self,
+        org: &str,
+        user: &str,
+        limit: u16,
+    ) -> Result<usize, InboxError> {
+        let counter = self.counter(org, user).await?;
+        let Some(read_at) = counter.read_all_at else {
+            return Ok(0);
+        };
+        let (index, partition) = keys::unread_notifications(OrgId(org), UserId(user));
+        let mut query = Query::new("covered-notifications", partition, limit, None).on_index(index);
+        query.sort_range = Some((keys::unread_sort(0), keys::unread_sort(counter.watermark)));
+        let page: Page<Stored> = self.store.query(query).await?;
+        let mut stamped = 0;
+        for stored in page.items {
+            let stamp = Update::new(keys::notification(OrgId(org), UserId(user), &stored.id))
+                .set("read_at", &clock::rfc3339(read_at))
+                .set(
+                    keys::TTL,
+                    &(read_at + crate::READ_RETENTION).unix_timestamp(),
+                )
+                .remove(keys::GSI1_PK)
+                .remove(keys::GSI1_SK)
+                .require_exists()
+                .condition_on(Condition::Expression {
+                    expression: "attribute_not_exists(read_at)".into(),
+                    names: Default::default(),
+                    values: Default::default(),
+                });
+            match self.store.update::<serde_json::Value>(stamp).await {
+                Ok(_) => stamped += 1,
+                // Read or deleted meanwhile: nothing to stamp.
+                Err(e) if e.is_condition_failed() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(stamped)
+    }
+}

@@ -1,0 +1,245 @@
+//! The inbox against DynamoDB Local: the unread count is exact under any interleaving of
+//! inserts, mark-read, mark-all-read and deletes, never negative, and agrees with the lists.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use clock::Clock;
+use notifications::{Delivered, Inbox, InboxError, NewNotification, Status, notification_id};
+use notify::{NotificationType, Severity};
+use store::Store;
+
+async fn inbox() -> Inbox {
+    let client = test_support::dynamodb_client();
+    let table = test_support::fresh_table(&client).await;
+    Inbox::new(Store::new(client, table), Clock::system())
+}
+
+/// A notification of `request`, sent `at_second` seconds into the test's day.
+fn new(request: &str, user: &str, kind: NotificationType, at_second: i64) -> NewNotification {
+    let requested_at =
+        time::macros::datetime!(2026-12-02 10:00 UTC) + time::Duration::seconds(at_second);
+    NewNotification {
+        id: notification_id(request, user, requested_at),
+        kind,
+        severity: Severity::Info,
+        title: format!("Notice {request}"),
+        body: "Something happened.".into(),
+        data: serde_json::json!({ "request": request }),
+        request_id: request.into(),
+    }
+}
+
+async fn all(
+    inbox: &Inbox,
+    org: &str,
+    user: &str,
+    status: Status,
+) -> Vec<notifications::Notification> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = inbox
+            .list(org, user, status, None, 100, cursor.as_deref())
+            .await
+            .unwrap();
+        items.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return items,
+        }
+    }
+}
+
+#[tokio::test]
+async fn reads_deletes_and_read_all_keep_the_count_and_lists_in_step() {
+    let inbox = inbox().await;
+    let (org, ann) = ("01JORGNOTIF", "ann#1");
+    let mut ids = Vec::new();
+    for (i, kind) in [
+        NotificationType::Billing,
+        NotificationType::Team,
+        NotificationType::Team,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let n = new(&format!("r{i}"), ann, kind, i as i64);
+        ids.push(n.id.clone());
+        assert!(matches!(
+            inbox.deliver(org, ann, n).await.unwrap(),
+            Delivered::Stored(_)
+        ));
+    }
+    // The same request again stores nothing.
+    assert_eq!(
+        inbox
+            .deliver(org, ann, new("r0", ann, NotificationType::Billing, 0))
+            .await
+            .unwrap(),
+        Delivered::Duplicate
+    );
+    let count = inbox.unread_count(org, ann).await.unwrap();
+    assert_eq!((count.count, count.version), (3, 3));
+    // A user whose id is a prefix of ann's sees nothing of hers.
+    assert!(all(&inbox, org, "ann", Status::All).await.is_empty());
+    assert!(matches!(
+        inbox.mark_read(org, "ann", &ids[0]).await,
+        Err(InboxError::NotFound)
+    ));
+    assert!(matches!(
+        inbox.mark_read(org, ann, "not-an-id").await,
+        Err(InboxError::NotFound)
+    ));
+
+    let read = inbox.mark_read(org, ann, &ids[1]).await.unwrap();
+    assert!(read.read_at.is_some());
+    let again = inbox.mark_read(org, ann, &ids[1]).await.unwrap();
+    assert_eq!(again.read_at, read.read_at, "idempotent");
+    assert_eq!(inbox.unread_count(org, ann).await.unwrap().count, 2);
+    let unread: Vec<_> = all(&inbox, org, ann, Status::Unread)
+        .await
+        .into_iter()
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(unread, vec![ids[2].clone(), ids[0].clone()], "newest first");
+    let team = inbox
+        .list(
+            org,
+            ann,
+            Status::Unread,
+            Some(NotificationType::Team),
+            20,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(team.items.len(), 1);
+
+    assert_eq!(inbox.mark_all_read(org, ann).await.unwrap(), 2);
+    assert_eq!(inbox.mark_all_read(org, ann).await.unwrap(), 0);
+    let count = inbox.unread_count(org, ann).await.unwrap();
+    assert_eq!(count.count, 0);
+    assert!(all(&inbox, org, ann, Status::Unread).await.is_empty());
+    let read = all(&inbox, org, ann, Status::Read).await;
+    assert_eq!(read.len(), 3);
+    assert!(
+        read.iter().all(|n| n.read_at.is_some()),
+        "covered ones show the read-all time"
+    );
+    // Marking or deleting one the watermark covers changes no count.
+    inbox.mark_read(org, ann, &ids[0]).await.unwrap();
+    inbox.delete(org, ann, &ids[2]).await.unwrap();
+    assert_eq!(inbox.unread_count(org, ann).await.unwrap().count, 0);
+    assert!(matches!(
+        inbox.delete(org, ann, &ids[2]).await,
+        Err(InboxError::NotFound)
+    ));
+    // After read-all, one new unread; the covered ones get their stamp in pages.
+    inbox
+        .deliver(org, ann, new("r9", ann, NotificationType::System, 9))
+        .await
+        .unwrap();
+    assert_eq!(
+        inbox.stamp_covered(org, ann, 10).await.unwrap(),
+        1,
+        "ids[0] was read by hand, ids[2] deleted"
+    );
+    assert_eq!(inbox.stamp_covered(org, ann, 10).await.unwrap(), 0);
+    let unread = all(&inbox, org, ann, Status::Unread).await;
+    assert_eq!(unread.len(), 1);
+    assert_eq!(inbox.unread_count(org, ann).await.unwrap().count, 1);
+}
+
+/// A tiny deterministic generator (no dependency for a test's dice).
+struct Dice(u64);
+
+impl Dice {
+    fn roll(&mut self, sides: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % sides
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_count_is_exact_under_any_interleaving_and_never_negative() {
+    let inbox = inbox().await;
+    let (org, user) = ("01JORGRACE", "racer");
+    let ids = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let lowest = Arc::new(AtomicI64::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in 0..4u64 {
+        let (inbox, ids, lowest) = (inbox.clone(), ids.clone(), lowest.clone());
+        tasks.spawn(async move {
+            let mut dice = Dice(client * 7919 + 1);
+            for step in 0..40 {
+                let pick = |dice: &mut Dice| {
+                    let ids = ids.lock().unwrap();
+                    (!ids.is_empty()).then(|| ids[dice.roll(ids.len())].clone())
+                };
+                match dice.roll(10) {
+                    // Inserts most often, so there is something to read and delete.
+                    0..=4 => {
+                        let n = new(
+                            &format!("c{client}-{step}"),
+                            user,
+                            NotificationType::Agent,
+                            step,
+                        );
+                        let id = n.id.clone();
+                        inbox.deliver(org, user, n).await.unwrap();
+                        ids.lock().unwrap().push(id);
+                    }
+                    5..=6 => {
+                        if let Some(id) = pick(&mut dice) {
+                            match inbox.mark_read(org, user, &id).await {
+                                Ok(_) | Err(InboxError::NotFound) => {}
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                    }
+                    7 => {
+                        inbox.mark_all_read(org, user).await.unwrap();
+                    }
+                    _ => {
+                        if let Some(id) = pick(&mut dice) {
+                            match inbox.delete(org, user, &id).await {
+                                Ok(()) | Err(InboxError::NotFound) => {}
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                    }
+                }
+                let count = inbox.unread_count(org, user).await.unwrap().count;
+                lowest.fetch_min(count, Ordering::Relaxed);
+            }
+        });
+    }
+    tasks.join_all().await;
+    assert!(
+        lowest.load(Ordering::Relaxed) >= 0,
+        "a count read during the run was negative"
+    );
+    // At rest: the counter equals the notifications that are unread, read from the table.
+    let everything = all(&inbox, org, user, Status::All).await;
+    let unread_in_table = everything.iter().filter(|n| n.read_at.is_none()).count() as i64;
+    let count = inbox.unread_count(org, user).await.unwrap();
+    assert_eq!(
+        count.count,
+        unread_in_table,
+        "{} notifications",
+        everything.len()
+    );
+    assert_eq!(
+        all(&inbox, org, user, Status::Unread).await.len() as i64,
+        count.count
+    );
+    assert!(
+        everything.len() > 20,
+        "the run made notifications: {}",
+        everything.len()
+    );
+}

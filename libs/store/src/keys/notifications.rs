@@ -1,0 +1,63 @@
+//! In-app notifications, under the organization and the recipient: the notifications, each
+//! user's counter (the exact unread count, kept in the same transactions as every change) and
+//! preferences; unread notifications also in GSI1 by sequence, so "unread" is a key range.
+
+use super::{Index, Key, OrgId, Partition, UserId, digest, org_partition};
+
+pub(super) const NOTIFICATION: &str = "NOTIF#";
+pub(super) const COUNTER: &str = "NOTIF_COUNTER#";
+pub(super) const PREFERENCES: &str = "NOTIF_PREFS#";
+/// The index partition of a user's unread notifications, after `ORG#<org_id>`.
+pub const UNREAD_PARTITION: &str = "#UNREAD#";
+
+/// The user's part of a key read by prefix: a fixed-width digest, since a user id (the token's
+/// `sub`) may contain `#` and "a#" must never be a prefix of another user's keys.
+fn user_part(user: UserId<'_>) -> String {
+    digest(user.0.as_bytes())[..32].to_owned()
+}
+
+/// A notification of `user`: `NOTIF#<digest of user>#<notification id>` (ids are ULIDs: newest
+/// last).
+pub fn notification(org: OrgId<'_>, user: UserId<'_>, id: &str) -> Key {
+    Key::new(
+        org_partition(org),
+        format!("{NOTIFICATION}{}#{id}", user_part(user)),
+    )
+}
+
+/// Every notification of `user` in the organization.
+pub fn notifications(org: OrgId<'_>, user: UserId<'_>) -> Partition {
+    Partition {
+        pk: org_partition(org),
+        sk_prefix: format!("{NOTIFICATION}{}#", user_part(user)),
+    }
+}
+
+/// The user's counter: last sequence issued, the read-all watermark, the unread count, version.
+pub fn notification_counter(org: OrgId<'_>, user: UserId<'_>) -> Key {
+    Key::new(org_partition(org), format!("{COUNTER}{}", user.0))
+}
+
+pub fn notification_preferences(org: OrgId<'_>, user: UserId<'_>) -> Key {
+    Key::new(org_partition(org), format!("{PREFERENCES}{}", user.0))
+}
+
+/// The user's unread notifications in GSI1 (an item is there until it is read or deleted).
+pub fn unread_notifications(org: OrgId<'_>, user: UserId<'_>) -> (Index, Partition) {
+    (
+        Index::Gsi1,
+        Partition {
+            pk: format!(
+                "{}{UNREAD_PARTITION}{}",
+                org_partition(org),
+                user_part(user)
+            ),
+            sk_prefix: String::new(),
+        },
+    )
+}
+
+/// A notification's sort key in GSI1: its sequence, fixed width so the order is numeric.
+pub fn unread_sort(sequence: i64) -> String {
+    format!("{sequence:012}")
+}
