@@ -15,9 +15,11 @@ use serde_json::{Value, json};
 use store::{Store, keys};
 use test_support::api::ApiClient;
 use test_support::fixtures::Fixtures;
+use test_support::stripe::StripeControl;
 
 struct Harness {
     stripe: LocalStripe,
+    local: StripeControl,
     http: reqwest::Client,
     api: ApiClient,
     store: Store,
@@ -73,6 +75,7 @@ async fn harness() -> Harness {
     tokio::spawn(async move { axum::serve(listener, webhook_router).await.unwrap() });
     let app = App::new(&settings, billing, Clock::system());
     Harness {
+        local: StripeControl::new(stripe.url()),
         stripe,
         http: reqwest::Client::new(),
         api: ApiClient::new(router(app, &settings.cors_allowed_origins)),
@@ -118,58 +121,6 @@ impl Harness {
         .await
     }
 
-    async fn control(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        self.http
-            .request(method, format!("{}{path}", self.stripe.url()))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    async fn advance_days(&self, days: u32) {
-        self.control(
-            reqwest::Method::POST,
-            "/_local/clock/advance",
-            json!({"days": days}),
-        )
-        .await;
-        self.settled().await;
-    }
-
-    /// Waits until the local Stripe delivered every event it made.
-    async fn settled(&self) {
-        for _ in 0..400 {
-            let events = self
-                .control(reqwest::Method::GET, "/_local/events", Value::Null)
-                .await;
-            if events["events"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|e| e["delivered"] == true)
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the local Stripe's events were not all delivered");
-    }
-
-    /// How many customers and subscriptions the local Stripe holds.
-    async fn counts(&self) -> (u64, u64) {
-        let status = self
-            .control(reqwest::Method::GET, "/_local/status", Value::Null)
-            .await;
-        let count = |kind: &str| status["objects"][kind].as_u64().unwrap_or(0);
-        (count("customer"), count("subscription"))
-    }
-
     async fn subscription(&self) -> Value {
         let (status, body) = self
             .call("own", Method::GET, "/v1/billing/subscription", None)
@@ -201,7 +152,7 @@ async fn subscribe_preview_upgrade_downgrade_cancel_and_resume() {
     assert_eq!(created["interval"], "month");
     assert_eq!(created["client_secret"], Value::Null);
     assert_eq!(created["effective_plan"], "pro");
-    h.settled().await;
+    h.local.settled().await;
     let (_, second) = h.subscribe("starter", "month", "pm_card_visa").await;
     assert_eq!(second["code"], "subscription_exists");
 
@@ -228,7 +179,7 @@ async fn subscribe_preview_upgrade_downgrade_cancel_and_resume() {
         .await;
     assert_eq!(status, StatusCode::OK, "{upgraded}");
     assert_eq!(upgraded["plan"], "enterprise");
-    h.settled().await;
+    h.local.settled().await;
     let (_, invoices) = h
         .call("adm", Method::GET, "/v1/billing/invoices", None)
         .await;
@@ -271,8 +222,8 @@ async fn subscribe_preview_upgrade_downgrade_cancel_and_resume() {
     assert_eq!(downgraded["plan"], "enterprise");
     assert_eq!(downgraded["pending_plan"], "starter");
     assert_eq!(downgraded["pending_interval"], "month");
-    h.settled().await;
-    h.advance_days(32).await;
+    h.local.settled().await;
+    h.local.advance_days(32).await;
     let renewed = h.subscription().await;
     assert_eq!(renewed["plan"], "starter", "{renewed}");
     assert_eq!(renewed["pending_plan"], Value::Null);
@@ -305,7 +256,7 @@ async fn subscribe_preview_upgrade_downgrade_cancel_and_resume() {
         (ended["plan"].as_str(), ended["status"].as_str()),
         (Some("free"), Some("active"))
     );
-    h.settled().await;
+    h.local.settled().await;
     let profile: accounts::OrgRecord = h
         .store
         .get(&keys::org_profile(keys::OrgId(&h.org)))
@@ -351,9 +302,9 @@ async fn a_declined_card_is_402_and_leaves_nothing_then_another_card_works() {
             .contains("insufficient_funds"),
         "{problem}"
     );
-    h.settled().await;
+    h.local.settled().await;
     assert_eq!(h.subscription().await["plan"], "free");
-    assert_eq!(h.counts().await.1, 0);
+    assert_eq!(h.local.counts().await.1, 0);
     assert!(
         !h.activity()
             .await
@@ -383,7 +334,11 @@ async fn a_declined_card_is_402_and_leaves_nothing_then_another_card_works() {
         created,
         "replayed"
     );
-    assert_eq!(h.counts().await, (1, 1), "one customer for every attempt");
+    assert_eq!(
+        h.local.counts().await,
+        (1, 1),
+        "one customer for every attempt"
+    );
     // With a subscription in place, another key is told so at once.
     let started = std::time::Instant::now();
     h.api
@@ -430,13 +385,14 @@ async fn a_card_that_needs_3d_secure_is_incomplete_with_its_client_secret() {
         .await
         .unwrap();
     assert_eq!(confirmed["status"], "requires_action", "{confirmed}");
-    h.control(
-        reqwest::Method::POST,
-        &format!("/_local/payment_intents/{intent}/authenticate"),
-        json!({}),
-    )
-    .await;
-    h.settled().await;
+    h.local
+        .call(
+            reqwest::Method::POST,
+            &format!("/_local/payment_intents/{intent}/authenticate"),
+            json!({}),
+        )
+        .await;
+    h.local.settled().await;
     let subscription = h.subscription().await;
     assert_eq!(subscription["status"], "active", "{subscription}");
     assert_eq!(subscription["effective_plan"], "starter");
@@ -456,7 +412,7 @@ async fn ten_concurrent_first_subscriptions_make_one_customer_and_one_subscripti
         .filter(|(s, b)| *s == StatusCode::CONFLICT && b["code"] == "subscription_exists")
         .count();
     assert_eq!((created, refused), (1, 9), "{answers:?}");
-    assert_eq!(h.counts().await, (1, 1));
+    assert_eq!(h.local.counts().await, (1, 1));
 
     // Ten retries of one request (one Idempotency-Key) in another organization: one
     // subscription, and every one of them answers it.
@@ -469,7 +425,7 @@ async fn ten_concurrent_first_subscriptions_make_one_customer_and_one_subscripti
     );
     let bodies: Vec<Value> = answers.into_iter().map(|(_, b)| b).collect();
     assert!(bodies.iter().all(|b| *b == bodies[0]), "{bodies:?}");
-    assert_eq!(h.counts().await, (2, 2));
+    assert_eq!(h.local.counts().await, (2, 2));
     // The same key with another body is refused.
     let reused = h
         .api
@@ -773,7 +729,7 @@ async fn roles_tenancy_and_bad_input() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(h.counts().await, (0, 0), "nothing reached Stripe");
+    assert_eq!(h.local.counts().await, (0, 0), "nothing reached Stripe");
 
     h.subscribe("pro", "month", "pm_card_visa").await;
     for body in [
@@ -853,38 +809,14 @@ async fn subscribe_upgrade_and_renew_end_to_end_through_the_http_api() {
                 .insert("STRIPE_API_BASE".into(), stripe_url.clone());
         })
         .await;
-    let http = reqwest::Client::new();
-    let control = |method: reqwest::Method, path: &str, body: Value| {
-        let request = http
-            .request(method, format!("{stripe_url}{path}"))
-            .json(&body);
-        async move { request.send().await.unwrap().error_for_status().unwrap() }
-    };
-    control(
-        reqwest::Method::PUT,
-        "/_local/webhook",
-        json!({"url": format!("{}/v1/webhooks/stripe", local.api.base), "secret": "whsec_local"}),
-    )
-    .await;
-    let settled = || async {
-        for _ in 0..400 {
-            let events: Value = control(reqwest::Method::GET, "/_local/events", Value::Null)
-                .await
-                .json()
-                .await
-                .unwrap();
-            if events["events"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|e| e["delivered"] == true)
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the local Stripe's events were not all delivered");
-    };
+    let control = StripeControl::new(stripe_url.clone());
+    control
+        .call(
+            reqwest::Method::PUT,
+            "/_local/webhook",
+            json!({"url": format!("{}/v1/webhooks/stripe", local.api.base), "secret": "whsec_local"}),
+        )
+        .await;
     use reqwest::Method as M;
     let api = &local.api;
     let owner = test_support::token("e2e-billing-owner", json!({}));
@@ -946,14 +878,8 @@ async fn subscribe_upgrade_and_renew_end_to_end_through_the_http_api() {
         (200, Some("pro")),
         "{upgraded}"
     );
-    settled().await;
-    control(
-        reqwest::Method::POST,
-        "/_local/clock/advance",
-        json!({"days": 31}),
-    )
-    .await;
-    settled().await;
+    control.settled().await;
+    control.advance_days(31).await;
     let (status, invoices) = api
         .call(M::GET, "/v1/billing/invoices", &owner, Some(&org), None)
         .await;
@@ -1002,12 +928,7 @@ async fn subscribe_upgrade_and_renew_end_to_end_through_the_http_api() {
         )
         .await;
     assert_eq!(activity["items"].as_array().unwrap().len(), 1, "{activity}");
-    // Every delivery was answered 2xx by the webhook function's real binary.
-    let events: Value = control(reqwest::Method::GET, "/_local/events", Value::Null)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(events["events"].as_array().unwrap().len() > 10);
+    // Every delivery was answered 2xx by the webhook function's real binary (settled above).
+    assert!(control.events().await.len() > 10);
     local.cloud.shutdown();
 }

@@ -4,7 +4,6 @@
 //! delivery ending where orderly delivery ends.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use audit::ActivityEntry;
 use billing::writer::{self, Stored};
@@ -21,12 +20,15 @@ use stripe_billing::subscription::{
     CreateSubscription, CreateSubscriptionItems, UpdateSubscription,
 };
 use stripe_core::customer::CreateCustomer;
+use test_support::stripe::StripeControl;
 use tokio::sync::Notify;
 
 const SECRET: &str = "whsec_local";
 
 struct Harness {
-    stripe: LocalStripe,
+    /// Kept for the test's length: the server stops when it is dropped.
+    _stripe: LocalStripe,
+    local: StripeControl,
     client: Client,
     http: reqwest::Client,
     billing: Billing,
@@ -96,7 +98,8 @@ async fn harness_with(deliver: bool, proxy: Option<Proxy>) -> (Harness, Option<P
         .build()
         .unwrap();
     let harness = Harness {
-        stripe,
+        local: StripeControl::new(stripe.url()),
+        _stripe: stripe,
         client,
         http: reqwest::Client::new(),
         billing,
@@ -122,6 +125,23 @@ fn now_epoch() -> i64 {
 }
 
 impl Harness {
+    /// The request that moves `subscription`'s one item to `price`.
+    async fn change_price(&self, subscription: &str, price: &str) -> UpdateSubscription {
+        let current = self
+            .billing
+            .stripe()
+            .subscription(subscription)
+            .await
+            .unwrap();
+        UpdateSubscription::new(subscription).items(vec![
+            stripe_billing::subscription::UpdateSubscriptionItems {
+                id: Some(current.items.data[0].id.to_string()),
+                price: Some(price.to_owned()),
+                ..stripe_billing::subscription::UpdateSubscriptionItems::new()
+            },
+        ])
+    }
+
     /// A customer of the organization, known to Stripe by its metadata only: the webhook adopts
     /// it on its first event.
     async fn customer(&self) -> String {
@@ -150,39 +170,6 @@ impl Harness {
             .unwrap()
             .id
             .to_string()
-    }
-
-    async fn control(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        self.http
-            .request(method, format!("{}{path}", self.stripe.url()))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// Waits until the local Stripe has delivered every event it made (answered 2xx).
-    async fn settled(&self) {
-        for _ in 0..400 {
-            let events = self
-                .control(reqwest::Method::GET, "/_local/events", json!(null))
-                .await;
-            if events["events"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|e| e["delivered"] == true)
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the local Stripe's events were not all delivered");
     }
 
     async fn stored(&self) -> Stored {
@@ -225,19 +212,6 @@ impl Harness {
             .items
     }
 
-    /// Every event the local Stripe made, oldest first, as sent.
-    async fn events(&self) -> Vec<Value> {
-        let events = self
-            .control(reqwest::Method::GET, "/_local/events", json!(null))
-            .await;
-        events["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["event"].clone())
-            .collect()
-    }
-
     async fn post(&self, body: &str, signature: Option<&str>) -> (u16, Value) {
         let mut request = self
             .http
@@ -267,7 +241,7 @@ async fn a_subscription_converges_from_the_webhooks_alone() {
     let subscription = h
         .subscribe(&customer, "price_pro_month", "pm_card_visa")
         .await;
-    h.settled().await;
+    h.local.settled().await;
     let stored = h.stored().await;
     let facts = stored.facts.expect("facts stored");
     assert_eq!(facts.status, SubscriptionStatus::Active);
@@ -320,6 +294,7 @@ async fn signatures_are_checked_on_the_raw_body_and_bad_ones_change_nothing() {
     h.subscribe(&customer, "price_starter_month", "pm_card_visa")
         .await;
     let event = h
+        .local
         .events()
         .await
         .into_iter()
@@ -367,24 +342,12 @@ async fn events_in_any_order_end_in_stripes_state() {
         .subscribe(&customer, "price_pro_month", "pm_card_visa")
         .await;
     // Then upgrade to enterprise: a newer `updated` event.
-    let current = h
-        .billing
-        .stripe()
-        .subscription(&subscription)
+    h.change_price(&subscription, "price_enterprise_month")
         .await
-        .unwrap();
-    UpdateSubscription::new(subscription.as_str())
-        .items(vec![
-            stripe_billing::subscription::UpdateSubscriptionItems {
-                id: Some(current.items.data[0].id.to_string()),
-                price: Some("price_enterprise_month".into()),
-                ..stripe_billing::subscription::UpdateSubscriptionItems::new()
-            },
-        ])
         .send(&h.client)
         .await
         .unwrap();
-    let events = h.events().await;
+    let events = h.local.events().await;
     let of = |kind: &str| -> Vec<Value> {
         events
             .iter()
@@ -423,6 +386,7 @@ async fn an_event_with_fields_no_one_knows_yet_is_processed() {
     h.subscribe(&customer, "price_pro_year", "pm_card_visa")
         .await;
     let mut event = h
+        .local
         .events()
         .await
         .into_iter()
@@ -523,6 +487,7 @@ async fn when_refetches_answer_in_reverse_order_the_newest_state_wins() {
         .subscribe(&customer, "price_starter_month", "pm_card_visa")
         .await;
     let first = h
+        .local
         .events()
         .await
         .into_iter()
@@ -542,24 +507,13 @@ async fn when_refetches_answer_in_reverse_order_the_newest_state_wins() {
     };
     hold.holding.notified().await;
     // Meanwhile the plan changes at Stripe, and handler B stores the new state (pro).
-    let current = h
-        .billing
-        .stripe()
-        .subscription(&subscription)
+    h.change_price(&subscription, "price_pro_month")
         .await
-        .unwrap();
-    UpdateSubscription::new(subscription.as_str())
-        .items(vec![
-            stripe_billing::subscription::UpdateSubscriptionItems {
-                id: Some(current.items.data[0].id.to_string()),
-                price: Some("price_pro_month".into()),
-                ..stripe_billing::subscription::UpdateSubscriptionItems::new()
-            },
-        ])
         .send(&h.client)
         .await
         .unwrap();
     let newest = h
+        .local
         .events()
         .await
         .into_iter()
@@ -583,30 +537,17 @@ async fn a_failed_renewal_is_past_due_with_one_notice_per_attempt_then_free_afte
     let customer = h.customer().await;
     h.subscribe(&customer, "price_pro_month", "pm_card_visa")
         .await;
-    h.settled().await;
+    h.local.settled().await;
     let before = h.notices().await.len();
     // The renewal fails, and so does the first retry three days later.
-    let fail = format!("/_local/customers/{customer}/fail_next_payment");
-    h.control(reqwest::Method::POST, &fail, json!({})).await;
-    h.control(
-        reqwest::Method::POST,
-        "/_local/clock/advance",
-        json!({"days": 31}),
-    )
-    .await;
-    h.settled().await;
+    h.local.fail_next_payment(&customer).await;
+    h.local.advance_days(31).await;
     let stored = h.stored().await;
     let facts = stored.facts.unwrap();
     assert_eq!(facts.status, SubscriptionStatus::PastDue);
     let since = facts.past_due_since.expect("past due since the failure");
-    h.control(reqwest::Method::POST, &fail, json!({})).await;
-    h.control(
-        reqwest::Method::POST,
-        "/_local/clock/advance",
-        json!({"days": 3}),
-    )
-    .await;
-    h.settled().await;
+    h.local.fail_next_payment(&customer).await;
+    h.local.advance_days(3).await;
     let facts = h.stored().await.facts.unwrap();
     assert_eq!(facts.status, SubscriptionStatus::PastDue);
     assert_eq!(
@@ -660,13 +601,7 @@ async fn a_failed_renewal_is_past_due_with_one_notice_per_attempt_then_free_afte
         "free"
     );
     // The next retry succeeds: active again, with its own notice and no further failure one.
-    h.control(
-        reqwest::Method::POST,
-        "/_local/clock/advance",
-        json!({"days": 2}),
-    )
-    .await;
-    h.settled().await;
+    h.local.advance_days(2).await;
     let facts = h.stored().await.facts.unwrap();
     assert_eq!(facts.status, SubscriptionStatus::Active);
     assert_eq!(facts.past_due_since, None);
@@ -677,61 +612,37 @@ async fn a_failed_renewal_is_past_due_with_one_notice_per_attempt_then_free_afte
 async fn flow(chaos: bool) -> (Value, Vec<(String, i64, String)>, Vec<String>) {
     let h = harness().await;
     if chaos {
-        h.control(
-            reqwest::Method::PUT,
-            "/_local/chaos",
-            json!({"enabled": true, "duplicate_every": 2, "reorder_every": 3}),
-        )
-        .await;
+        h.local
+            .call(
+                reqwest::Method::PUT,
+                "/_local/chaos",
+                json!({"enabled": true, "duplicate_every": 2, "reorder_every": 3}),
+            )
+            .await;
     }
     let customer = h.customer().await;
     let subscription = h
         .subscribe(&customer, "price_starter_month", "pm_card_visa")
         .await;
-    h.settled().await;
-    let current = h
-        .billing
-        .stripe()
-        .subscription(&subscription)
+    h.local.settled().await;
+    h.change_price(&subscription, "price_pro_month")
         .await
-        .unwrap();
-    UpdateSubscription::new(subscription.as_str())
-        .items(vec![
-            stripe_billing::subscription::UpdateSubscriptionItems {
-                id: Some(current.items.data[0].id.to_string()),
-                price: Some("price_pro_month".into()),
-                ..stripe_billing::subscription::UpdateSubscriptionItems::new()
-            },
-        ])
         .proration_behavior(
             stripe_billing::subscription::UpdateSubscriptionProrationBehavior::AlwaysInvoice,
         )
         .send(&h.client)
         .await
         .unwrap();
-    h.settled().await;
-    let fail = format!("/_local/customers/{customer}/fail_next_payment");
-    h.control(reqwest::Method::POST, &fail, json!({})).await;
-    h.control(
-        reqwest::Method::POST,
-        "/_local/clock/advance",
-        json!({"days": 31}),
-    )
-    .await;
-    h.settled().await;
-    h.control(
-        reqwest::Method::POST,
-        "/_local/clock/advance",
-        json!({"days": 3}),
-    )
-    .await;
-    h.settled().await;
+    h.local.settled().await;
+    h.local.fail_next_payment(&customer).await;
+    h.local.advance_days(31).await;
+    h.local.advance_days(3).await;
     UpdateSubscription::new(subscription.as_str())
         .cancel_at_period_end(true)
         .send(&h.client)
         .await
         .unwrap();
-    h.settled().await;
+    h.local.settled().await;
     let mut facts = serde_json::to_value(h.stored().await.facts.unwrap()).unwrap();
     // Times follow each run's clock; the rest must match.
     for field in ["current_period_start", "current_period_end"] {

@@ -13,6 +13,7 @@ pub mod api;
 pub mod cloud;
 pub mod fixtures;
 pub mod samples;
+pub mod stripe;
 
 use std::sync::OnceLock;
 
