@@ -21,9 +21,11 @@
 //! expire after [`READ_RETENTION`]; unread ones never expire by TTL (that would corrupt the count).
 
 mod inbox;
+pub mod preferences;
 mod record;
 
 pub use inbox::{Delivered, Inbox, InboxError, Status, UnreadCount};
+pub use preferences::{Channels, ChannelsChange, Preferences, PreferencesChange};
 pub use record::{NewNotification, Notification, notification_id};
 
 /// How long a read notification is kept.

@@ -243,3 +243,59 @@ async fn the_count_is_exact_under_any_interleaving_and_never_negative() {
         everything.len()
     );
 }
+
+#[tokio::test]
+async fn preferences_default_on_and_partial_changes_keep_the_rest() {
+    use notifications::preferences::{self, TYPES};
+    use notifications::{ChannelsChange, PreferencesChange};
+    let client = test_support::dynamodb_client();
+    let store = Store::new(client.clone(), test_support::fresh_table(&client).await);
+    let (org, user) = ("01JORGPREFS", "pat");
+    let defaults = preferences::preferences(&store, org, user).await.unwrap();
+    assert_eq!(defaults.types.len(), 6);
+    assert!(
+        TYPES
+            .iter()
+            .all(|t| defaults.allows_in_app(*t) && defaults.allows_email(*t))
+    );
+    let change =
+        |kind: NotificationType, in_app: Option<bool>, email: Option<bool>| PreferencesChange {
+            types: [(kind, ChannelsChange { in_app, email })].into(),
+        };
+    // Two partial changes at once: each keeps what the other set.
+    let billing = change(NotificationType::Billing, None, Some(false));
+    let team = change(NotificationType::Team, Some(false), None);
+    let (a, b) = tokio::join!(
+        preferences::update_preferences(&store, org, user, &billing),
+        preferences::update_preferences(&store, org, user, &team),
+    );
+    a.unwrap();
+    b.unwrap();
+    let now = preferences::preferences(&store, org, user).await.unwrap();
+    assert!(
+        !now.allows_email(NotificationType::Billing)
+            && now.allows_in_app(NotificationType::Billing)
+    );
+    assert!(!now.allows_in_app(NotificationType::Team) && now.allows_email(NotificationType::Team));
+    assert!(now.allows_in_app(NotificationType::Kb));
+    // The whole shape answers, with the types as the API names them.
+    let json = serde_json::to_value(&now).unwrap();
+    assert_eq!(
+        json["types"]["billing"],
+        serde_json::json!({"in_app": true, "email": false})
+    );
+    assert_eq!(json["types"].as_object().unwrap().len(), 6);
+    let parsed: PreferencesChange =
+        serde_json::from_value(serde_json::json!({"types": {"kb": {"email": false}}})).unwrap();
+    assert!(parsed.types.contains_key(&NotificationType::Kb));
+    assert!(
+        serde_json::from_value::<PreferencesChange>(serde_json::json!({"types": {"news": {}}}))
+            .is_err()
+    );
+    assert!(
+        serde_json::from_value::<PreferencesChange>(
+            serde_json::json!({"types": {"kb": {"sms": true}}})
+        )
+        .is_err()
+    );
+}

@@ -1,0 +1,141 @@
+//! Each member's notification preferences: for every type, whether it is shown in the app and
+//! sent by email (all on by default). Stored as one boolean attribute per type and channel
+//! (`billing_email`, ...), so a partial update is one UpdateItem of the attributes it names, and
+//! two concurrent partial updates never undo each other.
+
+use std::collections::BTreeMap;
+
+use notify::NotificationType;
+use serde::{Deserialize, Serialize};
+use store::keys::{self, OrgId, UserId};
+use store::{Store, StoreError, Update};
+
+/// The stored attributes, read loosely (only the flags are looked at).
+type Stored = std::collections::HashMap<String, serde_json::Value>;
+use utoipa::ToSchema;
+
+const ENTITY: &str = "notification_preferences";
+
+/// Every type, in the order the API lists them.
+pub const TYPES: [NotificationType; 6] = [
+    NotificationType::System,
+    NotificationType::Billing,
+    NotificationType::Agent,
+    NotificationType::Workflow,
+    NotificationType::Team,
+    NotificationType::Kb,
+];
+
+fn type_name(kind: NotificationType) -> &'static str {
+    match kind {
+        NotificationType::System => "system",
+        NotificationType::Billing => "billing",
+        NotificationType::Agent => "agent",
+        NotificationType::Workflow => "workflow",
+        NotificationType::Team => "team",
+        NotificationType::Kb => "kb",
+    }
+}
+
+/// The two channels of one type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Channels {
+    pub in_app: bool,
+    pub email: bool,
+}
+
+/// Every type's channels.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Preferences {
+    /// `system`, `billing`, `agent`, `workflow`, `team`, `kb`.
+    #[schema(value_type = BTreeMap<String, Channels>)]
+    pub types: BTreeMap<NotificationType, Channels>,
+}
+
+impl Preferences {
+    pub fn allows_in_app(&self, kind: NotificationType) -> bool {
+        self.types.get(&kind).is_none_or(|c| c.in_app)
+    }
+
+    pub fn allows_email(&self, kind: NotificationType) -> bool {
+        self.types.get(&kind).is_none_or(|c| c.email)
+    }
+
+    fn from_item(item: Option<&Stored>) -> Self {
+        let flag = |name: String| {
+            item.and_then(|i| i.get(&name))
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(true)
+        };
+        let types = TYPES
+            .into_iter()
+            .map(|kind| {
+                let name = type_name(kind);
+                let channels = Channels {
+                    in_app: flag(format!("{name}_in_app")),
+                    email: flag(format!("{name}_email")),
+                };
+                (kind, channels)
+            })
+            .collect();
+        Self { types }
+    }
+}
+
+/// Part of the shape: any types, any of their channels.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreferencesChange {
+    #[serde(default)]
+    #[schema(value_type = BTreeMap<String, ChannelsChange>)]
+    pub types: BTreeMap<NotificationType, ChannelsChange>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelsChange {
+    pub in_app: Option<bool>,
+    pub email: Option<bool>,
+}
+
+impl validator::Validate for PreferencesChange {
+    fn validate(&self) -> Result<(), validator::ValidationErrors> {
+        Ok(())
+    }
+}
+
+/// A member's preferences (defaults where nothing was set).
+pub async fn preferences(store: &Store, org: &str, user: &str) -> Result<Preferences, StoreError> {
+    let item: Option<Stored> = store
+        .get(&keys::notification_preferences(OrgId(org), UserId(user)))
+        .await?;
+    Ok(Preferences::from_item(item.as_ref()))
+}
+
+/// Applies `change` (only what it names) and answers the whole.
+pub async fn update_preferences(
+    store: &Store,
+    org: &str,
+    user: &str,
+    change: &PreferencesChange,
+) -> Result<Preferences, StoreError> {
+    let key = keys::notification_preferences(OrgId(org), UserId(user));
+    let mut update = Update::new(key).set(keys::ENTITY, &ENTITY);
+    let mut any = false;
+    for (kind, channels) in &change.types {
+        let name = type_name(*kind);
+        if let Some(on) = channels.in_app {
+            update = update.set(&format!("{name}_in_app"), &on);
+            any = true;
+        }
+        if let Some(on) = channels.email {
+            update = update.set(&format!("{name}_email"), &on);
+            any = true;
+        }
+    }
+    if !any {
+        return preferences(store, org, user).await;
+    }
+    let item: Stored = store.update(update).await?;
+    Ok(Preferences::from_item(Some(&item)))
+}
