@@ -16,6 +16,7 @@ pub fn openapi() -> OpenApi {
     document.merge(analytics_function::openapi());
     document.merge(billing_function::openapi());
     document.merge(stripe_webhook_function::openapi());
+    document.merge(notifications_function::openapi());
     document.info = InfoBuilder::new()
         .title("Objecta platform API")
         .version(env!("CARGO_PKG_VERSION"))

@@ -83,12 +83,27 @@ impl Preferences {
 }
 
 /// Part of the shape: any types, any of their channels.
-#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default, ToSchema)]
 pub struct PreferencesChange {
-    #[serde(default)]
     #[schema(value_type = BTreeMap<String, ChannelsChange>)]
     pub types: BTreeMap<NotificationType, ChannelsChange>,
+}
+
+/// The body as it must be sent: a JSON object (serde would also take `[]` for a struct).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeBody {
+    #[serde(default)]
+    types: BTreeMap<NotificationType, ChannelsChange>,
+}
+
+impl<'de> Deserialize<'de> for PreferencesChange {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let object = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        let body: ChangeBody = serde_json::from_value(serde_json::Value::Object(object))
+            .map_err(serde::de::Error::custom)?;
+        Ok(Self { types: body.types })
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, ToSchema)]

@@ -1,0 +1,280 @@
+//! Routes of the notifications function: the caller's own notifications in their active
+//! organization (any member), through libs/notifications. Another user's or organization's
+//! notification is not found: its key holds both.
+
+use axum::Router;
+use axum::extract::{FromRef, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, patch, post};
+use clock::Clock;
+use config::HttpSettings;
+use notifications::{Inbox, Notification, Preferences, PreferencesChange, Status, UnreadCount};
+use notify::NotificationType;
+use problem::{FieldError, Problem, ProblemDocument};
+use serde::{Deserialize, Serialize};
+use store::Store;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use web::{ActiveOrg, Identity, Json, ListParams, ListResponse, PathParam, QueryParams, ValidJson};
+
+/// Everything the handlers share, built once per cold start.
+#[derive(Clone)]
+pub struct App {
+    identity: Identity,
+    inbox: Inbox,
+    store: Store,
+}
+
+impl FromRef<App> for Identity {
+    fn from_ref(app: &App) -> Identity {
+        app.identity.clone()
+    }
+}
+
+impl App {
+    pub fn new(settings: &HttpSettings, dynamodb: aws_sdk_dynamodb::Client, clock: Clock) -> Self {
+        let store = Store::new(dynamodb, settings.table_name.as_str());
+        Self {
+            identity: Identity::from_settings(&settings.auth, store.clone(), clock.clone()),
+            inbox: Inbox::new(store.clone(), clock),
+            store,
+        }
+    }
+
+    pub fn inbox(&self) -> &Inbox {
+        &self.inbox
+    }
+}
+
+pub fn router(app: App, cors_allowed_origins: &[String]) -> Router {
+    let routes = Router::new()
+        .route("/v1/notifications", get(list_notifications))
+        .route("/v1/notifications/unread-count", get(unread_count))
+        .route("/v1/notifications/mark-all-read", post(mark_all_read))
+        .route(
+            "/v1/notifications/preferences",
+            get(get_preferences).post(change_preferences),
+        )
+        .route("/v1/notifications/{id}/read", patch(mark_read))
+        .route("/v1/notifications/{id}", delete(delete_notification));
+    web::finish(routes, cors_allowed_origins, app)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ListNotifications {
+    /// `unread`, `read` or `all` (default).
+    #[param(value_type = Option<String>, pattern = "^(unread|read|all)?$")]
+    status: Option<String>,
+    /// Only this type: `system`, `billing`, `agent`, `workflow`, `team` or `kb`.
+    #[param(value_type = Option<String>, pattern = "^(system|billing|agent|workflow|team|kb)?$")]
+    r#type: Option<String>,
+    /// Page size, 1–100 (default 20).
+    #[param(value_type = Option<u16>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]{0,2048}$")]
+    cursor: Option<String>,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(
+    field: &str,
+    raw: Option<&str>,
+    allowed: &str,
+) -> Result<Option<T>, Problem> {
+    match raw.filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(value) => serde_json::from_value(serde_json::Value::String(value.to_owned()))
+            .map(Some)
+            .map_err(|_| {
+                Problem::validation(vec![FieldError::new(field, format!("must be {allowed}"))])
+            }),
+    }
+}
+
+/// The caller's notifications in the organization, newest first.
+#[utoipa::path(get, path = "/v1/notifications", tag = "notifications", params(ListNotifications, web::openapi::OrgHeader),
+    responses(
+        (status = 200, description = "A page of notifications", body = ListResponse<Notification>),
+        (status = 400, description = "A bad status, type, limit or cursor", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::Unauthorized,
+        web::openapi::NotAMember,
+    ))]
+async fn list_notifications(
+    State(app): State<App>,
+    ActiveOrg(member): ActiveOrg,
+    QueryParams(params): QueryParams<ListNotifications>,
+) -> Result<Json<ListResponse<Notification>>, Problem> {
+    let status: Status =
+        parse("status", params.status.as_deref(), "unread, read or all")?.unwrap_or(Status::All);
+    let kind: Option<NotificationType> = parse(
+        "type",
+        params.r#type.as_deref(),
+        "system, billing, agent, workflow, team or kb",
+    )?;
+    let list = ListParams {
+        limit: params.limit,
+        cursor: params.cursor,
+    };
+    let page = app
+        .inbox
+        .list(
+            &member.org_id,
+            member.user_id(),
+            status,
+            kind,
+            list.limit()?,
+            list.cursor(),
+        )
+        .await?;
+    Ok(Json(page.into()))
+}
+
+/// The exact number of unread notifications, with the version a client keeps the newest of.
+#[utoipa::path(get, path = "/v1/notifications/unread-count", tag = "notifications", params(web::openapi::OrgHeader),
+    responses(
+        (status = 200, description = "The count", body = UnreadCount),
+        web::openapi::Unauthorized,
+        web::openapi::NotAMember,
+    ))]
+async fn unread_count(
+    State(app): State<App>,
+    ActiveOrg(member): ActiveOrg,
+) -> Result<Json<UnreadCount>, Problem> {
+    Ok(Json(
+        app.inbox
+            .unread_count(&member.org_id, member.user_id())
+            .await?,
+    ))
+}
+
+/// Mark one notification read (again: no change).
+#[utoipa::path(patch, path = "/v1/notifications/{id}/read", tag = "notifications",
+    params(("id" = String, Path, description = "The notification id"), web::openapi::OrgHeader),
+    responses(
+        (status = 200, description = "The notification, read", body = Notification),
+        web::openapi::Unauthorized,
+        web::openapi::NotAMember,
+        (status = 404, description = "No such notification of the caller's", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, description = "Too many concurrent changes; retry", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn mark_read(
+    State(app): State<App>,
+    ActiveOrg(member): ActiveOrg,
+    PathParam(id): PathParam,
+) -> Result<Json<Notification>, Problem> {
+    Ok(Json(
+        app.inbox
+            .mark_read(&member.org_id, member.user_id(), &id)
+            .await?,
+    ))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MarkedAllRead {
+    /// How many were unread.
+    pub updated: i64,
+}
+
+/// Mark every notification read: one write, however many there are.
+#[utoipa::path(post, path = "/v1/notifications/mark-all-read", tag = "notifications", params(web::openapi::OrgHeader),
+    responses(
+        (status = 200, description = "How many were unread", body = MarkedAllRead),
+        web::openapi::Unauthorized,
+        web::openapi::NotAMember,
+        (status = 503, description = "Too many concurrent changes; retry", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn mark_all_read(
+    State(app): State<App>,
+    ActiveOrg(member): ActiveOrg,
+) -> Result<Json<MarkedAllRead>, Problem> {
+    let updated = app
+        .inbox
+        .mark_all_read(&member.org_id, member.user_id())
+        .await?;
+    Ok(Json(MarkedAllRead { updated }))
+}
+
+/// Delete one notification.
+#[utoipa::path(delete, path = "/v1/notifications/{id}", tag = "notifications",
+    params(("id" = String, Path, description = "The notification id"), web::openapi::OrgHeader),
+    responses(
+        (status = 204, description = "Deleted"),
+        web::openapi::Unauthorized,
+        web::openapi::NotAMember,
+        (status = 404, description = "No such notification of the caller's", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, description = "Too many concurrent changes; retry", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn delete_notification(
+    State(app): State<App>,
+    ActiveOrg(member): ActiveOrg,
+    PathParam(id): PathParam,
+) -> Result<StatusCode, Problem> {
+    app.inbox
+        .delete(&member.org_id, member.user_id(), &id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's preferences: every type's `in_app` and `email` (on unless turned off).
+#[utoipa::path(get, path = "/v1/notifications/preferences", tag = "notifications", params(web::openapi::OrgHeader),
+    responses(
+        (status = 200, description = "Every type's channels", body = Preferences),
+        web::openapi::Unauthorized,
+        web::openapi::NotAMember,
+    ))]
+async fn get_preferences(
+    State(app): State<App>,
+    ActiveOrg(member): ActiveOrg,
+) -> Result<Json<Preferences>, Problem> {
+    Ok(Json(
+        notifications::preferences::preferences(&app.store, &member.org_id, member.user_id())
+            .await?,
+    ))
+}
+
+/// Change any part of the preferences; answers the whole.
+#[utoipa::path(post, path = "/v1/notifications/preferences", tag = "notifications", request_body = PreferencesChange,
+    params(web::openapi::OrgHeader),
+    responses(
+        (status = 200, description = "Every type's channels, after the change", body = Preferences),
+        web::openapi::InvalidBody,
+        web::openapi::BodyRejected,
+        web::openapi::Unauthorized,
+        web::openapi::NotAMember,
+    ))]
+async fn change_preferences(
+    State(app): State<App>,
+    ActiveOrg(member): ActiveOrg,
+    ValidJson(change): ValidJson<PreferencesChange>,
+) -> Result<Json<Preferences>, Problem> {
+    Ok(Json(
+        notifications::preferences::update_preferences(
+            &app.store,
+            &member.org_id,
+            member.user_id(),
+            &change,
+        )
+        .await?,
+    ))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        list_notifications,
+        unread_count,
+        mark_read,
+        mark_all_read,
+        delete_notification,
+        get_preferences,
+        change_preferences
+    ),
+    tags((name = "notifications", description = "Each member's notification centre: notifications, the exact unread count, preferences"))
+)]
+struct NotificationsApi;
+
+/// This function's part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    NotificationsApi::openapi()
+}

@@ -1,0 +1,21 @@
+//! The notifications Lambda: each member's notification centre (/v1/notifications/*).
+
+use config::{Env, HttpSettings};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let env = Env::from_process();
+    let settings = HttpSettings::from_env(&env)?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let app = notifications_function::App::new(
+        &settings,
+        aws_sdk_dynamodb::Client::new(&aws),
+        clock::Clock::system(),
+    );
+    lambda_http::run(notifications_function::router(
+        app,
+        &settings.cors_allowed_origins,
+    ))
+    .await
+}
