@@ -69,7 +69,7 @@ struct ListNotifications {
     /// Only this type: `system`, `billing`, `agent`, `workflow`, `team` or `kb`.
     #[param(value_type = Option<String>, pattern = "^(system|billing|agent|workflow|team|kb)?$")]
     r#type: Option<String>,
-    /// Page size, 1–100 (default 20).
+    /// Page size, 1–100 (default 20; empty reads as absent).
     #[param(value_type = Option<u16>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// The `next_cursor` of the previous page.

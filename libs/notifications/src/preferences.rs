@@ -47,9 +47,33 @@ pub struct Channels {
 /// Every type's channels.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Preferences {
-    /// `system`, `billing`, `agent`, `workflow`, `team`, `kb`.
-    #[schema(value_type = BTreeMap<String, Channels>)]
+    #[schema(value_type = TypesView)]
     pub types: BTreeMap<NotificationType, Channels>,
+}
+
+/// The shape of `types` in an answer (for the OpenAPI document): all six, always.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct TypesView {
+    system: Channels,
+    billing: Channels,
+    agent: Channels,
+    workflow: Channels,
+    team: Channels,
+    kb: Channels,
+}
+
+/// The shape of `types` in a change (for the OpenAPI document): any of the six, no other.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct TypesChange {
+    system: Option<ChannelsChange>,
+    billing: Option<ChannelsChange>,
+    agent: Option<ChannelsChange>,
+    workflow: Option<ChannelsChange>,
+    team: Option<ChannelsChange>,
+    kb: Option<ChannelsChange>,
 }
 
 impl Preferences {
@@ -83,18 +107,21 @@ impl Preferences {
 }
 
 /// Part of the shape: any types, any of their channels.
-#[derive(Clone, Debug, Default, ToSchema)]
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PreferencesChange {
-    #[schema(value_type = BTreeMap<String, ChannelsChange>)]
+    #[serde(default)]
+    #[schema(value_type = Option<TypesChange>)]
     pub types: BTreeMap<NotificationType, ChannelsChange>,
 }
 
-/// The body as it must be sent: a JSON object (serde would also take `[]` for a struct).
+/// The body as it must be sent: a JSON object (serde would also take `[]` for a struct); a
+/// `null` type or `types` counts as absent, as the schema allows.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ChangeBody {
     #[serde(default)]
-    types: BTreeMap<NotificationType, ChannelsChange>,
+    types: Option<BTreeMap<NotificationType, Option<ChannelsChange>>>,
 }
 
 impl<'de> Deserialize<'de> for PreferencesChange {
@@ -102,11 +129,18 @@ impl<'de> Deserialize<'de> for PreferencesChange {
         let object = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
         let body: ChangeBody = serde_json::from_value(serde_json::Value::Object(object))
             .map_err(serde::de::Error::custom)?;
-        Ok(Self { types: body.types })
+        let types = body
+            .types
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(kind, channels)| channels.map(|c| (kind, c)))
+            .collect();
+        Ok(Self { types })
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, ToSchema)]
+/// The channels of one type a change names.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelsChange {
     pub in_app: Option<bool>,

@@ -14,7 +14,7 @@ pub const MAX_LIMIT: u16 = 100;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Page size, 1–100 (default 20).
+    /// Page size, 1–100 (default 20; empty reads as absent).
     #[param(value_type = Option<u16>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page.
