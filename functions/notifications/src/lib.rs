@@ -99,6 +99,7 @@ fn parse<T: serde::de::DeserializeOwned>(
         (status = 400, description = "A bad status, type, limit or cursor", body = ProblemDocument, content_type = "application/problem+json"),
         web::openapi::Unauthorized,
         web::openapi::NotAMember,
+        (status = 503, description = "The table is unavailable or throttled; retry", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 async fn list_notifications(
     State(app): State<App>,
@@ -136,6 +137,7 @@ async fn list_notifications(
         (status = 200, description = "The count", body = UnreadCount),
         web::openapi::Unauthorized,
         web::openapi::NotAMember,
+        (status = 503, description = "The table is unavailable or throttled; retry", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 async fn unread_count(
     State(app): State<App>,
@@ -222,6 +224,7 @@ async fn delete_notification(
         (status = 200, description = "Every type's channels", body = Preferences),
         web::openapi::Unauthorized,
         web::openapi::NotAMember,
+        (status = 503, description = "The table is unavailable or throttled; retry", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 async fn get_preferences(
     State(app): State<App>,
@@ -242,6 +245,7 @@ async fn get_preferences(
         web::openapi::BodyRejected,
         web::openapi::Unauthorized,
         web::openapi::NotAMember,
+        (status = 503, description = "The table is unavailable or throttled; retry", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 async fn change_preferences(
     State(app): State<App>,

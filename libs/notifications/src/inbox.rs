@@ -13,6 +13,10 @@ use crate::record::{NewNotification, Notification, Stored};
 
 const ENTITY: &str = "notification";
 const COUNTER_ENTITY: &str = "notification_counter";
+const TOMBSTONE_ENTITY: &str = "notification_tombstone";
+/// How long a deleted notification's id is remembered: longer than a message can stay on the
+/// notifications queue (4 days) and its dead-letter queue's redrive.
+const TOMBSTONE_KEPT: clock::Duration = clock::Duration::days(15);
 /// Labels of a transaction's two writes.
 const NOTIFICATION: &str = "notification";
 const COUNTER: &str = "counter";
@@ -198,6 +202,12 @@ impl Inbox {
             let transaction = Transaction::new()
                 .put(item, Condition::NotExists)
                 .label(NOTIFICATION)
+                // Deleted by its recipient: a redelivery does not bring it back.
+                .check(
+                    keys::notification_tombstone(OrgId(org), UserId(user), &new.id),
+                    Condition::NotExists,
+                )
+                .label(NOTIFICATION)
                 .update(
                     self.counter_change(org, user, &counter)
                         .set("seq", &sequence)
@@ -333,6 +343,17 @@ impl Inbox {
                     },
                 )
                 .label(NOTIFICATION)
+                .put(
+                    store::with_ttl(
+                        store::item(
+                            &keys::notification_tombstone(OrgId(org), UserId(user), id),
+                            TOMBSTONE_ENTITY,
+                            &serde_json::json!({ "id": id }),
+                        )?,
+                        (self.clock.now() + TOMBSTONE_KEPT).unix_timestamp(),
+                    ),
+                    Condition::Always,
+                )
                 .update(change)
                 .label(COUNTER);
             match self.store.transact(transaction).await {
@@ -460,10 +481,11 @@ impl Inbox {
                 .remove(keys::GSI1_PK)
                 .remove(keys::GSI1_SK)
                 .require_exists()
+                // Still covered: not a notification stored again since the index was read.
                 .condition_on(Condition::Expression {
-                    expression: "attribute_not_exists(read_at)".into(),
-                    names: Default::default(),
-                    values: Default::default(),
+                    expression: "attribute_not_exists(read_at) AND #sequence <= :watermark".into(),
+                    names: [("#sequence".to_owned(), "sequence".to_owned())].into(),
+                    values: [(":watermark".to_owned(), number(counter.watermark))].into(),
                 });
             match self.store.update::<serde_json::Value>(stamp).await {
                 Ok(_) => stamped += 1,

@@ -135,6 +135,14 @@ async fn reads_deletes_and_read_all_keep_the_count_and_lists_in_step() {
         inbox.delete(org, ann, &ids[2]).await,
         Err(InboxError::NotFound)
     ));
+    // A redelivery of a deleted one does not bring it back.
+    assert_eq!(
+        inbox
+            .deliver(org, ann, new("r2", ann, NotificationType::Team, 2))
+            .await
+            .unwrap(),
+        Delivered::Duplicate
+    );
     // After read-all, one new unread; the covered ones get their stamp in pages.
     inbox
         .deliver(org, ann, new("r9", ann, NotificationType::System, 9))
@@ -203,6 +211,7 @@ async fn the_count_is_exact_under_any_interleaving_and_never_negative() {
                     }
                     7 => {
                         inbox.mark_all_read(org, user).await.unwrap();
+                        inbox.stamp_covered(org, user, 5).await.unwrap();
                     }
                     _ => {
                         if let Some(id) = pick(&mut dice) {

@@ -77,6 +77,7 @@ pub const ORG_SORT_PREFIXES: &[&str] = &[
     notifications::NOTIFICATION,
     notifications::COUNTER,
     notifications::PREFERENCES,
+    notifications::TOMBSTONE,
 ];
 
 /// Every sort-key prefix used under `USER#<user_id>`.

@@ -7,6 +7,7 @@ use super::{Index, Key, OrgId, Partition, UserId, digest, org_partition};
 pub(super) const NOTIFICATION: &str = "NOTIF#";
 pub(super) const COUNTER: &str = "NOTIF_COUNTER#";
 pub(super) const PREFERENCES: &str = "NOTIF_PREFS#";
+pub(super) const TOMBSTONE: &str = "NOTIF_GONE#";
 /// The index partition of a user's unread notifications, after `ORG#<org_id>`.
 pub const UNREAD_PARTITION: &str = "#UNREAD#";
 
@@ -22,6 +23,15 @@ pub fn notification(org: OrgId<'_>, user: UserId<'_>, id: &str) -> Key {
     Key::new(
         org_partition(org),
         format!("{NOTIFICATION}{}#{id}", user_part(user)),
+    )
+}
+
+/// What is left of a deleted notification for a while, so a redelivered message does not bring
+/// it back.
+pub fn notification_tombstone(org: OrgId<'_>, user: UserId<'_>, id: &str) -> Key {
+    Key::new(
+        org_partition(org),
+        format!("{TOMBSTONE}{}#{id}", user_part(user)),
     )
 }
 
