@@ -442,7 +442,30 @@ impl Inbox {
                 ..query
             }
         };
-        let page: Page<Stored> = self.store.query(query).await?;
+        let page: Page<Stored> = match self.store.query(query.clone()).await {
+            Ok(page) => page,
+            // An unread page's cursor from before a mark-all-read lies below the range now: the
+            // same list over the whole index, what the watermark covers filtered out (a cursor
+            // of another list still fails: it is bound to its query and partition).
+            Err(StoreError::InvalidCursor) if status == Status::Unread && cursor.is_some() => {
+                let mut filter = query.filter.clone().unwrap_or_default();
+                filter.expression = match filter.expression.as_str() {
+                    "" => "#sequence > :watermark".to_owned(),
+                    other => format!("{other} AND #sequence > :watermark"),
+                };
+                filter.names.insert("#sequence".into(), "sequence".into());
+                filter
+                    .values
+                    .insert(":watermark".into(), number(counter.watermark));
+                let wider = Query {
+                    sort_range: Some((keys::unread_sort(0), keys::unread_sort(LAST_SEQUENCE))),
+                    filter: Some(filter),
+                    ..query
+                };
+                self.store.query(wider).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(Page {
             items: page
                 .items

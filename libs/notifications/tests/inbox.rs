@@ -116,7 +116,24 @@ async fn reads_deletes_and_read_all_keep_the_count_and_lists_in_step() {
         .unwrap();
     assert_eq!(team.items.len(), 1);
 
+    // A page of the unread list, then a mark-all-read elsewhere: the next page is simply empty.
+    let first = inbox
+        .list(org, ann, Status::Unread, None, 1, None)
+        .await
+        .unwrap();
+    let cursor = first.next_cursor.expect("a second page");
+    let before = inbox.unread_count(org, ann).await.unwrap();
     assert_eq!(inbox.mark_all_read(org, ann).await.unwrap(), 2);
+    let next = inbox
+        .list(org, ann, Status::Unread, None, 1, Some(&cursor))
+        .await
+        .unwrap();
+    assert!(
+        next.items.is_empty() && next.next_cursor.is_none(),
+        "{:?}",
+        next.items
+    );
+    assert!(inbox.unread_count(org, ann).await.unwrap().version > before.version);
     assert_eq!(inbox.mark_all_read(org, ann).await.unwrap(), 0);
     let count = inbox.unread_count(org, ann).await.unwrap();
     assert_eq!(count.count, 0);
