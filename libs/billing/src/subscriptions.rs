@@ -314,27 +314,20 @@ impl Billing {
     /// subscription stored since `stored` was read.
     async fn claim(&self, org_id: &str, stored: &Stored, token: &str) -> Result<(), BillingError> {
         let now = self.clock.now().unix_timestamp();
-        let version = if stored.version == 0 {
-            "(attribute_not_exists(#version) OR #version = :version)"
-        } else {
-            "#version = :version"
-        };
         let update = Update::new(keys::org_profile(OrgId(org_id)))
             .set(CLAIM, &token)
             .set(CLAIM_UNTIL, &(now + CLAIM_SECS))
             .require_exists()
+            .condition_on(Condition::number_is(writer::VERSION, stored.version))
             .condition_on(Condition::Expression {
-                expression: format!(
-                    "{version} AND (attribute_not_exists(#claim) OR #claim = :token OR #until < :now)"
-                ),
+                expression: "attribute_not_exists(#claim) OR #claim = :token OR #until < :now"
+                    .into(),
                 names: [
-                    ("#version".to_owned(), "billing_version".to_owned()),
                     ("#claim".to_owned(), CLAIM.to_owned()),
                     ("#until".to_owned(), CLAIM_UNTIL.to_owned()),
                 ]
                 .into(),
                 values: [
-                    (":version".to_owned(), AttributeValue::N(stored.version.to_string())),
                     (":token".to_owned(), AttributeValue::S(token.to_owned())),
                     (":now".to_owned(), AttributeValue::N(now.to_string())),
                 ]

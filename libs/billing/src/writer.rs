@@ -13,14 +13,13 @@ use clock::DateTime;
 use plans::{SubscriptionFacts, SubscriptionStatus};
 use serde::Deserialize;
 use store::OnceMarker;
-use store::aws_sdk_dynamodb::types::AttributeValue;
 use store::{Condition, Store, StoreError, Transaction, Update, keys};
 
 /// How long a processed Stripe event's marker is kept: Stripe retries a delivery for 3 days;
 /// 30 days also covers an event re-sent by hand from the dashboard.
 pub const EVENT_MARKER_DAYS: i64 = 30;
 
-const VERSION: &str = "billing_version";
+pub(crate) const VERSION: &str = "billing_version";
 const FACTS: &str = "subscription";
 const SUBSCRIPTION_ID: &str = "stripe_subscription_id";
 /// Labels of the write's conditions.
@@ -129,7 +128,10 @@ pub async fn record(audit: &AuditLog, change: FactsChange<'_>) -> Result<Recorde
         };
         // Unchanged only if nobody changed the facts meanwhile: the version is checked too.
         let transaction = Transaction::new()
-            .check(profile, version_is(change.stored.version))
+            .check(
+                profile,
+                Condition::number_is(VERSION, change.stored.version),
+            )
             .label(STALE);
         audit
             .store()
@@ -162,7 +164,7 @@ pub async fn record(audit: &AuditLog, change: FactsChange<'_>) -> Result<Recorde
             .set(SUBSCRIPTION_ID, &change.subscription_id)
             .set(VERSION, &(change.stored.version + 1))
             .require_exists()
-            .condition_on(version_is(change.stored.version));
+            .condition_on(Condition::number_is(VERSION, change.stored.version));
         let mut audited = AuditedChange::new(change.actor, activity, change.now)
             .update(update)
             .label(STALE);
@@ -182,23 +184,5 @@ pub async fn record(audit: &AuditLog, change: FactsChange<'_>) -> Result<Recorde
         Err(e) if e.rejected(SEEN) => Ok(Recorded::AlreadyProcessed),
         Err(e) if e.rejected(STALE) => Ok(Recorded::StaleVersion),
         Err(e) => Err(e),
-    }
-}
-
-/// The version is still `version` (0: never written).
-fn version_is(version: i64) -> Condition {
-    let expression = if version == 0 {
-        "attribute_not_exists(#billing_version) OR #billing_version = :version".to_owned()
-    } else {
-        "#billing_version = :version".to_owned()
-    };
-    Condition::Expression {
-        expression,
-        names: [("#billing_version".to_owned(), VERSION.to_owned())].into(),
-        values: [(
-            ":version".to_owned(),
-            AttributeValue::N(version.to_string()),
-        )]
-        .into(),
     }
 }

@@ -128,19 +128,10 @@ impl Inbox {
 
     /// The counter's change of one transaction: its version raised, conditioned on the one read.
     fn counter_change(&self, org: &str, user: &str, read: &Counter) -> Update {
-        let expression = if read.version == 0 {
-            "attribute_not_exists(#version) OR #version = :version"
-        } else {
-            "#version = :version"
-        };
         Update::new(keys::notification_counter(OrgId(org), UserId(user)))
             .set(keys::ENTITY, &COUNTER_ENTITY)
             .set("version", &(read.version + 1))
-            .condition_on(Condition::Expression {
-                expression: expression.to_owned(),
-                names: [("#version".to_owned(), "version".to_owned())].into(),
-                values: [(":version".to_owned(), number(read.version))].into(),
-            })
+            .condition_on(Condition::number_is("version", read.version))
     }
 
     /// Commits `transaction` built from a fresh read of the counter, again while another

@@ -33,6 +33,24 @@ type Parts = (
 );
 
 impl Condition {
+    /// The number attribute `attribute` still holds `value`, an absent one counting as 0: the
+    /// check of an optimistic version (or any counter) read before a write, so the first write
+    /// passes with 0.
+    pub fn number_is(attribute: &str, value: i64) -> Self {
+        let name = placeholder(attribute);
+        let value_name = format!(":{}_is", name.trim_start_matches('#'));
+        let expression = if value == 0 {
+            format!("attribute_not_exists({name}) OR {name} = {value_name}")
+        } else {
+            format!("{name} = {value_name}")
+        };
+        Self::Expression {
+            expression,
+            names: [(name, attribute.to_owned())].into(),
+            values: [(value_name, AttributeValue::N(value.to_string()))].into(),
+        }
+    }
+
     pub(crate) fn into_parts(self) -> Parts {
         let pk_name = || Some(HashMap::from([("#pk".to_owned(), keys::PK.to_owned())]));
         match self {
