@@ -11,14 +11,15 @@ use clock::DateTime;
 use serde::{Deserialize, Serialize};
 use store::aws_sdk_dynamodb::types::AttributeValue;
 use store::keys::{self, OrgId};
-use store::{Condition, OnceMarker, Page, Query, Store, StoreError};
+use store::{Condition, Page, Query, Store, StoreError};
 use stripe_billing::Invoice;
 use utoipa::ToSchema;
+
+use crate::writer::{self, SEEN};
 
 const ENTITY: &str = "invoice";
 const PROGRESS: &str = "progress";
 const INVOICE: &str = "invoice";
-const SEEN: &str = "stripe_event";
 
 /// An invoice as the API shows it (amounts in the currency's smallest unit).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -149,13 +150,7 @@ pub async fn mirror(
 ) -> Result<Mirrored, ChangeError> {
     let store = audit.store();
     let key = invoice.key(org_id);
-    let marker = || {
-        OnceMarker::new(
-            &keys::stripe_event(event_id),
-            &serde_json::json!({ "org_id": org_id, "invoice_id": invoice.id }),
-            Some((now + clock::Duration::days(crate::writer::EVENT_MARKER_DAYS)).unix_timestamp()),
-        )
-    };
+    let about = serde_json::json!({ "org_id": org_id, "invoice_id": invoice.id });
     let stored: Option<InvoiceRecord> = store.get(&key).await?;
     let newer = stored
         .as_ref()
@@ -196,7 +191,7 @@ pub async fn mirror(
         let mut change = AuditedChange::new(Actor::system(org_id), activity, now)
             .put(item, condition)
             .label(INVOICE)
-            .once(marker()?, SEEN);
+            .once(writer::event_marker(event_id, &about, now)?, SEEN);
         if failed_attempt {
             change = change.side_effect(crate::notices::payment_failed(&invoice));
         }
@@ -208,14 +203,11 @@ pub async fn mirror(
             Err(e) => return Err(e),
         }
     }
-    match store
-        .transact(marker()?.put_into(store::Transaction::new(), SEEN))
-        .await
-    {
-        Ok(()) => Ok(Mirrored::Unchanged),
-        Err(e) if e.failed(SEEN) => Ok(Mirrored::AlreadyProcessed),
-        Err(e) => Err(e.into()),
-    }
+    Ok(if writer::mark_event(store, event_id, &about, now).await? {
+        Mirrored::Unchanged
+    } else {
+        Mirrored::AlreadyProcessed
+    })
 }
 
 /// A page of the organization's invoices, newest first.

@@ -14,7 +14,7 @@ use store::keys;
 
 use crate::invoices::{self, InvoiceRecord, Mirrored};
 use crate::stripe_api::StripeFailure;
-use crate::writer::Recorded;
+use crate::writer::{self, Recorded};
 use crate::{Billing, BillingError, customers};
 
 /// How old (or how far ahead of our clock) a signature's timestamp may be, as Stripe's libraries.
@@ -315,24 +315,18 @@ impl Billing {
 
     /// An event with nothing to store: its marker alone, so a redelivery is dropped early.
     async fn mark_processed(&self, org_id: &str, event_id: &str) -> Result<Handled, WebhookError> {
-        let marker = store::OnceMarker::new(
-            &keys::stripe_event(event_id),
-            &serde_json::json!({ "org_id": org_id }),
-            Some(
-                (self.clock.now() + clock::Duration::days(crate::writer::EVENT_MARKER_DAYS))
-                    .unix_timestamp(),
-            ),
+        let about = serde_json::json!({ "org_id": org_id });
+        let now = self.clock.now();
+        Ok(
+            if writer::mark_event(&self.store, event_id, &about, now)
+                .await
+                .map_err(BillingError::from)?
+            {
+                Handled::Unchanged
+            } else {
+                Handled::Duplicate
+            },
         )
-        .map_err(BillingError::from)?;
-        match self
-            .store
-            .transact(marker.put_into(store::Transaction::new(), "stripe_event"))
-            .await
-        {
-            Ok(()) => Ok(Handled::Unchanged),
-            Err(e) if e.failed("stripe_event") => Ok(Handled::Duplicate),
-            Err(e) => Err(BillingError::from(e).into()),
-        }
     }
 }
 

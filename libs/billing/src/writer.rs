@@ -24,7 +24,41 @@ const FACTS: &str = "subscription";
 const SUBSCRIPTION_ID: &str = "stripe_subscription_id";
 /// Labels of the write's conditions.
 const STALE: &str = "billing_version";
-const SEEN: &str = "stripe_event";
+/// The label of a Stripe event's once-marker in any transaction that carries it.
+pub const SEEN: &str = "stripe_event";
+
+/// The once-marker of Stripe event `event_id` (what it was about in `record`), kept
+/// [`EVENT_MARKER_DAYS`]: every change an event causes carries it, so the event is processed once.
+pub fn event_marker(
+    event_id: &str,
+    record: &serde_json::Value,
+    now: DateTime,
+) -> Result<OnceMarker, StoreError> {
+    OnceMarker::new(
+        &keys::stripe_event(event_id),
+        record,
+        Some((now + clock::Duration::days(EVENT_MARKER_DAYS)).unix_timestamp()),
+    )
+}
+
+/// Records only that event `event_id` was processed (it brought nothing to store); `false`
+/// when it was processed before.
+pub async fn mark_event(
+    store: &Store,
+    event_id: &str,
+    record: &serde_json::Value,
+    now: DateTime,
+) -> Result<bool, StoreError> {
+    let marker = event_marker(event_id, record, now)?;
+    match store
+        .transact(marker.put_into(Transaction::new(), SEEN))
+        .await
+    {
+        Ok(()) => Ok(true),
+        Err(e) if e.failed(SEEN) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
 
 /// What the table holds: the facts (none before the first subscription), their version, and
 /// the Stripe ids they belong to.
@@ -100,10 +134,10 @@ pub enum Recorded {
 pub async fn record(audit: &AuditLog, change: FactsChange<'_>) -> Result<Recorded, ChangeError> {
     let profile = keys::org_profile(keys::OrgId(change.org_id));
     let marker = match change.event_id {
-        Some(id) => Some(OnceMarker::new(
-            &keys::stripe_event(id),
+        Some(id) => Some(event_marker(
+            id,
             &serde_json::json!({ "org_id": change.org_id, "subscription_id": change.subscription_id }),
-            Some((change.now + clock::Duration::days(EVENT_MARKER_DAYS)).unix_timestamp()),
+            change.now,
         )?),
         None => None,
     };
