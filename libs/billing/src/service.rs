@@ -68,11 +68,28 @@ impl Billing {
         actor: &Actor,
         event_id: Option<&str>,
     ) -> Result<Option<Recorded>, BillingError> {
+        self.store_subscription(org_id, subscription_id, None, actor, event_id)
+            .await
+    }
+
+    /// [`Self::sync_subscription`], starting from `fetched` when the caller has just had the
+    /// subscription from Stripe (a route's own write): refetched only after losing a race.
+    pub(crate) async fn store_subscription(
+        &self,
+        org_id: &str,
+        subscription_id: &str,
+        mut fetched: Option<stripe_billing::Subscription>,
+        actor: &Actor,
+        event_id: Option<&str>,
+    ) -> Result<Option<Recorded>, BillingError> {
         for _ in 0..SYNC_ATTEMPTS {
             let Some(stored) = writer::stored(&self.store, org_id).await? else {
                 return Ok(None);
             };
-            let subscription = self.stripe.subscription(subscription_id).await?;
+            let subscription = match fetched.take() {
+                Some(subscription) => subscription,
+                None => self.stripe.subscription(subscription_id).await?,
+            };
             if stored.customer_id.as_deref() != Some(subscription.customer.id().as_str()) {
                 tracing::warn!(org_id, subscription_id, "subscription of another customer");
                 return Ok(None);

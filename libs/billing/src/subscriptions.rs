@@ -26,7 +26,7 @@ use crate::views::{
     ChangePreview, ChangeSubscription, CreateSubscription, CreatedSubscription, PreviewLine,
     SubscriptionView,
 };
-use crate::writer::{self, FactsChange, Recorded, Stored};
+use crate::writer::{self, Stored};
 use crate::{Billing, BillingError, IdempotencyScope, StripeFailure, facts_of};
 
 /// How long a request holds the right to start the organization's subscription: longer than
@@ -270,7 +270,7 @@ impl Billing {
         };
         let actor = Actor::allowed_to(member, Permission::ManageBilling);
         let view = self
-            .record(member, &subscription, &actor)
+            .record(member, subscription, &actor)
             .await
             .map_err(Start::After)?;
         Ok(CreatedSubscription {
@@ -284,30 +284,13 @@ impl Billing {
     async fn record(
         &self,
         member: &OrgMember,
-        subscription: &Subscription,
+        subscription: Subscription,
         actor: &Actor,
     ) -> Result<SubscriptionView, BillingError> {
-        let stored = self.stored(member).await?;
-        let now = self.clock.now();
-        let facts = facts_of(subscription, &self.catalog, stored.facts.as_ref(), now)?;
-        let change = FactsChange {
-            org_id: &member.org_id,
-            subscription_id: subscription.id.as_str(),
-            stored: &stored,
-            facts,
-            actor: actor.clone(),
-            event_id: None,
-            now,
-        };
-        if writer::record(&self.audit, change).await? == Recorded::StaleVersion {
-            self.sync_subscription(&member.org_id, subscription.id.as_str(), actor, None)
-                .await?;
-        }
-        let stored = self.stored(member).await?;
-        Ok(SubscriptionView::of(
-            stored.facts.as_ref(),
-            self.clock.now(),
-        ))
+        let id = subscription.id.to_string();
+        self.store_subscription(&member.org_id, &id, Some(subscription), actor, None)
+            .await?;
+        self.subscription(member).await
     }
 
     /// Takes the right to start a subscription: no claim held by another request, and no
