@@ -98,6 +98,22 @@ pub struct Inbox {
     clock: Clock,
 }
 
+/// Marks an unread notification read at `at`: its read time and retention set, out of the
+/// unread index. Fails if it is gone or was read meanwhile.
+fn read_update(org: &str, user: &str, id: &str, at: DateTime) -> Update {
+    Update::new(keys::notification(OrgId(org), UserId(user), id))
+        .set("read_at", &clock::rfc3339(at))
+        .set(keys::TTL, &(at + crate::READ_RETENTION).unix_timestamp())
+        .remove(keys::GSI1_PK)
+        .remove(keys::GSI1_SK)
+        .require_exists()
+        .condition_on(Condition::Expression {
+            expression: "attribute_not_exists(read_at)".into(),
+            names: Default::default(),
+            values: Default::default(),
+        })
+}
+
 fn number(n: i64) -> AttributeValue {
     AttributeValue::N(n.to_string())
 }
@@ -246,17 +262,7 @@ impl Inbox {
                 return Ok(Some(stored.view(counter.covered_since())));
             }
             let now = self.clock.now();
-            let read = Update::new(keys::notification(OrgId(org), UserId(user), id))
-                .set("read_at", &clock::rfc3339(now))
-                .set(keys::TTL, &(now + crate::READ_RETENTION).unix_timestamp())
-                .remove(keys::GSI1_PK)
-                .remove(keys::GSI1_SK)
-                .require_exists()
-                .condition_on(Condition::Expression {
-                    expression: "attribute_not_exists(read_at)".into(),
-                    names: Default::default(),
-                    values: Default::default(),
-                });
+            let read = read_update(org, user, id, now);
             let transaction = Transaction::new()
                 .update(read)
                 .label(NOTIFICATION)
@@ -486,18 +492,10 @@ impl Inbox {
         let page: Page<Stored> = self.store.query(query).await?;
         let mut stamped = 0;
         for stored in page.items {
-            let stamp = Update::new(keys::notification(OrgId(org), UserId(user), &stored.id))
-                .set("read_at", &clock::rfc3339(read_at))
-                .set(
-                    keys::TTL,
-                    &(read_at + crate::READ_RETENTION).unix_timestamp(),
-                )
-                .remove(keys::GSI1_PK)
-                .remove(keys::GSI1_SK)
-                .require_exists()
+            let stamp = read_update(org, user, &stored.id, read_at)
                 // Still covered: not a notification stored again since the index was read.
                 .condition_on(Condition::Expression {
-                    expression: "attribute_not_exists(read_at) AND #sequence <= :watermark".into(),
+                    expression: "#sequence <= :watermark".into(),
                     names: [("#sequence".to_owned(), "sequence".to_owned())].into(),
                     values: [(":watermark".to_owned(), number(counter.watermark))].into(),
                 });
