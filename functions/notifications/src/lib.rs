@@ -1,26 +1,35 @@
 //! Routes of the notifications function: the caller's own notifications in their active
-//! organization (any member), through libs/notifications. Another user's or organization's
-//! notification is not found: its key holds both.
+//! organization (any member), and sending to members (owners and admins), through
+//! libs/notifications. Another user's or organization's notification is not found: its key
+//! holds both.
 
+use auth::Permission;
 use axum::Router;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post};
 use clock::Clock;
 use config::HttpSettings;
-use notifications::{Inbox, Notification, Preferences, PreferencesChange, Status, UnreadCount};
-use notify::NotificationType;
+use notifications::{
+    Inbox, Notification, Preferences, PreferencesChange, SendAccepted, SendNotification, Sender,
+    Status, UnreadCount,
+};
+use notify::{NotificationType, NotificationsQueue};
 use problem::{FieldError, Problem, ProblemDocument};
 use serde::{Deserialize, Serialize};
 use store::Store;
 use utoipa::{IntoParams, OpenApi, ToSchema};
-use web::{ActiveOrg, Identity, Json, ListParams, ListResponse, PathParam, QueryParams, ValidJson};
+use web::{
+    ActiveOrg, IdempotencyKey, Identity, Json, ListParams, ListResponse, PathParam, QueryParams,
+    ValidJson,
+};
 
 /// Everything the handlers share, built once per cold start.
 #[derive(Clone)]
 pub struct App {
     identity: Identity,
     inbox: Inbox,
+    sender: Sender,
     store: Store,
 }
 
@@ -31,11 +40,18 @@ impl FromRef<App> for Identity {
 }
 
 impl App {
-    pub fn new(settings: &HttpSettings, dynamodb: aws_sdk_dynamodb::Client, clock: Clock) -> Self {
+    /// `queue` is the notifications queue, where sent notifications go to the dispatcher.
+    pub fn new(
+        settings: &HttpSettings,
+        dynamodb: aws_sdk_dynamodb::Client,
+        queue: NotificationsQueue,
+        clock: Clock,
+    ) -> Self {
         let store = Store::new(dynamodb, settings.table_name.as_str());
         Self {
             identity: Identity::from_settings(&settings.auth, store.clone(), clock.clone()),
-            inbox: Inbox::new(store.clone(), clock),
+            inbox: Inbox::new(store.clone(), clock.clone()),
+            sender: Sender::new(store.clone(), queue, clock),
             store,
         }
     }
@@ -47,7 +63,10 @@ impl App {
 
 pub fn router(app: App, cors_allowed_origins: &[String]) -> Router {
     let routes = Router::new()
-        .route("/v1/notifications", get(list_notifications))
+        .route(
+            "/v1/notifications",
+            get(list_notifications).post(send_notification),
+        )
         .route("/v1/notifications/unread-count", get(unread_count))
         .route("/v1/notifications/mark-all-read", post(mark_all_read))
         .route(
@@ -129,6 +148,32 @@ async fn list_notifications(
         )
         .await?;
     Ok(Json(page.into()))
+}
+
+/// Send a notification to members (owners and admins): queued for the dispatcher, which stores
+/// it for each recipient per their preferences.
+#[utoipa::path(post, path = "/v1/notifications", tag = "notifications", request_body = SendNotification,
+    params(web::openapi::OrgHeader, ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Retries with the same key and body return the first result; a retry after a failed send sends it (once)")),
+    responses(
+        (status = 202, description = "Queued; `request_id` names every delivery of it", body = SendAccepted),
+        (status = 400, description = "A bad body, or `user_ids` that are not 1-500 distinct members (a field error per id); a malformed Idempotency-Key (`invalid_header`)", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::BodyRejected,
+        web::openapi::Unauthorized,
+        (status = 403, description = "Not a member, or not an owner or admin", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "The Idempotency-Key was used for another request (`idempotency_key_reused`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, description = "The queue or the table is unavailable; retry with the same Idempotency-Key", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn send_notification(
+    State(app): State<App>,
+    ActiveOrg(member): ActiveOrg,
+    key: Result<IdempotencyKey, Problem>,
+    body: Result<ValidJson<SendNotification>, Problem>,
+) -> Result<(StatusCode, Json<SendAccepted>), Problem> {
+    // The role first: a member or viewer learns nothing from the body's checks.
+    member.require(Permission::SendNotifications)?;
+    let (key, ValidJson(request)) = (key?, body?);
+    let accepted = app.sender.send(&member, key.as_deref(), request).await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
 /// The exact number of unread notifications, with the version a client keeps the newest of.
@@ -266,6 +311,7 @@ async fn change_preferences(
 #[derive(OpenApi)]
 #[openapi(
     paths(
+        send_notification,
         list_notifications,
         unread_count,
         mark_read,
@@ -274,7 +320,7 @@ async fn change_preferences(
         get_preferences,
         change_preferences
     ),
-    tags((name = "notifications", description = "Each member's notification centre: notifications, the exact unread count, preferences"))
+    tags((name = "notifications", description = "Each member's notification centre: notifications, the exact unread count, preferences; sending to members"))
 )]
 struct NotificationsApi;
 

@@ -1,4 +1,5 @@
-//! The notifications Lambda: each member's notification centre (/v1/notifications/*).
+//! The notifications Lambda: each member's notification centre, and sending to members
+//! (/v1/notifications/*).
 
 use config::{Env, HttpSettings};
 
@@ -7,10 +8,12 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let env = Env::from_process();
     let settings = HttpSettings::from_env(&env)?;
+    let notifications_queue = env.required("NOTIFICATIONS_QUEUE_URL")?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let app = notifications_function::App::new(
         &settings,
         aws_sdk_dynamodb::Client::new(&aws),
+        notify::NotificationsQueue::new(aws_sdk_sqs::Client::new(&aws), notifications_queue),
         clock::Clock::system(),
     );
     lambda_http::run(notifications_function::router(

@@ -15,6 +15,13 @@ use test_support::cloud::{self, LocalCloud};
 
 const RELAY: &str = "RelayFunction";
 
+/// These tests read what the relay puts on the notifications queue, so its consumer waits.
+fn dispatcher_paused(config: &mut local_cloud::Config) {
+    config
+        .paused_consumers
+        .insert("NotificationsDispatcherFunction".into());
+}
+
 /// A message read from a queue: its body and its `message_id` attribute.
 struct Received {
     body: Value,
@@ -99,7 +106,7 @@ fn title(message: &Received) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_committed_change_is_delivered_once_and_a_refused_one_never() {
-    let local = cloud::start("r").await;
+    let local = cloud::start_with("r", &cloud::table_name(), dispatcher_paused).await;
     let api = &local.api;
     let notifications = queue_url(&local, "NotificationsQueue");
     let id = ulid::Ulid::generate().to_string().to_lowercase();
@@ -266,7 +273,7 @@ async fn a_record_that_keeps_failing_is_discarded_to_the_failure_queue_and_the_r
     put(&table, after1.item().unwrap()).await;
     put(&table, after2.item().unwrap()).await;
 
-    let local = cloud::start_with("r", &table, |_| {}).await;
+    let local = cloud::start_with("r", &table, dispatcher_paused).await;
     let failures = queue_url(&local, "RelayFailureQueue");
     let pointers = read_until(&failures, |r| !r.is_empty(), Duration::from_secs(30)).await;
     let received = read_for(
@@ -314,7 +321,7 @@ async fn a_record_that_keeps_failing_is_discarded_to_the_failure_queue_and_the_r
 fn record_title(record: &OutboxRecord) -> String {
     match &record.record {
         SideEffect::Notify { notice, .. } => notice.title.clone(),
-        SideEffect::CloseConnections { .. } => String::new(),
+        SideEffect::CloseConnections { .. } | SideEffect::StampRead { .. } => String::new(),
     }
 }
 
@@ -376,6 +383,7 @@ async fn a_relay_killed_after_reading_and_before_sending_delivers_on_the_retry()
     put(&table, record.item().unwrap()).await;
     let proxy = proxy_to_moto().await;
     let local = cloud::start_with("r", &table, |config| {
+        dispatcher_paused(config);
         config
             .environment
             .insert("AWS_ENDPOINT_URL_SQS".into(), proxy.url.clone());

@@ -70,6 +70,8 @@ pub async fn run(options: RelayOptions) -> Result<String, String> {
     let cloud = local_cloud::start(local_cloud::Config {
         queue_prefix: format!("{table}-"),
         max_instances: 1,
+        // The bench reads what the relay puts on the queue itself.
+        paused_consumers: ["NotificationsDispatcherFunction".to_owned()].into(),
         ..test_support::cloud::config(
             options.binaries.clone(),
             &options.dynamodb,

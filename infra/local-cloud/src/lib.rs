@@ -15,7 +15,7 @@ pub mod sqs;
 pub mod streams;
 pub mod websocket;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -51,6 +51,9 @@ pub struct Config {
     /// Key of the emulated JWT authorizer.
     pub jwt_key: JwtKey,
     pub websocket_idle_timeout: Duration,
+    /// Functions whose SQS mappings do not poll, as if disabled (`Enabled: false`): a test of
+    /// what a producer puts on a queue reads the queue itself.
+    pub paused_consumers: BTreeSet<String>,
 }
 
 pub struct Cloud {
@@ -429,7 +432,12 @@ pub async fn start(config: Config) -> Result<Cloud, String> {
 
     if let Some(client) = &sqs_client {
         for definition in &definitions {
-            for event in &definition.sqs_events {
+            let paused = config.paused_consumers.contains(&definition.logical_id);
+            for event in definition
+                .sqs_events
+                .iter()
+                .filter(|e| e.enabled && !paused)
+            {
                 let arn = resolver.string(&event.queue).map_err(|e| e.to_string())?;
                 let queue = queues
                     .values()

@@ -32,6 +32,7 @@ fn parse(args: Vec<String>) -> Result<Config, String> {
         max_instances: 4,
         jwt_key: JwtKey::Hs256("local-dev-secret".into()),
         websocket_idle_timeout: local_cloud::websocket::DEFAULT_IDLE_TIMEOUT,
+        paused_consumers: Default::default(),
     };
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {

@@ -70,6 +70,8 @@ pub struct SqsEvent {
     pub batching_window_secs: u32,
     pub report_batch_item_failures: bool,
     pub maximum_concurrency: Option<u32>,
+    /// `Enabled: false` keeps the mapping from polling (default true).
+    pub enabled: bool,
 }
 
 /// An `AWS::SQS::Queue`.
@@ -223,6 +225,10 @@ impl Template {
                                 event_props.pointer("/ScalingConfig/MaximumConcurrency"),
                             )
                             .map(|n| n as u32),
+                            enabled: event_props
+                                .get("Enabled")
+                                .and_then(Value::as_bool)
+                                .unwrap_or(true),
                         }),
                         _ => {}
                     }
@@ -516,6 +522,7 @@ Resources:
             (5, 1, Some(2))
         );
         assert!(event.report_batch_item_failures);
+        assert!(event.enabled, "mappings poll unless disabled");
 
         let queues = template.queues();
         let queue = queues.iter().find(|q| q.logical_id == "Queue").unwrap();

@@ -347,7 +347,6 @@ impl Authenticator {
     }
 }
 
-/// A user id becomes part of storage keys, so it must be short and printable.
 /// The credential of an `Authorization: Bearer <credential>` header value (scheme in any case),
 /// or `None` for another scheme or an empty credential.
 pub fn bearer_token(header: &str) -> Option<&str> {
@@ -356,6 +355,7 @@ pub fn bearer_token(header: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// A user id becomes part of storage keys, so it must be short and printable.
 pub fn is_usable_user_id(sub: &str) -> bool {
     !sub.is_empty() && sub.len() <= 256 && !sub.chars().any(char::is_control)
 }

@@ -291,21 +291,43 @@ impl Inbox {
     }
 
     /// Marks every notification read by moving the watermark to the last sequence: one write,
-    /// however many there are. Answers how many were unread.
+    /// however many there are. The notifications it covers get their read time afterwards, off
+    /// the request path: an outbox record in the same transaction asks the dispatcher to stamp
+    /// them ([`Inbox::stamp_covered`]). Answers how many were unread.
     pub async fn mark_all_read(&self, org: &str, user: &str) -> Result<i64, InboxError> {
         self.retrying(|| async {
             let counter = self.counter(org, user).await?;
             if counter.watermark >= counter.seq {
                 return Ok(Some(0));
             }
+            let now = self.clock.now();
             let update = self
                 .counter_change(org, user, &counter)
                 .set("watermark", &counter.seq)
                 .set("unread", &0)
-                .set("read_all_at", &clock::rfc3339(self.clock.now()));
-            match self.store.update::<serde_json::Value>(update).await {
-                Ok(_) => Ok(Some(counter.unread)),
-                Err(e) if e.is_condition_failed() => Ok(None),
+                .set("read_all_at", &clock::rfc3339(now));
+            let stamp = outbox::OutboxRecord {
+                org_id: org.to_owned(),
+                change_id: ulid::Ulid::from_parts(
+                    u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+                    ulid::Ulid::generate().random(),
+                )
+                .to_string(),
+                index: 1,
+                record: outbox::SideEffect::StampRead {
+                    user_id: user.to_owned(),
+                },
+                recorded_at: now,
+            };
+            let transaction = Transaction::new()
+                .update(update)
+                .label(COUNTER)
+                .put(stamp.item()?, Condition::NotExists);
+            match self.store.transact(transaction).await {
+                Ok(()) => Ok(Some(counter.unread)),
+                Err(e) if e.failed(COUNTER) || matches!(e, StoreError::TransactionConflict) => {
+                    Ok(None)
+                }
                 Err(e) => Err(e.into()),
             }
         })

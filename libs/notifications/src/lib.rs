@@ -1,5 +1,6 @@
-//! The notification centre's domain (being built, see the notification centre issue): each
-//! user's in-app notifications in an organization and their exact unread count ([`Inbox`]).
+//! The notification centre's domain: each user's in-app notifications in an organization and
+//! their exact unread count ([`Inbox`]), preferences, sending to members ([`Sender`], the send
+//! route) and delivering what the notifications queue carries ([`Dispatcher`]).
 //!
 //! **The count, exact without counting.** Each user has a counter item holding the last
 //! sequence issued (`seq`), a read-all watermark (`watermark`: every notification with a sequence
@@ -20,13 +21,17 @@
 //! or deleted, so the unread list is the key range above the watermark. Read notifications
 //! expire after [`READ_RETENTION`]; unread ones never expire by TTL (that would corrupt the count).
 
+mod dispatch;
 mod inbox;
 pub mod preferences;
 mod record;
+mod send;
 
+pub use dispatch::{CHUNK, Dispatched, Dispatcher, QueuedMessage};
 pub use inbox::{Delivered, Inbox, InboxError, Status, UnreadCount};
 pub use preferences::{Channels, ChannelsChange, Preferences, PreferencesChange};
 pub use record::{NewNotification, Notification, notification_id};
+pub use send::{MAX_DATA_BYTES, MAX_USER_IDS, SendAccepted, SendError, SendNotification, Sender};
 
 /// How long a read notification is kept.
 pub const READ_RETENTION: clock::Duration = clock::Duration::days(90);

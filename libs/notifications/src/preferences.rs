@@ -161,6 +161,27 @@ pub async fn preferences(store: &Store, org: &str, user: &str) -> Result<Prefere
     Ok(Preferences::from_item(item.as_ref()))
 }
 
+/// The preferences of each of `users` (at most 100), in their order: one BatchGetItem.
+pub async fn preferences_of(
+    store: &Store,
+    org: &str,
+    users: &[&str],
+) -> Result<Vec<Preferences>, StoreError> {
+    let keys: Vec<_> = users
+        .iter()
+        .map(|user| keys::notification_preferences(OrgId(org), UserId(user)))
+        .collect();
+    store
+        .batch_get(&keys)
+        .await?
+        .into_iter()
+        .map(|item| {
+            let stored: Option<Stored> = item.map(store::from_item).transpose()?;
+            Ok(Preferences::from_item(stored.as_ref()))
+        })
+        .collect()
+}
+
 /// Applies `change` (only what it names) and answers the whole.
 pub async fn update_preferences(
     store: &Store,

@@ -71,6 +71,8 @@ pub enum Work {
     },
     /// Close a user's WebSocket connections in the organization (they were removed).
     CloseConnections { user_id: String },
+    /// Stamp the read time on the notifications a mark-all-read of the user covered.
+    StampRead { user_id: String },
 }
 
 /// One message on the notifications queue (JSON).

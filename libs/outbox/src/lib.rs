@@ -35,6 +35,9 @@ pub enum SideEffect {
     },
     /// Close a member's WebSocket connections in the organization (they were removed).
     CloseConnections { user_id: String },
+    /// Stamp the read time on the notifications a user's mark-all-read covered (afterwards, in
+    /// pages, off the request path).
+    StampRead { user_id: String },
 }
 
 /// An outbox item as stored.

@@ -56,6 +56,9 @@ impl OutboxRecord {
             SideEffect::CloseConnections { user_id } => Work::CloseConnections {
                 user_id: user_id.clone(),
             },
+            SideEffect::StampRead { user_id } => Work::StampRead {
+                user_id: user_id.clone(),
+            },
         };
         Route::Notifications(Message {
             id: self.delivery_id(),

@@ -161,6 +161,35 @@ impl IdempotentRequest {
         }
     }
 
+    /// Replaces the recorded answer of this same request (for a request recorded before its
+    /// effect and marked done after it); the key keeps its window from now.
+    pub async fn overwrite<T: Serialize>(
+        &self,
+        store: &Store,
+        response: &T,
+    ) -> Result<(), ReplayError> {
+        let stored = Stored {
+            fingerprint: self.fingerprint.clone(),
+            response,
+            ttl: self.now_epoch + IDEMPOTENCY_WINDOW_SECS,
+        };
+        let item = crate::with_ttl(crate::item(&self.key, REQUEST_ENTITY, &stored)?, stored.ttl);
+        let same_request = Condition::Expression {
+            expression: "fingerprint = :fingerprint".into(),
+            names: Default::default(),
+            values: [(
+                ":fingerprint".to_owned(),
+                aws_sdk_dynamodb::types::AttributeValue::S(self.fingerprint.clone()),
+            )]
+            .into(),
+        };
+        match store.put(item, same_request).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_condition_failed() => Err(ReplayError::KeyReused),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The first answer, for a retry whose change failed on [`Self::LABEL`].
     pub async fn replay<T: DeserializeOwned>(&self, store: &Store) -> Result<T, ReplayError> {
         let stored: Stored<T> = store

@@ -72,6 +72,22 @@ impl utoipa::ToSchema for Name {}
 /// Names (organizations, profiles, API keys): 1–100 characters after trimming, something
 /// visible among them, no control characters and no bidi controls.
 pub fn display_name(value: &str) -> Result<(), ValidationError> {
+    visible_line(value, 100)
+}
+
+/// A notification's `title` (§3: 1–200 characters), by the rule of names.
+pub fn notification_title(value: &str) -> Result<(), ValidationError> {
+    visible_line(value, 200)
+}
+
+/// A notification's `body` (§3: at most 4000 characters), tabs and line breaks allowed.
+pub fn notification_body(value: &str) -> Result<(), ValidationError> {
+    paragraphs(value, 4000)
+}
+
+/// One line of 1–`max` characters after trimming, something visible among them, no control
+/// characters and no bidi controls.
+fn visible_line(value: &str, max: usize) -> Result<(), ValidationError> {
     let trimmed = value.trim();
     if trimmed.chars().all(is_invisible) {
         return Err(error("blank", "must not be blank or invisible"));
@@ -82,8 +98,8 @@ pub fn display_name(value: &str) -> Result<(), ValidationError> {
             "must not contain bidirectional control characters",
         ));
     }
-    if trimmed.chars().count() > 100 {
-        return Err(error("too_long", "must be at most 100 characters"));
+    if trimmed.chars().count() > max {
+        return Err(too_long(max));
     }
     if trimmed.chars().any(char::is_control) {
         return Err(error(
@@ -94,10 +110,33 @@ pub fn display_name(value: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// Free text of at most `max` characters (empty allowed): tabs and line breaks, no other
+/// control characters (invitation messages, notification bodies).
+pub fn paragraphs(value: &str, max: usize) -> Result<(), ValidationError> {
+    if value.chars().count() > max {
+        return Err(too_long(max));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(error(
+            "control_characters",
+            "must not contain control characters other than tabs and line breaks",
+        ));
+    }
+    Ok(())
+}
+
+fn too_long(max: usize) -> ValidationError {
+    ValidationError::new("too_long")
+        .with_message(format!("must be at most {max} characters").into())
+}
+
 /// `job_title`: at most 100 characters, no control characters (empty clears it).
 pub fn job_title(value: &str) -> Result<(), ValidationError> {
     if value.trim().chars().count() > 100 {
-        return Err(error("too_long", "must be at most 100 characters"));
+        return Err(too_long(100));
     }
     if value.chars().any(char::is_control) {
         return Err(error(

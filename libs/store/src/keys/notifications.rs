@@ -8,6 +8,7 @@ pub(super) const NOTIFICATION: &str = "NOTIF#";
 pub(super) const COUNTER: &str = "NOTIF_COUNTER#";
 pub(super) const PREFERENCES: &str = "NOTIF_PREFS#";
 pub(super) const TOMBSTONE: &str = "NOTIF_GONE#";
+pub(super) const DELIVERY: &str = "NOTIF_DELIVERY#";
 /// The index partition of a user's unread notifications, after `ORG#<org_id>`.
 pub const UNREAD_PARTITION: &str = "#UNREAD#";
 
@@ -50,6 +51,29 @@ pub fn notification_counter(org: OrgId<'_>, user: UserId<'_>) -> Key {
 
 pub fn notification_preferences(org: OrgId<'_>, user: UserId<'_>) -> Key {
     Key::new(org_partition(org), format!("{PREFERENCES}{}", user.0))
+}
+
+/// How one channel delivered a send request (or outbox notice) to one recipient:
+/// `NOTIF_DELIVERY#<request id>#<digest of user>#<channel>`, so a request's deliveries are one
+/// key range.
+pub fn notification_delivery(
+    org: OrgId<'_>,
+    request_id: &str,
+    user: UserId<'_>,
+    channel: &str,
+) -> Key {
+    Key::new(
+        org_partition(org),
+        format!("{DELIVERY}{request_id}#{}#{channel}", user_part(user)),
+    )
+}
+
+/// Every delivery of one request.
+pub fn notification_deliveries(org: OrgId<'_>, request_id: &str) -> Partition {
+    Partition {
+        pk: org_partition(org),
+        sk_prefix: format!("{DELIVERY}{request_id}#"),
+    }
 }
 
 /// The user's unread notifications in GSI1 (an item is there until it is read or deleted).

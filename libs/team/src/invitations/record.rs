@@ -265,19 +265,7 @@ fn invitable_role(role: &Role) -> Result<(), ValidationError> {
 
 /// At most 1000 characters; line breaks and tabs allowed, other control characters not.
 pub(crate) fn invitation_message(message: &str) -> Result<(), ValidationError> {
-    if message.chars().count() > 1000 {
-        return Err(field_error("too_long", "must be at most 1000 characters"));
-    }
-    if message
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return Err(field_error(
-            "control_characters",
-            "must not contain control characters other than tabs and line breaks",
-        ));
-    }
-    Ok(())
+    text::paragraphs(message, 1000)
 }
 
 /// The roles an invitation can carry: an owner is made by a role change, never invited.

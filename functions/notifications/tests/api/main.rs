@@ -1,5 +1,10 @@
-//! The notification centre's routes against DynamoDB Local: the caller's own notifications, the
-//! exact count after every change, preferences, tenancy and bad input.
+//! The notification centre's routes against DynamoDB Local and moto: the caller's own
+//! notifications, the exact count after every change, preferences, tenancy and bad input
+//! (here), sending to members and the dispatcher's delivery (`send`), and the real binaries
+//! through the local cloud (`e2e`).
+
+mod e2e;
+mod send;
 
 use auth::Role;
 use clock::Clock;
@@ -16,13 +21,23 @@ struct Harness {
     app: App,
     fixtures: Fixtures,
     org: String,
+    store: store::Store,
+    /// The notifications queue the send route puts on (a fresh one in moto).
+    queue: String,
 }
 
 async fn harness() -> Harness {
     let (dynamodb, settings) = test_support::fresh_function().await;
-    let app = App::new(&settings, dynamodb.clone(), Clock::system());
+    let sqs = test_support::sqs_client();
+    let queue = test_support::fresh_queue(&sqs).await;
+    let app = App::new(
+        &settings,
+        dynamodb.clone(),
+        notify::NotificationsQueue::new(sqs, queue.clone()),
+        Clock::system(),
+    );
     let store = store::Store::new(dynamodb, settings.table_name.as_str());
-    let fixtures = Fixtures::new(store, Clock::system());
+    let fixtures = Fixtures::new(store.clone(), Clock::system());
     let org = fixtures.org("own").await;
     fixtures.add_member(&org, "vie", Role::Viewer).await;
     Harness {
@@ -30,6 +45,8 @@ async fn harness() -> Harness {
         app,
         fixtures,
         org,
+        store,
+        queue,
     }
 }
 
@@ -318,6 +335,25 @@ async fn the_sample_events_reach_their_routes() {
         ("notifications-delete.json", StatusCode::NOT_FOUND),
         ("notifications-get-preferences.json", StatusCode::OK),
         ("notifications-change-preferences.json", StatusCode::OK),
+        ("notifications-send.json", StatusCode::ACCEPTED),
     ];
     test_support::samples::assert_samples_reach_their_routes(&h.api, &org, &samples).await;
+
+    // The SQS sample through the dispatcher's handler: the malformed record fails alone.
+    let raw =
+        std::fs::read_to_string(test_support::samples::dir().join("dispatcher-sqs-batch.json"))
+            .unwrap();
+    let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_str(&raw).unwrap();
+    let dispatcher = notifications::Dispatcher::new(
+        h.store.clone(),
+        notify::NotificationsQueue::new(test_support::sqs_client(), h.queue.clone()),
+        Clock::system(),
+    );
+    let response = dispatcher_function::handle(&dispatcher, event).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["7a1c2d3e-0000-4000-8000-000000000003"]);
 }

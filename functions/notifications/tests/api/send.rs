@@ -1,0 +1,574 @@
+//! `POST /v1/notifications` and the dispatcher's delivery of what it queues (in process, against
+//! DynamoDB Local and moto): roles, recipients checked per id, Idempotency-Key, preferences,
+//! redeliveries, poison messages, a 2,000-member fan-out in chunks, and the read stamp after
+//! mark-all-read.
+
+use std::collections::BTreeMap;
+
+use notifications::{Dispatched, Dispatcher, QueuedMessage};
+use notify::{Message, Notice, Recipients, Work};
+
+use super::*;
+
+fn body(extra: Value) -> Value {
+    let mut body = json!({
+        "type": "agent",
+        "severity": "warning",
+        "title": "Support bot is slow",
+        "body": "p95 is above 2 s.",
+        "data": {"agent_id": "support-bot"},
+    });
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    body
+}
+
+impl Harness {
+    fn dispatcher(&self) -> Dispatcher {
+        Dispatcher::new(
+            self.store.clone(),
+            notify::NotificationsQueue::new(test_support::sqs_client(), self.queue.clone()),
+            Clock::system(),
+        )
+    }
+
+    /// What waits on the notifications queue, taken off it, as a batch for the dispatcher.
+    async fn queued(&self) -> Vec<QueuedMessage> {
+        test_support::drain_queue(&test_support::sqs_client(), &self.queue)
+            .await
+            .into_iter()
+            .enumerate()
+            .map(|(i, body)| QueuedMessage {
+                message_id: format!("m{i}"),
+                body: body.to_string(),
+            })
+            .collect()
+    }
+
+    async fn dispatch(&self, messages: Vec<QueuedMessage>) -> Dispatched {
+        self.dispatcher().process(messages).await
+    }
+
+    async fn send_as(&self, user: &str, body: Value, key: Option<&str>) -> (StatusCode, Value) {
+        let mut call = self
+            .api
+            .request(Method::POST, "/v1/notifications")
+            .user(user)
+            .org(&self.org)
+            .json(&body.to_string());
+        if let Some(key) = key {
+            call = call.header("idempotency-key", key);
+        }
+        call.send().await.into_parts()
+    }
+
+    async fn titles(&self, user: &str) -> Vec<String> {
+        let (status, page) = self
+            .call(user, Method::GET, "/v1/notifications?limit=100", None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["title"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Whether `user` has an email delivery of `request_id` recorded as wanted.
+    async fn email_wanted(&self, request_id: &str, user: &str) -> bool {
+        let key = store::keys::notification_delivery(
+            store::keys::OrgId(&self.org),
+            request_id,
+            store::keys::UserId(user),
+            "email",
+        );
+        let item: Option<Value> = self.store.get(&key).await.unwrap();
+        item.is_some_and(|i| i["status"] == "wanted")
+    }
+}
+
+fn message(org: &str, id: &str, recipients: Recipients, notice: Notice) -> QueuedMessage {
+    let message = Message {
+        id: id.into(),
+        org_id: org.into(),
+        requested_at: time::OffsetDateTime::now_utc(),
+        work: Work::Notify { recipients, notice },
+    };
+    QueuedMessage {
+        message_id: format!("sqs-{id}"),
+        body: serde_json::to_string(&message).unwrap(),
+    }
+}
+
+fn notice(kind: NotificationType, title: &str) -> Notice {
+    Notice {
+        kind,
+        severity: Severity::Info,
+        title: title.into(),
+        body: "Details.".into(),
+        data: json!({}),
+        email_only: false,
+    }
+}
+
+#[tokio::test]
+async fn owners_and_admins_send_and_each_recipient_gets_one_notification() {
+    let h = harness().await;
+    h.fixtures.add_member(&h.org, "adm", Role::Admin).await;
+    h.fixtures.add_member(&h.org, "mem", Role::Member).await;
+    for user in ["mem", "vie"] {
+        let (status, problem) = h.send_as(user, body(json!({})), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{user}: {problem}");
+    }
+    // A member's bad body is still a 403: the role is checked first.
+    let (status, _) = h.send_as("mem", json!({"title": 1}), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(h.queued().await.is_empty(), "refused requests send nothing");
+
+    let (status, accepted) = h
+        .send_as("adm", body(json!({"user_ids": ["mem", "vie"]})), None)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let request_id = accepted["request_id"].as_str().unwrap().to_owned();
+    assert!(ulid::Ulid::from_string(&request_id).is_ok());
+    let batch = h.queued().await;
+    assert_eq!(batch.len(), 1);
+    let sent: Value = serde_json::from_str(&batch[0].body).unwrap();
+    assert_eq!(sent["id"], request_id.as_str());
+    assert_eq!(
+        sent["recipients"],
+        json!({"kind": "users", "value": ["mem", "vie"]})
+    );
+    assert_eq!(sent["notice"]["data"], json!({"agent_id": "support-bot"}));
+
+    // Delivered, then delivered again (SQS is at least once): one notification each.
+    let again = batch.clone();
+    let first = h.dispatch(batch).await;
+    assert_eq!((first.stored, first.duplicates), (2, 0), "{first:?}");
+    assert_eq!(first.emails_wanted, 2, "email is on by default");
+    let second = h.dispatch(again).await;
+    assert_eq!((second.stored, second.duplicates), (0, 2), "{second:?}");
+    for user in ["mem", "vie"] {
+        assert_eq!(h.titles(user).await, ["Support bot is slow"], "{user}");
+        assert_eq!(h.count(user).await, 1, "{user}");
+        assert!(h.email_wanted(&request_id, user).await);
+    }
+    assert!(h.titles("own").await.is_empty());
+    let (_, listed) = h.call("vie", Method::GET, "/v1/notifications", None).await;
+    let shown = &listed["items"][0];
+    assert_eq!(shown["type"], "agent");
+    assert_eq!(shown["severity"], "warning");
+    assert_eq!(shown["body"], "p95 is above 2 s.");
+    assert_eq!(shown["data"], json!({"agent_id": "support-bot"}));
+
+    // No user_ids: every member, as they are when it is delivered.
+    let (status, _) = h
+        .send_as("own", body(json!({"title": "All hands"})), None)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let batch = h.queued().await;
+    let sent: Value = serde_json::from_str(&batch[0].body).unwrap();
+    assert_eq!(sent["recipients"], json!({"kind": "all_members"}));
+    let outcome = h.dispatch(batch).await;
+    assert_eq!(outcome.stored, 4, "{outcome:?}");
+    for user in ["own", "adm", "mem", "vie"] {
+        assert!(h.titles(user).await.contains(&"All hands".to_owned()));
+    }
+}
+
+#[tokio::test]
+async fn bad_recipients_and_bodies_are_400_with_a_field_error_each_and_send_nothing() {
+    let h = harness().await;
+    h.fixtures.add_member(&h.org, "adm", Role::Admin).await;
+    h.fixtures.org("stranger").await;
+    let long = "x".repeat(300);
+    let (status, problem) = h
+        .send_as(
+            "own",
+            body(json!({"user_ids": ["adm", "ghost", "adm", long, "stranger", "vie"]})),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    let errors: BTreeMap<String, String> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap().to_owned(),
+                e["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        BTreeMap::from([
+            (
+                "user_ids[1]".into(),
+                "is not a member of this organization".into()
+            ),
+            ("user_ids[2]".into(), "repeats user_ids[0]".into()),
+            (
+                "user_ids[3]".into(),
+                "is not a member of this organization".into()
+            ),
+            (
+                "user_ids[4]".into(),
+                "is not a member of this organization".into()
+            ),
+        ]),
+        "a member of another organization is no member here"
+    );
+    let too_many: Vec<String> = (0..501).map(|i| format!("u{i}")).collect();
+    for (case, extra) in [
+        ("empty user_ids", json!({"user_ids": []})),
+        ("501 user_ids", json!({"user_ids": too_many})),
+        ("user_ids not strings", json!({"user_ids": [1]})),
+        ("no title", json!({"title": ""})),
+        ("long title", json!({"title": "t".repeat(201)})),
+        ("invisible title", json!({"title": "\u{200B}"})),
+        ("bidi title", json!({"title": "a\u{202E}b"})),
+        ("long body", json!({"body": "b".repeat(4001)})),
+        ("control in body", json!({"body": "a\u{0}b"})),
+        ("unknown type", json!({"type": "news"})),
+        ("unknown severity", json!({"severity": "fatal"})),
+        ("data not an object", json!({"data": [1, 2]})),
+        ("data over 8 KiB", json!({"data": {"x": "d".repeat(8200)}})),
+        ("unknown field", json!({"channels": ["email"]})),
+    ] {
+        let (status, problem) = h.send_as("own", body(extra), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{case}: {problem}");
+        assert_eq!(
+            problem["status"], 400,
+            "{case}: problem+json, not a bare error"
+        );
+    }
+    let (status, _) = h
+        .api
+        .request(Method::POST, "/v1/notifications")
+        .user("own")
+        .org(&h.org)
+        .body("text/plain", "hi")
+        .send()
+        .await
+        .into_parts();
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, _) = h
+        .send_as("own", body(json!({})), Some("bad key with spaces"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(h.queued().await.is_empty(), "nothing was sent");
+}
+
+#[tokio::test]
+async fn an_idempotency_key_sends_once_and_a_failed_send_is_sent_on_retry() {
+    let h = harness().await;
+    let (status, first) = h.send_as("own", body(json!({})), Some("k-1")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    let (status, replay) = h.send_as("own", body(json!({})), Some("k-1")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(replay, first, "the first answer, replayed");
+    assert_eq!(h.queued().await.len(), 1, "sent once");
+    let (status, problem) = h
+        .send_as("own", body(json!({"title": "Other"})), Some("k-1"))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(problem["code"], "idempotency_key_reused");
+
+    // The queue is unreachable: 503, and the key does not replay a 202 for nothing.
+    let broken = App::new(
+        &test_support::local_settings(h.store.table()),
+        test_support::dynamodb_client(),
+        notify::NotificationsQueue::new(test_support::sqs_client(), format!("{}-missing", h.queue)),
+        Clock::system(),
+    );
+    let broken = ApiClient::new(router(broken, &[]));
+    let (status, problem) = broken
+        .request(Method::POST, "/v1/notifications")
+        .user("own")
+        .org(&h.org)
+        .header("idempotency-key", "k-2")
+        .json(&body(json!({})).to_string())
+        .send()
+        .await
+        .into_parts();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    // The retry sends it, once, and later retries replay that answer.
+    let (status, sent) = h.send_as("own", body(json!({})), Some("k-2")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
+    let (_, replay) = h.send_as("own", body(json!({})), Some("k-2")).await;
+    assert_eq!(replay, sent);
+    let queued = h.queued().await;
+    assert_eq!(queued.len(), 1);
+    let message: Value = serde_json::from_str(&queued[0].body).unwrap();
+    assert_eq!(message["id"], sent["request_id"]);
+    // Another caller's same key is their own request.
+    h.fixtures.add_member(&h.org, "adm", Role::Admin).await;
+    let (_, theirs) = h.send_as("adm", body(json!({})), Some("k-2")).await;
+    assert_ne!(theirs["request_id"], sent["request_id"]);
+}
+
+#[tokio::test]
+async fn preferences_roles_and_departed_members_decide_who_gets_what() {
+    let h = harness().await;
+    h.fixtures.add_member(&h.org, "adm", Role::Admin).await;
+    h.fixtures.add_member(&h.org, "mem", Role::Member).await;
+    // vie mutes agent notices in the app; mem wants no agent email.
+    h.call(
+        "vie",
+        Method::POST,
+        "/v1/notifications/preferences",
+        Some(json!({"types": {"agent": {"in_app": false}}})),
+    )
+    .await;
+    h.call(
+        "mem",
+        Method::POST,
+        "/v1/notifications/preferences",
+        Some(json!({"types": {"agent": {"email": false}}})),
+    )
+    .await;
+    let removed = Notice {
+        email_only: true,
+        ..notice(NotificationType::Team, "You were removed")
+    };
+    let outcome = h
+        .dispatch(vec![
+            message(
+                &h.org,
+                "all",
+                Recipients::AllMembers,
+                notice(NotificationType::Agent, "Agent"),
+            ),
+            message(
+                &h.org,
+                "managers",
+                Recipients::Roles(vec![Role::Owner, Role::Admin]),
+                notice(NotificationType::Team, "Managers"),
+            ),
+            message(
+                &h.org,
+                "named",
+                Recipients::Users(vec!["mem".into(), "ghost".into(), "mem".into()]),
+                notice(NotificationType::Kb, "Named"),
+            ),
+            message(
+                &h.org,
+                "removed",
+                Recipients::Users(vec!["gone".into()]),
+                removed,
+            ),
+        ])
+        .await;
+    assert!(outcome.failed.is_empty(), "{outcome:?}");
+    assert_eq!(outcome.muted, 1, "vie's agent notice: {outcome:?}");
+    assert_eq!(outcome.not_members, 1, "ghost: {outcome:?}");
+    assert_eq!(h.titles("own").await, ["Managers", "Agent"]);
+    assert_eq!(h.titles("adm").await, ["Managers", "Agent"]);
+    assert_eq!(h.titles("mem").await, ["Named", "Agent"]);
+    assert!(h.titles("vie").await.is_empty(), "muted in the app");
+    assert_eq!(h.count("vie").await, 0);
+    // Email follows its own preference, in-app muting or not.
+    assert!(h.email_wanted("all", "vie").await);
+    assert!(!h.email_wanted("all", "mem").await);
+    assert!(h.email_wanted("all", "own").await);
+    // The removed member is told by email only: nothing in the app.
+    assert!(h.email_wanted("removed", "gone").await);
+    let gone: Option<Value> = h
+        .store
+        .get(&store::keys::notification_counter(
+            store::keys::OrgId(&h.org),
+            store::keys::UserId("gone"),
+        ))
+        .await
+        .unwrap();
+    assert!(gone.is_none(), "no counter, no notification: {gone:?}");
+}
+
+#[tokio::test]
+async fn a_poison_message_fails_alone() {
+    let h = harness().await;
+    let good = message(
+        &h.org,
+        "good",
+        Recipients::Users(vec!["vie".into()]),
+        notice(NotificationType::System, "Fine"),
+    );
+    let garbage = QueuedMessage {
+        message_id: "sqs-garbage".into(),
+        body: "{not json".into(),
+    };
+    let unknown = QueuedMessage {
+        message_id: "sqs-unknown".into(),
+        body: json!({"id": "x", "org_id": h.org, "requested_at": "2026-12-02T08:00:00Z", "kind": "teleport"})
+            .to_string(),
+    };
+    let outcome = h.dispatch(vec![garbage, good, unknown]).await;
+    let mut failed = outcome.failed.clone();
+    failed.sort();
+    assert_eq!(failed, ["sqs-garbage", "sqs-unknown"]);
+    assert_eq!(outcome.stored, 1);
+    assert_eq!(h.titles("vie").await, ["Fine"]);
+}
+
+#[tokio::test]
+async fn a_fan_out_to_2000_members_goes_in_chunks_with_one_notification_each() {
+    let h = harness().await;
+    let org = h.fixtures.org("big-owner").await;
+    // 2,000 more members, written straight to the table (the dispatcher reads member items).
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..2000 {
+        let store = h.store.clone();
+        let org = org.clone();
+        writes.spawn(async move {
+            let membership = auth::records::MembershipRecord {
+                org_id: org,
+                user_id: format!("u{i:04}"),
+                role: Role::Member,
+                joined_at: time::OffsetDateTime::now_utc(),
+            };
+            let (item, _) = membership.items().unwrap();
+            store.put(item, store::Condition::Always).await.unwrap();
+        });
+        if writes.len() >= 32 {
+            writes.join_next().await.unwrap().unwrap();
+        }
+    }
+    writes.join_all().await;
+    let members: usize = 2001;
+
+    let started = std::time::Instant::now();
+    let first = h
+        .dispatch(vec![message(
+            &org,
+            "fan-out",
+            Recipients::AllMembers,
+            notice(NotificationType::System, "Maintenance tonight"),
+        )])
+        .await;
+    assert_eq!(first.stored, 0, "split, not delivered: {first:?}");
+    assert_eq!(first.requeued, members.div_ceil(notifications::CHUNK));
+    let chunks = h.queued().await;
+    assert_eq!(chunks.len(), first.requeued);
+    let mut stored = 0;
+    for batch in chunks.chunks(10) {
+        let outcome = h.dispatch(batch.to_vec()).await;
+        assert!(outcome.failed.is_empty(), "{outcome:?}");
+        stored += outcome.stored;
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(stored, members);
+    println!(
+        "fan-out: {members} notifications in {:.1} s ({:.0}/s)",
+        elapsed.as_secs_f64(),
+        members as f64 / elapsed.as_secs_f64()
+    );
+    // A chunk delivered again stores nothing.
+    let again = h.dispatch(vec![chunks[0].clone()]).await;
+    assert_eq!((again.stored, again.duplicates), (0, notifications::CHUNK));
+    // One notification per member, each counted once.
+    let partition = store::keys::Partition {
+        pk: format!("ORG#{org}"),
+        sk_prefix: "NOTIF#".into(),
+    };
+    let (all, complete) = h
+        .store
+        .query_all::<Value>(store::Query::new("all", partition, 1000, None), 10)
+        .await
+        .unwrap();
+    assert!(complete);
+    assert_eq!(all.len(), members);
+    let users: std::collections::HashSet<&str> =
+        all.iter().map(|n| n["user_id"].as_str().unwrap()).collect();
+    assert_eq!(users.len(), members);
+    let counters: Vec<store::Key> = users
+        .iter()
+        .take(100)
+        .map(|u| {
+            store::keys::notification_counter(store::keys::OrgId(&org), store::keys::UserId(u))
+        })
+        .collect();
+    for counter in h.store.batch_get(&counters).await.unwrap() {
+        let counter: Value = store::from_item(counter.unwrap()).unwrap();
+        assert_eq!(counter["unread"], 1, "{counter}");
+    }
+}
+
+#[tokio::test]
+async fn mark_all_read_is_stamped_afterwards_through_the_outbox() {
+    let h = harness().await;
+    for i in 0..3 {
+        h.deliver(&h.org, "vie", &format!("r{i}"), NotificationType::Team)
+            .await;
+    }
+    let (status, marked) = h
+        .call("vie", Method::POST, "/v1/notifications/mark-all-read", None)
+        .await;
+    assert_eq!((status, marked), (StatusCode::OK, json!({"updated": 3})));
+    let (_, before) = h
+        .call("vie", Method::GET, "/v1/notifications/unread-count", None)
+        .await;
+    // The mark-all-read recorded its stamp in its own transaction.
+    let (records, _) = h
+        .store
+        .query_all::<outbox::OutboxRecord>(
+            store::Query::new(
+                "outbox",
+                store::keys::outbox(store::keys::OrgId(&h.org)),
+                100,
+                None,
+            ),
+            10,
+        )
+        .await
+        .unwrap();
+    let stamps: Vec<&outbox::OutboxRecord> = records
+        .iter()
+        .filter(
+            |r| matches!(&r.record, outbox::SideEffect::StampRead { user_id } if user_id == "vie"),
+        )
+        .collect();
+    assert_eq!(stamps.len(), 1);
+    let outbox::Route::Notifications(stamp) = stamps[0].route();
+    let batch = || {
+        vec![QueuedMessage {
+            message_id: "sqs-stamp".into(),
+            body: serde_json::to_string(&stamp).unwrap(),
+        }]
+    };
+    let outcome = h.dispatch(batch()).await;
+    assert_eq!(outcome.stamped, 3, "{outcome:?}");
+    assert_eq!(
+        h.dispatch(batch()).await.stamped,
+        0,
+        "a redelivery stamps nothing"
+    );
+    // Every one shows the same read time, now stored on the item; no count moved.
+    let (_, after) = h
+        .call("vie", Method::GET, "/v1/notifications/unread-count", None)
+        .await;
+    assert_eq!(after, before);
+    let (_, list) = h
+        .call("vie", Method::GET, "/v1/notifications?status=read", None)
+        .await;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert!(items.iter().all(|n| n["read_at"] == items[0]["read_at"]));
+    let partition = store::keys::Partition {
+        pk: format!("ORG#{}", h.org),
+        sk_prefix: "NOTIF#".into(),
+    };
+    let (stored, _) = h
+        .store
+        .query_all::<Value>(store::Query::new("all", partition, 100, None), 1)
+        .await
+        .unwrap();
+    assert!(
+        stored
+            .iter()
+            .all(|n| n["read_at"].is_string() && n.get("GSI1PK").is_none())
+    );
+}

@@ -1,0 +1,400 @@
+//! The dispatcher's domain: a batch of notifications-queue messages in, each delivered (or
+//! reported failed, alone, so SQS retries only it and then moves it to the dead-letter queue).
+//!
+//! - **Who:** recipients are resolved when the message is delivered (members change meanwhile):
+//!   named users who are still members, or the members holding the named roles, or every
+//!   member. A user who is no longer a member gets nothing in the app (logged). A message for
+//!   more than [`CHUNK`] recipients is split into messages of named users, put back on the
+//!   queue, so no invocation runs out of time however large the organization.
+//! - **Once:** a notification's id comes from the message id, the recipient and the request
+//!   time, so a redelivered (or re-split) message stores nothing new and counts nothing twice.
+//! - **Preferences:** each recipient's in-app preference for the type decides the in-app
+//!   notification; their email preference decides whether email is wanted, recorded as a
+//!   delivery for the email channel (its own issue sends it). An `email_only` notice (to a
+//!   removed member) is never stored in the app.
+
+use std::collections::HashSet;
+
+use auth::records::MembershipRecord;
+use clock::{Clock, DateTime};
+use notify::{Message, Notice, NotificationsQueue, Recipients, Work};
+use serde::Serialize;
+use store::keys::{self, OrgId, UserId};
+use store::{Condition, Query, Store, StoreError};
+use tokio::task::JoinSet;
+
+use crate::inbox::{Delivered, Inbox, InboxError};
+use crate::record::{NewNotification, notification_id};
+
+/// Recipients one message delivers to; more are split into messages of this many.
+pub const CHUNK: usize = 100;
+/// Deliveries of one message in flight at once.
+const CONCURRENT_DELIVERIES: usize = 16;
+/// Pages of notifications one stamp message stamps before it puts itself back on the queue.
+const STAMP_PAGES: usize = 10;
+const STAMP_PAGE: u16 = 100;
+/// How long a delivery record is kept (the delivery log of the email issue reads it).
+const DELIVERY_KEPT: clock::Duration = clock::Duration::days(30);
+const DELIVERY_ENTITY: &str = "notification_delivery";
+
+/// One message of an SQS batch.
+#[derive(Clone, Debug)]
+pub struct QueuedMessage {
+    /// SQS's id, which a partial batch response names.
+    pub message_id: String,
+    pub body: String,
+}
+
+/// What became of a batch.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Dispatched {
+    /// Notifications stored in the app.
+    pub stored: usize,
+    /// Stored before: a redelivery.
+    pub duplicates: usize,
+    /// Recipients whose in-app preference for the type is off.
+    pub muted: usize,
+    /// Named users who are no longer members.
+    pub not_members: usize,
+    /// Recipients whose email preference allows the type.
+    pub emails_wanted: usize,
+    /// Messages put back on the queue: chunks of a large message, or the rest of a stamp.
+    pub requeued: usize,
+    /// Notifications stamped read after a mark-all-read.
+    pub stamped: usize,
+    /// SQS ids of the messages that failed, for the partial batch response.
+    pub failed: Vec<String>,
+}
+
+impl Dispatched {
+    fn add(&mut self, other: Dispatched) {
+        self.stored += other.stored;
+        self.duplicates += other.duplicates;
+        self.muted += other.muted;
+        self.not_members += other.not_members;
+        self.emails_wanted += other.emails_wanted;
+        self.requeued += other.requeued;
+        self.stamped += other.stamped;
+        self.failed.extend(other.failed);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum DispatchError {
+    #[error("the message does not parse: {0}")]
+    Malformed(String),
+    #[error("messages could not be put back on the queue: {0}")]
+    NotRequeued(String),
+    #[error(transparent)]
+    Inbox(#[from] InboxError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A delivery of one channel, as recorded.
+#[derive(Serialize)]
+struct DeliveryRecord<'a> {
+    request_id: &'a str,
+    user_id: &'a str,
+    channel: &'a str,
+    /// `wanted`: the recipient's preference asks for it; the channel's sender takes it from
+    /// here.
+    status: &'a str,
+    #[serde(rename = "type")]
+    kind: notify::NotificationType,
+    #[serde(with = "clock::serde_rfc3339")]
+    recorded_at: DateTime,
+}
+
+/// Delivers notifications-queue messages. Built once per cold start.
+#[derive(Clone)]
+pub struct Dispatcher {
+    store: Store,
+    inbox: Inbox,
+    queue: NotificationsQueue,
+    clock: Clock,
+}
+
+impl Dispatcher {
+    /// `queue` is the notifications queue itself, where large messages' chunks go back.
+    pub fn new(store: Store, queue: NotificationsQueue, clock: Clock) -> Self {
+        Self {
+            inbox: Inbox::new(store.clone(), clock.clone()),
+            store,
+            queue,
+            clock,
+        }
+    }
+
+    /// Delivers every message it can, the messages of a batch side by side; a message that does
+    /// not parse or could not be delivered is reported failed (and logged), alone.
+    pub async fn process(&self, messages: Vec<QueuedMessage>) -> Dispatched {
+        let mut running = JoinSet::new();
+        for queued in messages {
+            let dispatcher = self.clone();
+            running.spawn(async move {
+                let result = dispatcher.handle(&queued.body).await;
+                (queued.message_id, result)
+            });
+        }
+        let mut outcome = Dispatched::default();
+        while let Some(joined) = running.join_next().await {
+            match joined {
+                Ok((_, Ok(done))) => outcome.add(done),
+                Ok((message_id, Err(error))) => {
+                    tracing::error!(%message_id, %error, "notification message not delivered");
+                    outcome.failed.push(message_id);
+                }
+                // The runtime aborts on panic (release profile); a test build reports it.
+                Err(error) => tracing::error!(%error, "a delivery task ended abnormally"),
+            }
+        }
+        outcome
+    }
+
+    async fn handle(&self, body: &str) -> Result<Dispatched, DispatchError> {
+        let message: Message =
+            serde_json::from_str(body).map_err(|e| DispatchError::Malformed(e.to_string()))?;
+        let mut outcome = Dispatched::default();
+        match &message.work {
+            Work::Notify { recipients, notice } => {
+                self.notify(&message, recipients, notice, &mut outcome)
+                    .await?
+            }
+            Work::StampRead { user_id } => {
+                self.stamp(&message, user_id, &mut outcome).await?;
+            }
+            Work::CloseConnections { user_id } => {
+                // Nothing holds connections yet: the real-time issue closes them here.
+                tracing::info!(org_id = %message.org_id, %user_id, "no connections to close");
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn notify(
+        &self,
+        message: &Message,
+        recipients: &Recipients,
+        notice: &Notice,
+        outcome: &mut Dispatched,
+    ) -> Result<(), DispatchError> {
+        let org = message.org_id.as_str();
+        let users = match recipients {
+            Recipients::Users(ids) if ids.len() > CHUNK => ids.clone(),
+            // A removed member is told by email: they are no member by now.
+            Recipients::Users(ids) if notice.email_only => ids.clone(),
+            Recipients::Users(ids) => {
+                let members = self.still_members(org, ids).await?;
+                let named = ids.iter().collect::<HashSet<_>>().len();
+                if members.len() < named {
+                    outcome.not_members += named - members.len();
+                    tracing::info!(
+                        org_id = org,
+                        message_id = %message.id,
+                        skipped = named - members.len(),
+                        "named users who are no longer members get nothing in the app"
+                    );
+                }
+                members
+            }
+            Recipients::Roles(roles) => self.members(org, Some(roles)).await?,
+            Recipients::AllMembers => self.members(org, None).await?,
+        };
+        if users.len() > CHUNK {
+            let chunks: Vec<Message> = users
+                .chunks(CHUNK)
+                .map(|chunk| Message {
+                    work: Work::Notify {
+                        recipients: Recipients::Users(chunk.to_vec()),
+                        notice: notice.clone(),
+                    },
+                    ..message.clone()
+                })
+                .collect();
+            if let Some((_, reason)) = self.queue.send_all(&chunks).await.pop() {
+                return Err(DispatchError::NotRequeued(reason));
+            }
+            outcome.requeued += chunks.len();
+            return Ok(());
+        }
+        let names: Vec<&str> = users.iter().map(String::as_str).collect();
+        let preferences = crate::preferences::preferences_of(&self.store, org, &names).await?;
+        let mut running = JoinSet::new();
+        let mut first_error = None;
+        for (user, preferences) in users.iter().zip(preferences) {
+            if running.len() >= CONCURRENT_DELIVERIES {
+                collect(running.join_next().await, outcome, &mut first_error);
+            }
+            let (dispatcher, message, notice, user) =
+                (self.clone(), message.clone(), notice.clone(), user.clone());
+            let in_app = !notice.email_only && preferences.allows_in_app(notice.kind);
+            let email = preferences.allows_email(notice.kind);
+            running.spawn(async move {
+                dispatcher
+                    .deliver_to(&message, &notice, &user, in_app, email)
+                    .await
+            });
+        }
+        while let Some(joined) = running.join_next().await {
+            collect(Some(joined), outcome, &mut first_error);
+        }
+        match first_error {
+            None => Ok(()),
+            Some(error) => Err(error),
+        }
+    }
+
+    /// One recipient: the in-app notification (with the counter) and the email wanted.
+    async fn deliver_to(
+        &self,
+        message: &Message,
+        notice: &Notice,
+        user: &str,
+        in_app: bool,
+        email: bool,
+    ) -> Result<Dispatched, DispatchError> {
+        let org = message.org_id.as_str();
+        let mut outcome = Dispatched::default();
+        if in_app {
+            let new = NewNotification {
+                id: notification_id(&message.id, user, message.requested_at),
+                kind: notice.kind,
+                severity: notice.severity,
+                title: notice.title.clone(),
+                body: notice.body.clone(),
+                data: notice.data.clone(),
+                request_id: message.id.clone(),
+            };
+            match self.inbox.deliver(org, user, new).await? {
+                Delivered::Stored(_) => outcome.stored += 1,
+                Delivered::Duplicate => outcome.duplicates += 1,
+            }
+        } else if !notice.email_only {
+            outcome.muted += 1;
+        }
+        if email {
+            self.want_email(message, notice, user).await?;
+            outcome.emails_wanted += 1;
+        }
+        Ok(outcome)
+    }
+
+    /// Records that `user` wants this notice by email (once, however often it is delivered).
+    async fn want_email(
+        &self,
+        message: &Message,
+        notice: &Notice,
+        user: &str,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let record = DeliveryRecord {
+            request_id: &message.id,
+            user_id: user,
+            channel: "email",
+            status: "wanted",
+            kind: notice.kind,
+            recorded_at: now,
+        };
+        let key =
+            keys::notification_delivery(OrgId(&message.org_id), &message.id, UserId(user), "email");
+        let item = store::with_ttl(
+            store::item(&key, DELIVERY_ENTITY, &record)?,
+            (now + DELIVERY_KEPT).unix_timestamp(),
+        );
+        match self.store.put(item, Condition::NotExists).await {
+            Err(e) if !e.is_condition_failed() => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Those of `ids` who are members of `org` (one BatchGetItem per 100).
+    async fn still_members(&self, org: &str, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut members = Vec::with_capacity(ids.len());
+        let mut seen = HashSet::new();
+        let usable: Vec<&String> = ids
+            .iter()
+            .filter(|id| auth::is_usable_user_id(id) && seen.insert(id.as_str()))
+            .collect();
+        for chunk in usable.chunks(100) {
+            let keys: Vec<_> = chunk
+                .iter()
+                .map(|id| keys::org_member(OrgId(org), UserId(id)))
+                .collect();
+            for (id, item) in chunk.iter().zip(self.store.batch_get(&keys).await?) {
+                if item.is_some() {
+                    members.push((*id).clone());
+                }
+            }
+        }
+        Ok(members)
+    }
+
+    /// The members of `org` (holding one of `roles`, when given), read page by page.
+    async fn members(
+        &self,
+        org: &str,
+        roles: Option<&[auth::Role]>,
+    ) -> Result<Vec<String>, StoreError> {
+        let query = Query::new("members", keys::org_members(OrgId(org)), 1000, None);
+        let (members, _) = self
+            .store
+            .query_all::<MembershipRecord>(query, usize::MAX)
+            .await?;
+        Ok(members
+            .into_iter()
+            .filter(|m| roles.is_none_or(|roles| roles.contains(&m.role)))
+            .map(|m| m.user_id)
+            .collect())
+    }
+
+    /// Stamps what a mark-all-read covered, a few pages at a time; the rest goes back on the
+    /// queue as the same message.
+    async fn stamp(
+        &self,
+        message: &Message,
+        user: &str,
+        outcome: &mut Dispatched,
+    ) -> Result<(), DispatchError> {
+        for _ in 0..STAMP_PAGES {
+            let stamped = self
+                .inbox
+                .stamp_covered(&message.org_id, user, STAMP_PAGE)
+                .await?;
+            outcome.stamped += stamped;
+            if stamped < usize::from(STAMP_PAGE) {
+                return Ok(());
+            }
+        }
+        if let Some((_, reason)) = self
+            .queue
+            .send_all(std::slice::from_ref(message))
+            .await
+            .pop()
+        {
+            return Err(DispatchError::NotRequeued(reason));
+        }
+        outcome.requeued += 1;
+        Ok(())
+    }
+}
+
+/// Adds one finished delivery to `outcome`, keeping the first error.
+fn collect(
+    joined: Option<Result<Result<Dispatched, DispatchError>, tokio::task::JoinError>>,
+    outcome: &mut Dispatched,
+    first_error: &mut Option<DispatchError>,
+) {
+    match joined {
+        Some(Ok(Ok(done))) => outcome.add(done),
+        Some(Ok(Err(error))) => {
+            first_error.get_or_insert(error);
+        }
+        Some(Err(error)) => {
+            first_error.get_or_insert(DispatchError::Store(StoreError::Internal(
+                error.to_string(),
+            )));
+        }
+        None => {}
+    }
+}
