@@ -26,6 +26,7 @@ pub async fn handle(dispatcher: &Dispatcher, event: SqsEvent) -> SqsBatchRespons
         emails_wanted = outcome.emails_wanted,
         requeued = outcome.requeued,
         stamped = outcome.stamped,
+        expired = outcome.expired,
         failed = outcome.failed.len() + failures.len(),
         "batch dispatched"
     );

@@ -246,7 +246,7 @@ async fn write_cost(options: &IngestOptions, mix: Mix) -> Result<String, String>
 }
 
 /// An item's size as DynamoDB counts it: attribute names plus values.
-fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
+pub(crate) fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
     item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
 }
 

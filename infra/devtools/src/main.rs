@@ -15,11 +15,16 @@
 //! - `webhook --binaries DIR --dynamodb URL --sqs URL [--runs N] [--orgs N] [--concurrency N]`:
 //!   the Stripe webhook's cold start with its refetch, and a delivery run of every event N
 //!   organizations' billing made, chaos off and on (see `infra/bench-webhook`).
+//! - `dispatcher --binaries DIR --dynamodb URL --sqs URL [--runs N] [--messages N] [--in-flight N]
+//!   [--members N]`: the notifications dispatcher's cold start, a closed loop of single-recipient
+//!   messages, a fan-out to N members and the write units per notification (see
+//!   `infra/bench-dispatcher`).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
 
 mod bench;
+mod dispatch;
 mod ingest;
 mod relay;
 mod webhook;
@@ -168,6 +173,21 @@ async fn run_relay(flags: &HashMap<String, String>) -> Result<String, String> {
     .await
 }
 
+async fn run_dispatcher(flags: &HashMap<String, String>) -> Result<String, String> {
+    let get = |name: &str| required(flags, name);
+    let count = |name: &str, default: usize| number(flags, name, default);
+    dispatch::run(dispatch::DispatchOptions {
+        binaries: get("binaries")?.into(),
+        dynamodb: get("dynamodb")?,
+        sqs: get("sqs")?,
+        runs: count("runs", 21)?,
+        messages: count("messages", 1000)?,
+        in_flight: count("in-flight", 10)?,
+        members: count("members", 1000)?,
+    })
+    .await
+}
+
 async fn run_ingest(flags: &HashMap<String, String>) -> Result<String, String> {
     let get = |name: &str| required(flags, name);
     let counts = get("events")?
@@ -212,6 +232,10 @@ async fn main() -> ExitCode {
             Ok(f) => run_relay(&f).await,
             Err(e) => Err(e),
         },
+        Some("dispatcher") => match flags(&args[1..]) {
+            Ok(f) => run_dispatcher(&f).await,
+            Err(e) => Err(e),
+        },
         Some("webhook") => match flags(&args[1..]) {
             Ok(f) => run_webhook(&f).await,
             Err(e) => Err(e),
@@ -229,7 +253,8 @@ async fn main() -> ExitCode {
                   bench --binaries DIR --dynamodb URL --sqs URL --table NAME --function ID=EVENT... [--runs N] [--burst N]\n\
                   ingest --binaries DIR --dynamodb URL --sqs URL --events N[,N...] [--concurrency N]\n\
                   relay --binaries DIR --dynamodb URL --sqs URL [--runs N] [--changes N] [--rate N]\n\
-                  webhook --binaries DIR --dynamodb URL --sqs URL [--runs N] [--orgs N] [--concurrency N]"
+                  webhook --binaries DIR --dynamodb URL --sqs URL [--runs N] [--orgs N] [--concurrency N]\n\
+                  dispatcher --binaries DIR --dynamodb URL --sqs URL [--runs N] [--messages N] [--in-flight N] [--members N]"
                 .into(),
         ),
     };

@@ -33,6 +33,10 @@ const CONCURRENT_DELIVERIES: usize = 16;
 /// Pages of notifications one stamp message stamps before it puts itself back on the queue.
 const STAMP_PAGES: usize = 10;
 const STAMP_PAGE: u16 = 100;
+/// Every this many changes of a user's notifications (counter versions), a delivery also
+/// expires a few of their unread notifications older than the unread retention.
+const EXPIRY_EVERY: i64 = 50;
+const EXPIRY_BATCH: u16 = 25;
 /// How long a delivery record is kept (the delivery log of the email issue reads it).
 const DELIVERY_KEPT: clock::Duration = clock::Duration::days(30);
 const DELIVERY_ENTITY: &str = "notification_delivery";
@@ -62,6 +66,8 @@ pub struct Dispatched {
     pub requeued: usize,
     /// Notifications stamped read after a mark-all-read.
     pub stamped: usize,
+    /// Unread notifications older than the unread retention, deleted.
+    pub expired: usize,
     /// SQS ids of the messages that failed, for the partial batch response.
     pub failed: Vec<String>,
 }
@@ -75,6 +81,7 @@ impl Dispatched {
         self.emails_wanted += other.emails_wanted;
         self.requeued += other.requeued;
         self.stamped += other.stamped;
+        self.expired += other.expired;
         self.failed.extend(other.failed);
     }
 }
@@ -181,22 +188,32 @@ impl Dispatcher {
     ) -> Result<(), DispatchError> {
         let org = message.org_id.as_str();
         let users = match recipients {
-            Recipients::Users(ids) if ids.len() > CHUNK => ids.clone(),
-            // A removed member is told by email: they are no member by now.
-            Recipients::Users(ids) if notice.email_only => ids.clone(),
             Recipients::Users(ids) => {
-                let members = self.still_members(org, ids).await?;
-                let named = ids.iter().collect::<HashSet<_>>().len();
-                if members.len() < named {
-                    outcome.not_members += named - members.len();
+                // Each once (a batch read refuses repeated keys), and only ids that can be keys.
+                let mut seen = HashSet::new();
+                let named: Vec<String> = ids
+                    .iter()
+                    .filter(|id| auth::is_usable_user_id(id) && seen.insert(id.as_str()))
+                    .cloned()
+                    .collect();
+                // Too many to check here: split first. A removed member is told by email:
+                // they are no member by now.
+                let users = if named.len() > CHUNK || notice.email_only {
+                    named.clone()
+                } else {
+                    self.still_members(org, &named).await?
+                };
+                let skipped = ids.iter().collect::<HashSet<_>>().len() - users.len();
+                if skipped > 0 && named.len() <= CHUNK {
+                    outcome.not_members += skipped;
                     tracing::info!(
                         org_id = org,
                         message_id = %message.id,
-                        skipped = named - members.len(),
+                        skipped,
                         "named users who are no longer members get nothing in the app"
                     );
                 }
-                members
+                users
             }
             Recipients::Roles(roles) => self.members(org, Some(roles)).await?,
             Recipients::AllMembers => self.members(org, None).await?,
@@ -267,7 +284,20 @@ impl Dispatcher {
                 request_id: message.id.clone(),
             };
             match self.inbox.deliver(org, user, new).await? {
-                Delivered::Stored(_) => outcome.stored += 1,
+                Delivered::Stored(count) => {
+                    outcome.stored += 1;
+                    if count.version % EXPIRY_EVERY == 0 {
+                        // Housekeeping: a failure here must not fail (and redeliver) the message.
+                        match self.inbox.expire_old_unread(org, user, EXPIRY_BATCH).await {
+                            Ok(expired) => outcome.expired += expired,
+                            Err(error) => tracing::warn!(
+                                org_id = org,
+                                %error,
+                                "old unread notifications not expired"
+                            ),
+                        }
+                    }
+                }
                 Delivered::Duplicate => outcome.duplicates += 1,
             }
         } else if !notice.email_only {
@@ -308,22 +338,18 @@ impl Dispatcher {
         }
     }
 
-    /// Those of `ids` who are members of `org` (one BatchGetItem per 100).
+    /// Those of `ids` (distinct, usable as keys) who are members of `org` (one BatchGetItem per
+    /// 100).
     async fn still_members(&self, org: &str, ids: &[String]) -> Result<Vec<String>, StoreError> {
         let mut members = Vec::with_capacity(ids.len());
-        let mut seen = HashSet::new();
-        let usable: Vec<&String> = ids
-            .iter()
-            .filter(|id| auth::is_usable_user_id(id) && seen.insert(id.as_str()))
-            .collect();
-        for chunk in usable.chunks(100) {
+        for chunk in ids.chunks(100) {
             let keys: Vec<_> = chunk
                 .iter()
                 .map(|id| keys::org_member(OrgId(org), UserId(id)))
                 .collect();
             for (id, item) in chunk.iter().zip(self.store.batch_get(&keys).await?) {
                 if item.is_some() {
-                    members.push((*id).clone());
+                    members.push(id.clone());
                 }
             }
         }

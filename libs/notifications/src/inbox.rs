@@ -495,6 +495,37 @@ impl Inbox {
         })
     }
 
+    /// Expires (deletes, counting each down) up to `limit` of the user's unread notifications
+    /// created more than [`crate::UNREAD_RETENTION`] ago, oldest first. Unread ones never expire
+    /// by TTL: the counter would no longer match. Answers how many.
+    pub async fn expire_old_unread(
+        &self,
+        org: &str,
+        user: &str,
+        limit: u16,
+    ) -> Result<usize, InboxError> {
+        let counter = self.counter(org, user).await?;
+        let before = self.clock.now() - crate::UNREAD_RETENTION;
+        let (index, partition) = keys::unread_notifications(OrgId(org), UserId(user));
+        let mut query = Query::new("oldest-unread", partition, limit, None).on_index(index);
+        query.sort_range = Some((
+            keys::unread_sort(counter.watermark + 1),
+            keys::unread_sort(LAST_SEQUENCE),
+        ));
+        let page: Page<Stored> = self.store.query(query).await?;
+        let mut expired = 0;
+        // Sequences follow creation: the first one young enough ends the run.
+        for stored in page.items.iter().take_while(|n| n.created_at < before) {
+            match self.delete(org, user, &stored.id).await {
+                Ok(()) => expired += 1,
+                // Read or deleted meanwhile.
+                Err(InboxError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(expired)
+    }
+
     /// Stamps up to `limit` of the notifications mark-all-read covered with its time (and their
     /// retention), taking them out of the unread index; no count changes. Answers how many.
     /// Run after a mark-all-read until it answers 0.

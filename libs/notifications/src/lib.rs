@@ -19,7 +19,9 @@
 //!
 //! Unread notifications are also in GSI1 under the user, sorted by sequence, until they are read
 //! or deleted, so the unread list is the key range above the watermark. Read notifications
-//! expire after [`READ_RETENTION`]; unread ones never expire by TTL (that would corrupt the count).
+//! expire after [`READ_RETENTION`]; unread ones never expire by TTL (that would corrupt the count):
+//! those older than [`UNREAD_RETENTION`] are deleted by the application, counted down like any
+//! delete ([`Inbox::expire_old_unread`], which the dispatcher runs for a user now and then).
 
 mod dispatch;
 mod inbox;
@@ -33,5 +35,8 @@ pub use preferences::{Channels, ChannelsChange, Preferences, PreferencesChange};
 pub use record::{NewNotification, Notification, notification_id};
 pub use send::{MAX_DATA_BYTES, MAX_USER_IDS, SendAccepted, SendError, SendNotification, Sender};
 
-/// How long a read notification is kept.
+/// How long a read notification is kept (by TTL).
 pub const READ_RETENTION: clock::Duration = clock::Duration::days(90);
+
+/// How long an unread notification is kept (by the application, see [`Inbox::expire_old_unread`]).
+pub const UNREAD_RETENTION: clock::Duration = clock::Duration::days(180);

@@ -325,3 +325,35 @@ async fn preferences_default_on_and_partial_changes_keep_the_rest() {
         .is_err()
     );
 }
+
+#[tokio::test]
+async fn unread_notifications_past_their_retention_are_expired_and_counted_down() {
+    let client = test_support::dynamodb_client();
+    let table = test_support::fresh_table(&client).await;
+    let clock = Clock::manual(time::macros::datetime!(2026-01-01 09:00 UTC));
+    let inbox = Inbox::new(Store::new(client, table), clock.clone());
+    let (org, user) = ("o-expiry", "ada");
+    for i in 0..3 {
+        let old = new(&format!("old{i}"), user, NotificationType::Agent, i);
+        inbox.deliver(org, user, old).await.unwrap();
+    }
+    let read = new("old-read", user, NotificationType::Agent, 9);
+    let read_id = read.id.clone();
+    inbox.deliver(org, user, read).await.unwrap();
+    inbox.mark_read(org, user, &read_id).await.unwrap();
+    clock.advance(notifications::UNREAD_RETENTION + time::Duration::days(1));
+    let fresh = new("fresh", user, NotificationType::Agent, 10);
+    inbox.deliver(org, user, fresh).await.unwrap();
+    assert_eq!(inbox.unread_count(org, user).await.unwrap().count, 4);
+
+    // Two at a time, oldest first; the fresh one and the read one (TTL's to expire) stay.
+    assert_eq!(inbox.expire_old_unread(org, user, 2).await.unwrap(), 2);
+    assert_eq!(inbox.expire_old_unread(org, user, 25).await.unwrap(), 1);
+    assert_eq!(inbox.expire_old_unread(org, user, 25).await.unwrap(), 0);
+    assert_eq!(inbox.unread_count(org, user).await.unwrap().count, 1);
+    let unread = all(&inbox, org, user, Status::Unread).await;
+    assert_eq!(unread.len(), 1);
+    assert_eq!(unread[0].title, "Notice fresh");
+    let everything = all(&inbox, org, user, Status::All).await;
+    assert_eq!(everything.len(), 2, "the fresh one and the read one");
+}
