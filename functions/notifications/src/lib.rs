@@ -238,7 +238,8 @@ async fn mark_all_read(
     let updated = app
         .inbox
         .mark_all_read(&member.org_id, member.user_id())
-        .await?;
+        .await?
+        .updated;
     Ok(Json(MarkedAllRead { updated }))
 }
 

@@ -23,15 +23,16 @@ use store::keys::{self, OrgId, UserId};
 use store::{Condition, Query, Store, StoreError};
 use tokio::task::JoinSet;
 
-use crate::inbox::{Delivered, Inbox, InboxError};
+use crate::inbox::{Covered, Delivered, Inbox, InboxError};
 use crate::record::{NewNotification, notification_id};
 
 /// Recipients one message delivers to; more are split into messages of this many.
 pub const CHUNK: usize = 100;
 /// Deliveries of one message in flight at once.
 const CONCURRENT_DELIVERIES: usize = 16;
-/// Pages of notifications one stamp message stamps before it puts itself back on the queue.
-const STAMP_PAGES: usize = 10;
+/// Pages of notifications one stamp message stamps before it puts itself back on the queue
+/// (well inside the invocation's timeout, beside nine other messages).
+const STAMP_PAGES: usize = 2;
 const STAMP_PAGE: u16 = 100;
 /// Every this many changes of a user's notifications (counter versions), a delivery also
 /// expires a few of their unread notifications older than the unread retention.
@@ -137,23 +138,31 @@ impl Dispatcher {
     /// not parse or could not be delivered is reported failed (and logged), alone.
     pub async fn process(&self, messages: Vec<QueuedMessage>) -> Dispatched {
         let mut running = JoinSet::new();
+        let mut message_of = std::collections::HashMap::new();
         for queued in messages {
             let dispatcher = self.clone();
-            running.spawn(async move {
-                let result = dispatcher.handle(&queued.body).await;
-                (queued.message_id, result)
-            });
+            let task = running.spawn(async move { dispatcher.handle(&queued.body).await });
+            message_of.insert(task.id(), queued.message_id);
         }
         let mut outcome = Dispatched::default();
-        while let Some(joined) = running.join_next().await {
-            match joined {
-                Ok((_, Ok(done))) => outcome.add(done),
-                Ok((message_id, Err(error))) => {
+        while let Some(joined) = running.join_next_with_id().await {
+            let (task, result) = match joined {
+                Ok((task, result)) => (task, result),
+                // A panic (test builds; the release profile aborts): that message failed.
+                Err(error) => (
+                    error.id(),
+                    Err(DispatchError::Store(StoreError::Internal(
+                        error.to_string(),
+                    ))),
+                ),
+            };
+            let message_id = message_of.remove(&task).unwrap_or_default();
+            match result {
+                Ok(done) => outcome.add(done),
+                Err(error) => {
                     tracing::error!(%message_id, %error, "notification message not delivered");
                     outcome.failed.push(message_id);
                 }
-                // The runtime aborts on panic (release profile); a test build reports it.
-                Err(error) => tracing::error!(%error, "a delivery task ended abnormally"),
             }
         }
         outcome
@@ -168,8 +177,18 @@ impl Dispatcher {
                 self.notify(&message, recipients, notice, &mut outcome)
                     .await?
             }
-            Work::StampRead { user_id } => {
-                self.stamp(&message, user_id, &mut outcome).await?;
+            Work::StampRead {
+                user_id,
+                after,
+                up_to,
+                read_at,
+            } => {
+                let covered = Covered {
+                    after: *after,
+                    up_to: *up_to,
+                    read_at: *read_at,
+                };
+                self.stamp(&message, user_id, covered, &mut outcome).await?;
             }
             Work::CloseConnections { user_id } => {
                 // Nothing holds connections yet: the real-time issue closes them here.
@@ -375,21 +394,24 @@ impl Dispatcher {
     }
 
     /// Stamps what a mark-all-read covered, a few pages at a time; the rest goes back on the
-    /// queue as the same message.
+    /// queue as the same message (which starts over: what is stamped has left the range).
     async fn stamp(
         &self,
         message: &Message,
         user: &str,
+        range: Covered,
         outcome: &mut Dispatched,
     ) -> Result<(), DispatchError> {
+        let mut cursor: Option<String> = None;
         for _ in 0..STAMP_PAGES {
-            let stamped = self
+            let (stamped, next) = self
                 .inbox
-                .stamp_covered(&message.org_id, user, STAMP_PAGE)
+                .stamp_covered(&message.org_id, user, range, STAMP_PAGE, cursor.as_deref())
                 .await?;
             outcome.stamped += stamped;
-            if stamped < usize::from(STAMP_PAGE) {
-                return Ok(());
+            match next {
+                None => return Ok(()),
+                Some(next) => cursor = Some(next),
             }
         }
         if let Some((_, reason)) = self

@@ -74,6 +74,24 @@ pub struct UnreadCount {
     pub version: i64,
 }
 
+/// What one mark-all-read covered: sequences above `after` up to `up_to`, read at `read_at`
+/// (the range its stamp record names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Covered {
+    pub after: i64,
+    pub up_to: i64,
+    pub read_at: DateTime,
+}
+
+/// What a mark-all-read did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadAll {
+    /// How many were unread.
+    pub updated: i64,
+    /// What it covered (`None`: nothing was unread).
+    pub covered: Option<Covered>,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Delivered {
     /// Stored; the counter after it.
@@ -293,12 +311,15 @@ impl Inbox {
     /// Marks every notification read by moving the watermark to the last sequence: one write,
     /// however many there are. The notifications it covers get their read time afterwards, off
     /// the request path: an outbox record in the same transaction asks the dispatcher to stamp
-    /// them ([`Inbox::stamp_covered`]). Answers how many were unread.
-    pub async fn mark_all_read(&self, org: &str, user: &str) -> Result<i64, InboxError> {
+    /// them ([`Inbox::stamp_covered`]).
+    pub async fn mark_all_read(&self, org: &str, user: &str) -> Result<ReadAll, InboxError> {
         self.retrying(|| async {
             let counter = self.counter(org, user).await?;
             if counter.watermark >= counter.seq {
-                return Ok(Some(0));
+                return Ok(Some(ReadAll {
+                    updated: 0,
+                    covered: None,
+                }));
             }
             let now = self.clock.now();
             let update = self
@@ -314,8 +335,12 @@ impl Inbox {
                 )
                 .to_string(),
                 index: 1,
+                // Its own range and time: a later mark-all-read stamps its own.
                 record: outbox::SideEffect::StampRead {
                     user_id: user.to_owned(),
+                    after: counter.watermark,
+                    up_to: counter.seq,
+                    read_at: now,
                 },
                 recorded_at: now,
             };
@@ -324,7 +349,14 @@ impl Inbox {
                 .label(COUNTER)
                 .put(stamp.item()?, Condition::NotExists);
             match self.store.transact(transaction).await {
-                Ok(()) => Ok(Some(counter.unread)),
+                Ok(()) => Ok(Some(ReadAll {
+                    updated: counter.unread,
+                    covered: Some(Covered {
+                        after: counter.watermark,
+                        up_to: counter.seq,
+                        read_at: now,
+                    }),
+                })),
                 Err(e) if e.failed(COUNTER) || matches!(e, StoreError::TransactionConflict) => {
                     Ok(None)
                 }
@@ -526,39 +558,48 @@ impl Inbox {
         Ok(expired)
     }
 
-    /// Stamps up to `limit` of the notifications mark-all-read covered with its time (and their
-    /// retention), taking them out of the unread index; no count changes. Answers how many.
-    /// Run after a mark-all-read until it answers 0.
+    /// Stamps one page (up to `limit`) of the notifications a mark-all-read covered, with its
+    /// time (and their retention),
+    /// taking them out of the unread index; no count changes. Answers how many it stamped and
+    /// the cursor of the next page (`None`: that was the last).
     pub async fn stamp_covered(
         &self,
         org: &str,
         user: &str,
+        Covered {
+            after,
+            up_to,
+            read_at,
+        }: Covered,
         limit: u16,
-    ) -> Result<usize, InboxError> {
-        let counter = self.counter(org, user).await?;
-        let Some(read_at) = counter.read_all_at else {
-            return Ok(0);
-        };
+        cursor: Option<&str>,
+    ) -> Result<(usize, Option<String>), InboxError> {
         let (index, partition) = keys::unread_notifications(OrgId(org), UserId(user));
-        let mut query = Query::new("covered-notifications", partition, limit, None).on_index(index);
-        query.sort_range = Some((keys::unread_sort(0), keys::unread_sort(counter.watermark)));
+        let mut query =
+            Query::new("covered-notifications", partition, limit, cursor).on_index(index);
+        query.sort_range = Some((keys::unread_sort(after + 1), keys::unread_sort(up_to)));
         let page: Page<Stored> = self.store.query(query).await?;
-        let mut stamped = 0;
+        let mut stamps = tokio::task::JoinSet::new();
         for stored in page.items {
-            let stamp = read_update(org, user, &stored.id, read_at)
-                // Still covered: not a notification stored again since the index was read.
-                .condition_on(Condition::Expression {
-                    expression: "#sequence <= :watermark".into(),
+            let stamp =
+                read_update(org, user, &stored.id, read_at).condition_on(Condition::Expression {
+                    expression: "#sequence <= :up_to".into(),
                     names: [("#sequence".to_owned(), "sequence".to_owned())].into(),
-                    values: [(":watermark".to_owned(), number(counter.watermark))].into(),
+                    values: [(":up_to".to_owned(), number(up_to))].into(),
                 });
-            match self.store.update::<serde_json::Value>(stamp).await {
+            let store = self.store.clone();
+            stamps.spawn(async move { store.update::<serde_json::Value>(stamp).await });
+        }
+        let mut stamped = 0;
+        while let Some(done) = stamps.join_next().await {
+            match done.map_err(|e| StoreError::Internal(e.to_string()))? {
                 Ok(_) => stamped += 1,
-                // Read or deleted meanwhile: nothing to stamp.
+                // Read or deleted meanwhile (or still listed by the index, which lags): nothing
+                // to stamp.
                 Err(e) if e.is_condition_failed() => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(stamped)
+        Ok((stamped, page.next_cursor))
     }
 }

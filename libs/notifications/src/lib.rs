@@ -30,7 +30,7 @@ mod record;
 mod send;
 
 pub use dispatch::{CHUNK, Dispatched, Dispatcher, QueuedMessage};
-pub use inbox::{Delivered, Inbox, InboxError, Status, UnreadCount};
+pub use inbox::{Covered, Delivered, Inbox, InboxError, ReadAll, Status, UnreadCount};
 pub use preferences::{Channels, ChannelsChange, Preferences, PreferencesChange};
 pub use record::{NewNotification, Notification, notification_id};
 pub use send::{MAX_DATA_BYTES, MAX_USER_IDS, SendAccepted, SendError, SendNotification, Sender};

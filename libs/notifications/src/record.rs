@@ -40,7 +40,9 @@ pub(crate) struct Stored {
     pub severity: Severity,
     pub title: String,
     pub body: String,
-    #[serde(default)]
+    /// JSON text: a DynamoDB map refuses some of what JSON allows (nesting past 32 levels,
+    /// numbers beyond its range), which would make a valid request undeliverable.
+    #[serde(default, with = "json_text")]
     pub data: serde_json::Value,
     pub request_id: String,
     /// The counter's sequence given to it.
@@ -95,5 +97,77 @@ impl Stored {
             read_at,
             created_at: self.created_at,
         }
+    }
+}
+
+/// A JSON value stored as its text (read back from text, or from a map stored before).
+mod json_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use serde_json::Value;
+
+    pub fn serialize<S: Serializer>(value: &Value, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&value.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::String(text) => serde_json::from_str(&text).map_err(serde::de::Error::custom),
+            other => Ok(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_is_stored_as_json_text_whatever_its_depth_or_numbers() {
+        let mut deep = serde_json::json!(1e300);
+        for _ in 0..60 {
+            deep = serde_json::json!({ "a": deep });
+        }
+        let stored = Stored {
+            id: "01".into(),
+            org_id: "o".into(),
+            user_id: "u".into(),
+            kind: NotificationType::Agent,
+            severity: Severity::Info,
+            title: "t".into(),
+            body: String::new(),
+            data: deep.clone(),
+            request_id: "r".into(),
+            sequence: 1,
+            read_at: None,
+            created_at: clock::parse_rfc3339("2026-12-02T08:00:00Z").unwrap(),
+        };
+        let item = store::item(
+            &store::keys::notification(store::keys::OrgId("o"), store::keys::UserId("u"), "01"),
+            "notification",
+            &stored,
+        )
+        .unwrap();
+        assert!(item["data"].as_s().is_ok(), "text, not a map");
+        let back: Stored = store::from_item(item).unwrap();
+        assert_eq!(back.data, deep);
+        // One stored as a map before reads back the same.
+        let mut old = store::item(
+            &store::keys::notification(store::keys::OrgId("o"), store::keys::UserId("u"), "01"),
+            "notification",
+            &stored,
+        )
+        .unwrap();
+        old.insert(
+            "data".into(),
+            store::aws_sdk_dynamodb::types::AttributeValue::M(
+                [(
+                    "k".to_owned(),
+                    store::aws_sdk_dynamodb::types::AttributeValue::S("v".into()),
+                )]
+                .into(),
+            ),
+        );
+        let back: Stored = store::from_item(old).unwrap();
+        assert_eq!(back.data, serde_json::json!({"k": "v"}));
     }
 }

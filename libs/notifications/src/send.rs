@@ -27,6 +27,8 @@ pub const MAX_DATA_BYTES: usize = 8 * 1024;
 #[serde(deny_unknown_fields)]
 pub struct SendNotification {
     /// 1–500 distinct members of the organization; absent: every member (at delivery time).
+    /// `null` is refused, so a client bug never broadcasts.
+    #[serde(default, deserialize_with = "present")]
     #[schema(min_items = 1, max_items = 500)]
     pub user_ids: Option<Vec<String>>,
     /// `system`, `billing`, `agent`, `workflow`, `team` or `kb`.
@@ -45,10 +47,16 @@ pub struct SendNotification {
     #[validate(custom(function = "text::notification_body"))]
     #[schema(max_length = 4000)]
     pub body: String,
-    /// Any JSON object of at most 8 KiB (as compact JSON), shown to recipients as sent.
+    /// Any JSON object of at most 8 KiB (as compact JSON), shown to recipients as sent (numbers
+    /// as 64-bit integers or doubles).
     #[validate(custom(function = "data_object"))]
     #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Value>,
+}
+
+/// A field that, when given, is not `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    Vec::<String>::deserialize(d).map(Some)
 }
 
 fn data_object(data: &serde_json::Value) -> Result<(), ValidationError> {
@@ -164,9 +172,12 @@ impl Sender {
                 }
             }
         };
-        let recipients = match &request.user_ids {
-            None => Recipients::AllMembers,
-            Some(ids) => Recipients::Users(self.members_named(&member.org_id, ids).await?),
+        // Checked once: a retry of a request recorded before its send sends what was checked
+        // then (the dispatcher checks membership again when it delivers).
+        let recipients = match (&request.user_ids, &replay) {
+            (None, _) => Recipients::AllMembers,
+            (Some(ids), Some((_, _, Some(_)))) => Recipients::Users(ids.clone()),
+            (Some(ids), _) => Recipients::Users(self.members_named(&member.org_id, ids).await?),
         };
         let Some((key, replay, found)) = replay else {
             let record = SendRecord {
@@ -183,8 +194,8 @@ impl Sender {
         let record = match found {
             Some(record) => record,
             None => {
-                // Derived from the organization, the caller and the key, so two racing first
-                // attempts queue the same request (the dispatcher keeps one).
+                // Random bits derived from the organization, the caller and the key; of two
+                // racing first attempts, the one recorded first is what both send.
                 let derived = keys::digest(
                     format!("{}\n{}\n{key}", member.org_id, member.user_id()).as_bytes(),
                 );
@@ -200,15 +211,15 @@ impl Sender {
         if !record.sent {
             self.queue_message(member, &record, recipients, &request)
                 .await?;
-            replay
-                .overwrite(
-                    &self.store,
-                    &SendRecord {
-                        sent: true,
-                        ..record.clone()
-                    },
-                )
-                .await?;
+            let sent = SendRecord {
+                sent: true,
+                ..record.clone()
+            };
+            // Queued already: a failure here only means a retry sends it again (once more,
+            // which the dispatcher drops), so the answer is still 202.
+            if let Err(error) = replay.overwrite(&self.store, &sent).await {
+                tracing::warn!(%error, request_id = %record.request_id, "send not marked sent");
+            }
         }
         Ok(SendAccepted {
             request_id: record.request_id,
@@ -241,6 +252,13 @@ impl Sender {
                 },
             },
         };
+        // Long ids, escaped, can outgrow one SQS message: the request's fault, said so.
+        if serde_json::to_vec(&message).map_or(0, |b| b.len()) > notify::MAX_BODY_BYTES {
+            return Err(SendError::Invalid(vec![FieldError::new(
+                "user_ids",
+                "the request is too large for one message: send it in parts",
+            )]));
+        }
         match self.queue.send_all(&[message]).await.pop() {
             None => Ok(()),
             Some((_, reason)) => Err(SendError::NotQueued(reason)),
@@ -333,8 +351,10 @@ mod tests {
         assert!(with("data", serde_json::json!("x")).is_err());
         assert!(with("data", serde_json::json!({"a": "x".repeat(8200)})).is_err());
         assert!(with("extra", serde_json::json!(1)).is_err());
-        // `null` data is no data.
+        // `null` data is no data; `null` recipients are refused (never "everyone" by accident).
         assert_eq!(with("data", serde_json::Value::Null).unwrap().data, None);
+        assert!(with("user_ids", serde_json::Value::Null).is_err());
+        assert!(with("user_ids", serde_json::json!(["a"])).is_ok());
     }
 
     #[test]

@@ -123,7 +123,8 @@ async fn reads_deletes_and_read_all_keep_the_count_and_lists_in_step() {
         .unwrap();
     let cursor = first.next_cursor.expect("a second page");
     let before = inbox.unread_count(org, ann).await.unwrap();
-    assert_eq!(inbox.mark_all_read(org, ann).await.unwrap(), 2);
+    let read_all = inbox.mark_all_read(org, ann).await.unwrap();
+    assert_eq!(read_all.updated, 2);
     let next = inbox
         .list(org, ann, Status::Unread, None, 1, Some(&cursor))
         .await
@@ -134,7 +135,7 @@ async fn reads_deletes_and_read_all_keep_the_count_and_lists_in_step() {
         next.items
     );
     assert!(inbox.unread_count(org, ann).await.unwrap().version > before.version);
-    assert_eq!(inbox.mark_all_read(org, ann).await.unwrap(), 0);
+    assert_eq!(inbox.mark_all_read(org, ann).await.unwrap().updated, 0);
     let count = inbox.unread_count(org, ann).await.unwrap();
     assert_eq!(count.count, 0);
     assert!(all(&inbox, org, ann, Status::Unread).await.is_empty());
@@ -165,12 +166,24 @@ async fn reads_deletes_and_read_all_keep_the_count_and_lists_in_step() {
         .deliver(org, ann, new("r9", ann, NotificationType::System, 9))
         .await
         .unwrap();
+    // What the mark-all-read's stamp record names.
+    let covered = read_all.covered.unwrap();
+    assert_eq!((covered.after, covered.up_to), (0, 3));
     assert_eq!(
-        inbox.stamp_covered(org, ann, 10).await.unwrap(),
-        1,
+        inbox
+            .stamp_covered(org, ann, covered, 10, None)
+            .await
+            .unwrap(),
+        (1, None),
         "ids[0] was read by hand, ids[2] deleted"
     );
-    assert_eq!(inbox.stamp_covered(org, ann, 10).await.unwrap(), 0);
+    assert_eq!(
+        inbox
+            .stamp_covered(org, ann, covered, 10, None)
+            .await
+            .unwrap(),
+        (0, None)
+    );
     let unread = all(&inbox, org, ann, Status::Unread).await;
     assert_eq!(unread.len(), 1);
     assert_eq!(inbox.unread_count(org, ann).await.unwrap().count, 1);
@@ -227,8 +240,13 @@ async fn the_count_is_exact_under_any_interleaving_and_never_negative() {
                         }
                     }
                     7 => {
-                        inbox.mark_all_read(org, user).await.unwrap();
-                        inbox.stamp_covered(org, user, 5).await.unwrap();
+                        let read_all = inbox.mark_all_read(org, user).await.unwrap();
+                        if let Some(covered) = read_all.covered {
+                            inbox
+                                .stamp_covered(org, user, covered, 5, None)
+                                .await
+                                .unwrap();
+                        }
                     }
                     _ => {
                         if let Some(id) = pick(&mut dice) {

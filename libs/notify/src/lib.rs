@@ -71,8 +71,15 @@ pub enum Work {
     },
     /// Close a user's WebSocket connections in the organization (they were removed).
     CloseConnections { user_id: String },
-    /// Stamp the read time on the notifications a mark-all-read of the user covered.
-    StampRead { user_id: String },
+    /// Stamp `read_at` on the user's notifications a mark-all-read covered: sequences above
+    /// `after` (the watermark before it) up to `up_to` (the one it set).
+    StampRead {
+        user_id: String,
+        after: i64,
+        up_to: i64,
+        #[serde(with = "clock::serde_rfc3339")]
+        read_at: DateTime,
+    },
 }
 
 /// One message on the notifications queue (JSON).
@@ -90,9 +97,14 @@ pub struct Message {
 /// The message attribute carrying [`Message::id`], for consumers that look before parsing.
 pub const ID_ATTRIBUTE: &str = "message_id";
 
-/// SQS takes at most 10 messages and 256 KiB per `SendMessageBatch`.
+/// SQS takes at most 10 messages and 256 KiB per `SendMessageBatch` (bodies and attributes).
 const BATCH_ENTRIES: usize = 10;
 const BATCH_BYTES: usize = 256 * 1024;
+/// What an entry adds beside its body: the id attribute's name, type and value (a message id is
+/// at most 64 characters), with room to spare.
+const ENTRY_OVERHEAD: usize = 256;
+/// The largest body [`NotificationsQueue::send_all`] can send.
+pub const MAX_BODY_BYTES: usize = BATCH_BYTES - ENTRY_OVERHEAD;
 /// Entries SQS refuses for reasons of its own (not the message's fault) are sent again this
 /// many times; the SDK already retries whole calls that fail.
 const ENTRY_ATTEMPTS: u32 = 3;
@@ -120,17 +132,23 @@ impl NotificationsQueue {
         let mut batch_bytes = 0;
         for message in messages {
             let body = match serde_json::to_string(message) {
-                Ok(body) => body,
+                Ok(body) if body.len() <= MAX_BODY_BYTES => body,
+                Ok(body) => {
+                    let reason = format!("{} bytes: more than SQS takes", body.len());
+                    failed.push((message.id.clone(), reason));
+                    continue;
+                }
                 Err(e) => {
                     failed.push((message.id.clone(), e.to_string()));
                     continue;
                 }
             };
-            if batch.len() == BATCH_ENTRIES || batch_bytes + body.len() > BATCH_BYTES {
+            let bytes = body.len() + ENTRY_OVERHEAD;
+            if batch.len() == BATCH_ENTRIES || batch_bytes + bytes > BATCH_BYTES {
                 failed.extend(self.send_batch(std::mem::take(&mut batch)).await);
                 batch_bytes = 0;
             }
-            batch_bytes += body.len();
+            batch_bytes += bytes;
             batch.push((message, body));
         }
         if !batch.is_empty() {

@@ -36,8 +36,14 @@ pub enum SideEffect {
     /// Close a member's WebSocket connections in the organization (they were removed).
     CloseConnections { user_id: String },
     /// Stamp the read time on the notifications a user's mark-all-read covered (afterwards, in
-    /// pages, off the request path).
-    StampRead { user_id: String },
+    /// pages, off the request path): sequences above `after` up to `up_to`, read at `read_at`.
+    StampRead {
+        user_id: String,
+        after: i64,
+        up_to: i64,
+        #[serde(with = "clock::serde_rfc3339")]
+        read_at: DateTime,
+    },
 }
 
 /// An outbox item as stored.

@@ -56,8 +56,16 @@ impl OutboxRecord {
             SideEffect::CloseConnections { user_id } => Work::CloseConnections {
                 user_id: user_id.clone(),
             },
-            SideEffect::StampRead { user_id } => Work::StampRead {
+            SideEffect::StampRead {
+                user_id,
+                after,
+                up_to,
+                read_at,
+            } => Work::StampRead {
                 user_id: user_id.clone(),
+                after: *after,
+                up_to: *up_to,
+                read_at: *read_at,
             },
         };
         Route::Notifications(Message {

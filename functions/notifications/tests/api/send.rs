@@ -296,9 +296,23 @@ async fn an_idempotency_key_sends_once_and_a_failed_send_is_sent_on_retry() {
         .await
         .into_parts();
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
-    // The retry sends it, once, and later retries replay that answer.
+    // Recorded before the send, not marked sent: what the retry finds.
+    let record_key = store::keys::idempotency::request(
+        store::ReplayScope {
+            org: Some(store::keys::OrgId(&h.org)),
+            caller: store::keys::UserId("own"),
+        },
+        "k-2",
+    );
+    let record: Value = h.store.get(&record_key).await.unwrap().unwrap();
+    assert_eq!(record["response"]["sent"], false, "{record}");
+    let first_id = record["response"]["request_id"].clone();
+    // The retry sends that request (its id and time), once, and later retries replay it.
     let (status, sent) = h.send_as("own", body(json!({})), Some("k-2")).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
+    assert_eq!(sent["request_id"], first_id);
+    let record: Value = h.store.get(&record_key).await.unwrap().unwrap();
+    assert_eq!(record["response"]["sent"], true);
     let (_, replay) = h.send_as("own", body(json!({})), Some("k-2")).await;
     assert_eq!(replay, sent);
     let queued = h.queued().await;
@@ -307,8 +321,36 @@ async fn an_idempotency_key_sends_once_and_a_failed_send_is_sent_on_retry() {
     assert_eq!(message["id"], sent["request_id"]);
     // Another caller's same key is their own request.
     h.fixtures.add_member(&h.org, "adm", Role::Admin).await;
-    let (_, theirs) = h.send_as("adm", body(json!({})), Some("k-2")).await;
+    let (status, theirs) = h.send_as("adm", body(json!({})), Some("k-2")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
     assert_ne!(theirs["request_id"], sent["request_id"]);
+    h.queued().await;
+
+    // Racing retries of one key: one request id, and whatever copies were queued store one
+    // notification per recipient.
+    let racing = (0..5).map(|_| h.send_as("own", body(json!({"title": "Race"})), Some("k-3")));
+    let answers = futures_util::future::join_all(racing).await;
+    assert!(
+        answers.iter().all(|(s, _)| *s == StatusCode::ACCEPTED),
+        "{answers:?}"
+    );
+    assert!(
+        answers
+            .iter()
+            .all(|(_, a)| a["request_id"] == answers[0].1["request_id"])
+    );
+    let copies = h.queued().await;
+    assert!(!copies.is_empty());
+    let outcome = h.dispatch(copies).await;
+    assert_eq!(
+        outcome.stored, 3,
+        "own, adm and vie, once each: {outcome:?}"
+    );
+    assert_eq!(
+        h.count("vie").await,
+        1,
+        "the race's (the others were only inspected)"
+    );
 }
 
 #[tokio::test]
@@ -497,21 +539,8 @@ async fn a_fan_out_to_2000_members_goes_in_chunks_with_one_notification_each() {
     }
 }
 
-#[tokio::test]
-async fn mark_all_read_is_stamped_afterwards_through_the_outbox() {
-    let h = harness().await;
-    for i in 0..3 {
-        h.deliver(&h.org, "vie", &format!("r{i}"), NotificationType::Team)
-            .await;
-    }
-    let (status, marked) = h
-        .call("vie", Method::POST, "/v1/notifications/mark-all-read", None)
-        .await;
-    assert_eq!((status, marked), (StatusCode::OK, json!({"updated": 3})));
-    let (_, before) = h
-        .call("vie", Method::GET, "/v1/notifications/unread-count", None)
-        .await;
-    // The mark-all-read recorded its stamp in its own transaction.
+/// The stamp messages the user's mark-all-reads recorded (oldest first), as the relay routes them.
+async fn stamps(h: &Harness, user: &str) -> Vec<Message> {
     let (records, _) = h
         .store
         .query_all::<outbox::OutboxRecord>(
@@ -525,50 +554,123 @@ async fn mark_all_read_is_stamped_afterwards_through_the_outbox() {
         )
         .await
         .unwrap();
-    let stamps: Vec<&outbox::OutboxRecord> = records
+    records
         .iter()
-        .filter(
-            |r| matches!(&r.record, outbox::SideEffect::StampRead { user_id } if user_id == "vie"),
-        )
-        .collect();
-    assert_eq!(stamps.len(), 1);
-    let outbox::Route::Notifications(stamp) = stamps[0].route();
-    let batch = || {
+        .filter(|r| matches!(&r.record, outbox::SideEffect::StampRead { user_id, .. } if user_id == user))
+        .map(|r| {
+            let outbox::Route::Notifications(message) = r.route();
+            message
+        })
+        .collect()
+}
+
+/// The user's notifications as stored (not as shown), oldest first.
+async fn stored_notifications(h: &Harness, user: &str) -> Vec<Value> {
+    let partition =
+        store::keys::notifications(store::keys::OrgId(&h.org), store::keys::UserId(user));
+    let (items, complete) = h
+        .store
+        .query_all::<Value>(store::Query::new("all", partition, 1000, None), 10)
+        .await
+        .unwrap();
+    assert!(complete);
+    items
+}
+
+#[tokio::test]
+async fn mark_all_read_is_stamped_afterwards_through_the_outbox() {
+    let h = harness().await;
+    // More than a page of stamps, and a second mark-all-read before the first is stamped.
+    for i in 0..150 {
+        h.deliver(&h.org, "vie", &format!("r{i}"), NotificationType::Team)
+            .await;
+    }
+    let (status, marked) = h
+        .call("vie", Method::POST, "/v1/notifications/mark-all-read", None)
+        .await;
+    assert_eq!((status, marked), (StatusCode::OK, json!({"updated": 150})));
+    h.deliver(&h.org, "vie", "late", NotificationType::Team)
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (_, marked) = h
+        .call("vie", Method::POST, "/v1/notifications/mark-all-read", None)
+        .await;
+    assert_eq!(marked, json!({"updated": 1}));
+    let (_, before) = h
+        .call("vie", Method::GET, "/v1/notifications/unread-count", None)
+        .await;
+    let messages = stamps(&h, "vie").await;
+    assert_eq!(messages.len(), 2, "each mark-all-read recorded its stamp");
+    // The later one is stamped first: each keeps its own range and time.
+    let batch = |m: &Message| {
         vec![QueuedMessage {
-            message_id: "sqs-stamp".into(),
-            body: serde_json::to_string(&stamp).unwrap(),
+            message_id: format!("sqs-{}", m.id),
+            body: serde_json::to_string(m).unwrap(),
         }]
     };
-    let outcome = h.dispatch(batch()).await;
-    assert_eq!(outcome.stamped, 3, "{outcome:?}");
+    let second = h.dispatch(batch(&messages[1])).await;
+    assert_eq!(second.stamped, 1, "{second:?}");
+    let first = h.dispatch(batch(&messages[0])).await;
+    assert_eq!(first.stamped, 150, "two pages: {first:?}");
+    assert_eq!(first.requeued, 0);
     assert_eq!(
-        h.dispatch(batch()).await.stamped,
+        h.dispatch(batch(&messages[0])).await.stamped,
         0,
         "a redelivery stamps nothing"
     );
-    // Every one shows the same read time, now stored on the item; no count moved.
     let (_, after) = h
         .call("vie", Method::GET, "/v1/notifications/unread-count", None)
         .await;
-    assert_eq!(after, before);
-    let (_, list) = h
-        .call("vie", Method::GET, "/v1/notifications?status=read", None)
-        .await;
-    let items = list["items"].as_array().unwrap();
-    assert_eq!(items.len(), 3);
-    assert!(items.iter().all(|n| n["read_at"] == items[0]["read_at"]));
-    let partition = store::keys::Partition {
-        pk: format!("ORG#{}", h.org),
-        sk_prefix: "NOTIF#".into(),
+    assert_eq!(after, before, "no count moved");
+
+    let stored = stored_notifications(&h, "vie").await;
+    assert_eq!(stored.len(), 151);
+    let Work::StampRead {
+        read_at: first_at, ..
+    } = &messages[0].work
+    else {
+        unreachable!()
     };
-    let (stored, _) = h
-        .store
-        .query_all::<Value>(store::Query::new("all", partition, 100, None), 1)
-        .await
-        .unwrap();
-    assert!(
-        stored
-            .iter()
-            .all(|n| n["read_at"].is_string() && n.get("GSI1PK").is_none())
-    );
+    let Work::StampRead {
+        read_at: second_at, ..
+    } = &messages[1].work
+    else {
+        unreachable!()
+    };
+    assert_ne!(first_at, second_at);
+    for n in &stored {
+        let expected = if n["request_id"] == "late" {
+            second_at
+        } else {
+            first_at
+        };
+        assert_eq!(
+            n["read_at"].as_str(),
+            Some(clock::rfc3339(*expected).as_str()),
+            "stored on the item: {n}"
+        );
+        assert!(n.get("GSI1PK").is_none(), "out of the unread index: {n}");
+        assert!(n["ttl"].is_number(), "read: expires: {n}");
+    }
+}
+
+#[tokio::test]
+async fn data_the_table_could_not_hold_as_a_map_is_delivered_as_sent() {
+    let h = harness().await;
+    let mut deep = json!({"big": 1e300, "tiny": 1e-300, "int": 18446744073709551615u64});
+    for _ in 0..40 {
+        deep = json!({ "nested": deep });
+    }
+    let (status, accepted) = h
+        .send_as(
+            "own",
+            body(json!({"user_ids": ["vie"], "data": deep})),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let outcome = h.dispatch(h.queued().await).await;
+    assert_eq!(outcome.stored, 1, "{outcome:?}");
+    let (_, list) = h.call("vie", Method::GET, "/v1/notifications", None).await;
+    assert_eq!(list["items"][0]["data"], deep);
 }
