@@ -41,11 +41,18 @@ pub struct SendNotification {
     /// 1–200 characters after trimming, something visible among them, no control or
     /// bidirectional control characters.
     #[validate(custom(function = "text::notification_title"))]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub title: String,
     /// At most 4000 characters; tabs and line breaks allowed, other control characters not.
     #[validate(custom(function = "text::notification_body"))]
-    #[schema(max_length = 4000)]
+    #[schema(
+        max_length = 4000,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub body: String,
     /// Any JSON object of at most 8 KiB (as compact JSON), shown to recipients as sent (numbers
     /// as 64-bit integers or doubles).
