@@ -1,6 +1,7 @@
 //! The notifications dispatcher Lambda: consumes the notifications queue (SQS event source, no
 //! batching window, partial batch responses), fed by `POST /v1/notifications` and the outbox
-//! relay; stores each recipient's notification with their counter.
+//! relay; stores each recipient's notification with their counter and pushes it to their
+//! WebSocket connections.
 
 use config::Env;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -11,11 +12,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let env = Env::from_process();
     let table = env.required("TABLE_NAME")?;
     let notifications_queue = env.required("NOTIFICATIONS_QUEUE_URL")?;
+    let endpoint = env.required("WEBSOCKET_ENDPOINT")?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = store::Store::new(aws_sdk_dynamodb::Client::new(&aws), table);
+    let clock = clock::Clock::system();
+    let pusher = realtime::Pusher::from_config(&aws, store.clone(), clock.clone(), &endpoint);
     let dispatcher = notifications::Dispatcher::new(
-        store::Store::new(aws_sdk_dynamodb::Client::new(&aws), table),
+        store,
         notify::NotificationsQueue::new(aws_sdk_sqs::Client::new(&aws), notifications_queue),
-        clock::Clock::system(),
+        pusher,
+        clock,
     );
     let dispatcher = &dispatcher;
     lambda_runtime::run(service_fn(

@@ -29,6 +29,7 @@ use web::{
 pub struct App {
     identity: Identity,
     inbox: Inbox,
+    connections: realtime::Connections,
     sender: Sender,
     store: Store,
 }
@@ -51,6 +52,7 @@ impl App {
         Self {
             identity: Identity::from_settings(&settings.auth, store.clone(), clock.clone()),
             inbox: Inbox::new(store.clone(), clock.clone()),
+            connections: realtime::Connections::new(store.clone(), clock.clone()),
             sender: Sender::new(store.clone(), queue, clock),
             store,
         }
@@ -74,7 +76,8 @@ pub fn router(app: App, cors_allowed_origins: &[String]) -> Router {
             get(get_preferences).post(change_preferences),
         )
         .route("/v1/notifications/{id}/read", patch(mark_read))
-        .route("/v1/notifications/{id}", delete(delete_notification));
+        .route("/v1/notifications/{id}", delete(delete_notification))
+        .route("/v1/ws/ticket", post(issue_ticket));
     web::finish(routes, cors_allowed_origins, app)
 }
 
@@ -309,9 +312,47 @@ async fn change_preferences(
     ))
 }
 
+/// A single-use ticket for the WebSocket API.
+#[derive(Debug, Serialize, ToSchema)]
+struct Ticket {
+    /// Connect with `wss://<websocket api>?ticket=<ticket>` within `expires_in` seconds; the
+    /// first `$connect` consumes it.
+    #[schema(pattern = "^wst_[A-Za-z0-9_-]{43}$")]
+    ticket: String,
+    /// Seconds the ticket stays valid: 60.
+    expires_in: i64,
+}
+
+/// A single-use ticket to open a WebSocket connection to the organization's notifications
+/// (any member). A JWT never goes in a URL: URLs are logged.
+#[utoipa::path(post, path = "/v1/ws/ticket", tag = "notifications", params(web::openapi::OrgHeader),
+    responses(
+        (status = 201, description = "A ticket valid for 60 seconds, for one connection", body = Ticket),
+        web::openapi::Unauthorized,
+        web::openapi::NotAMember,
+        (status = 503, description = "The table is unavailable or throttled; retry", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn issue_ticket(
+    State(app): State<App>,
+    ActiveOrg(member): ActiveOrg,
+) -> Result<(StatusCode, Json<Ticket>), Problem> {
+    let issued = app
+        .connections
+        .issue_ticket(&member.org_id, member.user_id())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Ticket {
+            ticket: issued.ticket,
+            expires_in: issued.expires_in,
+        }),
+    ))
+}
+
 #[derive(OpenApi)]
 #[openapi(
     paths(
+        issue_ticket,
         send_notification,
         list_notifications,
         unread_count,

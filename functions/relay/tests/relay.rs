@@ -321,7 +321,7 @@ async fn a_record_that_keeps_failing_is_discarded_to_the_failure_queue_and_the_r
 fn record_title(record: &OutboxRecord) -> String {
     match &record.record {
         SideEffect::Notify { notice, .. } => notice.title.clone(),
-        SideEffect::CloseConnections { .. } | SideEffect::StampRead { .. } => String::new(),
+        _ => String::new(),
     }
 }
 

@@ -19,6 +19,9 @@
 //!   [--members N]`: the notifications dispatcher's cold start, a closed loop of single-recipient
 //!   messages, a fan-out to N members and the write units per notification (see
 //!   `infra/bench-dispatcher`).
+//! - `realtime --binaries DIR --dynamodb URL --sqs URL [--runs N] [--clients K] [--orgs N]
+//!   [--notifications N]`: the websocket function's cold start and the latency from a send's 202
+//!   to the frame, by stage (see `infra/bench-realtime`).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -26,6 +29,7 @@ use std::process::ExitCode;
 mod bench;
 mod dispatch;
 mod ingest;
+mod realtime;
 mod relay;
 mod webhook;
 
@@ -188,6 +192,21 @@ async fn run_dispatcher(flags: &HashMap<String, String>) -> Result<String, Strin
     .await
 }
 
+async fn run_realtime(flags: &HashMap<String, String>) -> Result<String, String> {
+    let get = |name: &str| required(flags, name);
+    let count = |name: &str, default: usize| number(flags, name, default);
+    realtime::run(realtime::RealtimeOptions {
+        binaries: get("binaries")?.into(),
+        dynamodb: get("dynamodb")?,
+        sqs: get("sqs")?,
+        runs: count("runs", 21)?,
+        clients: count("clients", 100)?,
+        orgs: count("orgs", 10)?,
+        notifications: count("notifications", 1000)?,
+    })
+    .await
+}
+
 async fn run_ingest(flags: &HashMap<String, String>) -> Result<String, String> {
     let get = |name: &str| required(flags, name);
     let counts = get("events")?
@@ -236,6 +255,10 @@ async fn main() -> ExitCode {
             Ok(f) => run_dispatcher(&f).await,
             Err(e) => Err(e),
         },
+        Some("realtime") => match flags(&args[1..]) {
+            Ok(f) => run_realtime(&f).await,
+            Err(e) => Err(e),
+        },
         Some("webhook") => match flags(&args[1..]) {
             Ok(f) => run_webhook(&f).await,
             Err(e) => Err(e),
@@ -254,7 +277,8 @@ async fn main() -> ExitCode {
                   ingest --binaries DIR --dynamodb URL --sqs URL --events N[,N...] [--concurrency N]\n\
                   relay --binaries DIR --dynamodb URL --sqs URL [--runs N] [--changes N] [--rate N]\n\
                   webhook --binaries DIR --dynamodb URL --sqs URL [--runs N] [--orgs N] [--concurrency N]\n\
-                  dispatcher --binaries DIR --dynamodb URL --sqs URL [--runs N] [--messages N] [--in-flight N] [--members N]"
+                  dispatcher --binaries DIR --dynamodb URL --sqs URL [--runs N] [--messages N] [--in-flight N] [--members N]\n\
+                  realtime --binaries DIR --dynamodb URL --sqs URL [--runs N] [--clients K] [--orgs N] [--notifications N]"
                 .into(),
         ),
     };

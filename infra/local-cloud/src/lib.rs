@@ -51,6 +51,8 @@ pub struct Config {
     /// Key of the emulated JWT authorizer.
     pub jwt_key: JwtKey,
     pub websocket_idle_timeout: Duration,
+    /// API Gateway closes a connection this long after it opened (two hours; tests shorten it).
+    pub websocket_max_connection: Duration,
     /// Functions whose SQS mappings do not poll, as if disabled (`Enabled: false`): a test of
     /// what a producer puts on a queue reads the queue itself.
     pub paused_consumers: BTreeSet<String>,
@@ -282,6 +284,19 @@ fn authorizer(
     Ok((Some(JwtAuthorizer::new(issuer, &audiences, key)?), guarded))
 }
 
+/// A WebSocket API's management endpoint as the template builds it
+/// (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`, the API's `Ref` being `local`
+/// here) is the local `@connections` server; any other value is left alone.
+fn management_endpoint(value: &str, admin: SocketAddr) -> String {
+    match value
+        .strip_prefix("https://local.execute-api.")
+        .and_then(|rest| rest.split_once('/'))
+    {
+        Some((_, stage)) => format!("http://{admin}/{stage}"),
+        None => value.to_owned(),
+    }
+}
+
 /// Starts everything the template describes.
 pub async fn start(config: Config) -> Result<Cloud, String> {
     let template = Template::load(&config.template).map_err(|e| e.to_string())?;
@@ -290,6 +305,7 @@ pub async fn start(config: Config) -> Result<Cloud, String> {
     let websocket_listener = bind(config.websocket_addr).await?;
     let admin_listener = bind(config.admin_addr).await?;
     let websocket_bound = websocket_listener.local_addr().map_err(|e| e.to_string())?;
+    let admin_bound = admin_listener.local_addr().map_err(|e| e.to_string())?;
     let mut resolver = Resolver::new(&template, config.parameters.clone());
     let region = resolver.region.clone();
     let account = resolver.account.clone();
@@ -346,7 +362,7 @@ pub async fn start(config: Config) -> Result<Cloud, String> {
         for (name, value) in &definition.environment {
             match resolver.string(value) {
                 Ok(value) => {
-                    environment.insert(name.clone(), value);
+                    environment.insert(name.clone(), management_endpoint(&value, admin_bound));
                 }
                 Err(error) => logs::system(
                     &definition.logical_id,
@@ -422,6 +438,7 @@ pub async fn start(config: Config) -> Result<Cloud, String> {
         }),
         connections: connections.clone(),
         idle_timeout: config.websocket_idle_timeout,
+        max_connection: config.websocket_max_connection,
     });
     let websocket_addr = serve(websocket_listener, websocket.router())?;
     let admin = Arc::new(admin::Admin {

@@ -7,6 +7,7 @@
 //!             [--sqs http://127.0.0.1:5000] [--queue-prefix ""]
 //!             [--param NAME=VALUE]... [--env NAME=VALUE]... [--max-instances 4]
 //!             [--jwt-secret local-dev-secret | --jwt-public-key key.pem]
+//!             [--websocket-idle-timeout 600] [--websocket-max-connection 7200]
 //! ```
 
 use std::collections::BTreeMap;
@@ -32,6 +33,7 @@ fn parse(args: Vec<String>) -> Result<Config, String> {
         max_instances: 4,
         jwt_key: JwtKey::Hs256("local-dev-secret".into()),
         websocket_idle_timeout: local_cloud::websocket::DEFAULT_IDLE_TIMEOUT,
+        websocket_max_connection: local_cloud::websocket::DEFAULT_MAX_CONNECTION,
         paused_consumers: Default::default(),
     };
     let mut args = args.into_iter();
@@ -79,11 +81,15 @@ fn parse(args: Vec<String>) -> Result<Config, String> {
                 config.websocket_idle_timeout =
                     Duration::from_secs(value()?.parse().map_err(|_| "seconds expected")?)
             }
+            "--websocket-max-connection" => {
+                config.websocket_max_connection =
+                    Duration::from_secs(value()?.parse().map_err(|_| "seconds expected")?)
+            }
             "--help" | "-h" => {
                 return Err(include_str!("main.rs")
                     .lines()
                     .skip(2)
-                    .take(8)
+                    .take(9)
                     .map(|l| l.trim_start_matches("//! "))
                     .collect::<Vec<_>>()
                     .join("\n"));

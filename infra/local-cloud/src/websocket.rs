@@ -28,6 +28,8 @@ use crate::runtime::Function;
 pub const MAX_FRAME_BYTES: usize = 32 * 1024;
 pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// API Gateway's limit on a connection's life.
+pub const DEFAULT_MAX_CONNECTION: Duration = Duration::from_secs(2 * 60 * 60);
 
 pub enum Outgoing {
     Data(Bytes),
@@ -76,6 +78,7 @@ pub struct WebSocketApi {
     pub selection_field: Option<String>,
     pub connections: Arc<Connections>,
     pub idle_timeout: Duration,
+    pub max_connection: Duration,
 }
 
 impl WebSocketApi {
@@ -91,8 +94,10 @@ impl WebSocketApi {
                     .as_ref()
                     .and_then(|f| body.get(f).and_then(Value::as_str).map(str::to_owned))
             });
-        if let Some((key, function)) =
-            selected.and_then(|key| self.routes.get(&key).cloned().map(|f| (key, f)))
+        // `$connect`, `$disconnect` and `$default` are never chosen by a frame's body.
+        if let Some((key, function)) = selected
+            .filter(|key| !key.starts_with('$'))
+            .and_then(|key| self.routes.get(&key).cloned().map(|f| (key, f)))
         {
             return Some((key, function));
         }
@@ -271,8 +276,16 @@ async fn run(
     logs::system("websocket", &format!("connected {id}"));
     let (mut sink, mut stream) = socket.split();
     let (mut close_code, mut close_reason) = (1005u16, "Client closed".to_owned());
+    let lifetime_over = tokio::time::sleep(api.max_connection);
+    tokio::pin!(lifetime_over);
     loop {
         tokio::select! {
+            () = &mut lifetime_over => {
+                // API Gateway ends every connection at its maximum duration.
+                let _ = sink.send(Message::Close(Some(CloseFrame { code: 1001, reason: "Going away".into() }))).await;
+                (close_code, close_reason) = (1001, "Connection duration exceeded".into());
+                break;
+            }
             incoming = tokio::time::timeout(api.idle_timeout, stream.next()) => {
                 let message = match incoming {
                     Err(_) => {

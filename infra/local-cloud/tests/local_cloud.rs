@@ -91,6 +91,7 @@ async fn start_on(table: &str, parameters: &[(&str, &str)]) -> Harness {
         max_instances: 2,
         jwt_key: JwtKey::Hs256("test-secret".into()),
         websocket_idle_timeout: Duration::from_secs(60),
+        websocket_max_connection: local_cloud::websocket::DEFAULT_MAX_CONNECTION,
         paused_consumers: Default::default(),
     };
     let cloud = local_cloud::start(config).await.unwrap_or_else(|e| {

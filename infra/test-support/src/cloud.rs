@@ -34,6 +34,7 @@ pub fn config(
         max_instances: 2,
         jwt_key: local_cloud::jwt::JwtKey::Hs256(config::LOCAL_SECRET.into()),
         websocket_idle_timeout: local_cloud::websocket::DEFAULT_IDLE_TIMEOUT,
+        websocket_max_connection: local_cloud::websocket::DEFAULT_MAX_CONNECTION,
         paused_consumers: Default::default(),
     }
 }

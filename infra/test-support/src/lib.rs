@@ -29,6 +29,23 @@ pub fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     local_cloud::clients::sdk_config(endpoint)
 }
 
+/// A pusher over `store` whose `@connections` endpoint is `endpoint` (a local cloud's admin
+/// address with its stage, say `http://127.0.0.1:3002/live`).
+pub fn pusher_at(store: &store::Store, clock: &clock::Clock, endpoint: &str) -> realtime::Pusher {
+    realtime::Pusher::from_config(
+        &local_sdk_config(endpoint),
+        store.clone(),
+        clock.clone(),
+        endpoint,
+    )
+}
+
+/// A pusher for tests without a WebSocket API: with no connection recorded it posts nothing
+/// (and a post would fail to connect).
+pub fn pusher(store: &store::Store, clock: &clock::Clock) -> realtime::Pusher {
+    pusher_at(store, clock, "http://127.0.0.1:9/live")
+}
+
 pub fn dynamodb_client() -> aws_sdk_dynamodb::Client {
     dynamodb_client_at(&dynamodb_endpoint())
 }

@@ -12,19 +12,28 @@
 //!   notification; their email preference decides whether email is wanted, recorded as a
 //!   delivery for the email channel (its own issue sends it). An `email_only` notice (to a
 //!   removed member) is never stored in the app.
+//! - **Push:** a stored notification is pushed, with the counter after it, to the recipient's
+//!   connections subscribed to its type; read-state changes (from the outbox) go to all their
+//!   connections. A push that fails is logged and counted, never a failure of the message: the
+//!   notification is stored and the client resyncs. A message delivered in full leaves a marker,
+//!   so its redelivery does nothing; a redelivery of one that was not (the process died after
+//!   storing) pushes what it finds stored again: frames are at least once, and carry the
+//!   notification id and counter version for the client to drop copies.
 
 use std::collections::HashSet;
 
 use auth::records::MembershipRecord;
 use clock::{Clock, DateTime};
-use notify::{Message, Notice, NotificationsQueue, Recipients, Work};
+use notify::{Message, Notice, NotificationsQueue, ReadChange, Recipients, Work};
+use realtime::{Frame, Pushed, Pusher};
 use serde::Serialize;
 use store::keys::{self, OrgId, UserId};
 use store::{Condition, Query, Store, StoreError};
 use tokio::task::JoinSet;
 
-use crate::inbox::{Covered, Delivered, Inbox, InboxError};
-use crate::record::{NewNotification, notification_id};
+use crate::inbox::{Covered, Delivered, Inbox, InboxError, UnreadCount};
+use crate::live::ServerFrame;
+use crate::record::{NewNotification, Notification, notification_id};
 
 /// Recipients one message delivers to; more are split into messages of this many.
 pub const CHUNK: usize = 100;
@@ -41,6 +50,10 @@ const EXPIRY_BATCH: u16 = 25;
 /// How long a delivery record is kept (the delivery log of the email issue reads it).
 const DELIVERY_KEPT: clock::Duration = clock::Duration::days(30);
 const DELIVERY_ENTITY: &str = "notification_delivery";
+/// How long a delivered message's marker is kept: longer than a message can stay on the queue
+/// (4 days) and its dead-letter queue's redrive.
+const DONE_KEPT: clock::Duration = clock::Duration::days(15);
+const DONE_ENTITY: &str = "notification_message_done";
 
 /// One message of an SQS batch.
 #[derive(Clone, Debug)]
@@ -69,6 +82,12 @@ pub struct Dispatched {
     pub stamped: usize,
     /// Unread notifications older than the unread retention, deleted.
     pub expired: usize,
+    /// Messages delivered in full before (their marker found): nothing done again.
+    pub redelivered: usize,
+    /// Pushes to connections.
+    pub pushed: Pushed,
+    /// Connections closed (removed members).
+    pub closed: usize,
     /// SQS ids of the messages that failed, for the partial batch response.
     pub failed: Vec<String>,
 }
@@ -83,6 +102,9 @@ impl Dispatched {
         self.requeued += other.requeued;
         self.stamped += other.stamped;
         self.expired += other.expired;
+        self.redelivered += other.redelivered;
+        self.pushed.add(other.pushed);
+        self.closed += other.closed;
         self.failed.extend(other.failed);
     }
 }
@@ -120,16 +142,19 @@ pub struct Dispatcher {
     store: Store,
     inbox: Inbox,
     queue: NotificationsQueue,
+    pusher: Pusher,
     clock: Clock,
 }
 
 impl Dispatcher {
-    /// `queue` is the notifications queue itself, where large messages' chunks go back.
-    pub fn new(store: Store, queue: NotificationsQueue, clock: Clock) -> Self {
+    /// `queue` is the notifications queue itself, where large messages' chunks go back;
+    /// `pusher` reaches the WebSocket API's connections.
+    pub fn new(store: Store, queue: NotificationsQueue, pusher: Pusher, clock: Clock) -> Self {
         Self {
             inbox: Inbox::new(store.clone(), clock.clone()),
             store,
             queue,
+            pusher,
             clock,
         }
     }
@@ -141,8 +166,10 @@ impl Dispatcher {
         let mut message_of = std::collections::HashMap::new();
         for queued in messages {
             let dispatcher = self.clone();
-            let task = running.spawn(async move { dispatcher.handle(&queued.body).await });
-            message_of.insert(task.id(), queued.message_id);
+            let message_id = queued.message_id.clone();
+            let task = running
+                .spawn(async move { dispatcher.handle(&queued.message_id, &queued.body).await });
+            message_of.insert(task.id(), message_id);
         }
         let mut outcome = Dispatched::default();
         while let Some(joined) = running.join_next_with_id().await {
@@ -168,14 +195,32 @@ impl Dispatcher {
         outcome
     }
 
-    async fn handle(&self, body: &str) -> Result<Dispatched, DispatchError> {
+    async fn handle(&self, sqs_id: &str, body: &str) -> Result<Dispatched, DispatchError> {
         let message: Message =
             serde_json::from_str(body).map_err(|e| DispatchError::Malformed(e.to_string()))?;
         let mut outcome = Dispatched::default();
         match &message.work {
             Work::Notify { recipients, notice } => {
+                let done = keys::notification_message_done(
+                    OrgId(&message.org_id),
+                    &message_fingerprint(sqs_id, &message),
+                );
+                if self.store.get::<serde_json::Value>(&done).await?.is_some() {
+                    outcome.redelivered += 1;
+                    return Ok(outcome);
+                }
                 self.notify(&message, recipients, notice, &mut outcome)
-                    .await?
+                    .await?;
+                let now = self.clock.now();
+                let marker = store::with_ttl(
+                    store::item(
+                        &done,
+                        DONE_ENTITY,
+                        &serde_json::json!({ "message_id": message.id }),
+                    )?,
+                    (now + DONE_KEPT).unix_timestamp(),
+                );
+                self.store.put(marker, Condition::Always).await?;
             }
             Work::StampRead {
                 user_id,
@@ -191,8 +236,46 @@ impl Dispatcher {
                 self.stamp(&message, user_id, covered, &mut outcome).await?;
             }
             Work::CloseConnections { user_id } => {
-                // Nothing holds connections yet: the real-time issue closes them here.
-                tracing::info!(org_id = %message.org_id, %user_id, "no connections to close");
+                // Not closed (API Gateway unreachable): the message fails and comes back.
+                outcome.closed += self
+                    .pusher
+                    .close_all(&message.org_id, user_id, message.requested_at)
+                    .await?;
+            }
+            Work::ReadState {
+                user_id,
+                change,
+                count,
+                version,
+                origin_connection,
+            } => {
+                let count = UnreadCount {
+                    count: *count,
+                    version: *version,
+                };
+                let frame = match change {
+                    ReadChange::Read { id, read_at } => ServerFrame::Read {
+                        id: id.clone(),
+                        read_at: *read_at,
+                        version: count.version,
+                    },
+                    ReadChange::ReadAll { read_at } => ServerFrame::ReadAll {
+                        read_at: *read_at,
+                        version: count.version,
+                    },
+                    ReadChange::Deleted { id } => ServerFrame::Deleted {
+                        id: id.clone(),
+                        version: count.version,
+                    },
+                };
+                outcome.pushed = self
+                    .push(
+                        &message.org_id,
+                        user_id,
+                        &[(frame, None), (ServerFrame::UnreadCount(count), None)],
+                        origin_connection.as_deref(),
+                    )
+                    .await;
             }
         }
         Ok(outcome)
@@ -302,9 +385,16 @@ impl Dispatcher {
                 data: notice.data.clone(),
                 request_id: message.id.clone(),
             };
+            let id = new.id.clone();
             match self.inbox.deliver(org, user, new).await? {
-                Delivered::Stored(count) => {
+                Delivered::Stored {
+                    notification,
+                    count,
+                } => {
                     outcome.stored += 1;
+                    outcome.pushed = self
+                        .push_notification(org, user, notification, count.version, count)
+                        .await;
                     if count.version % EXPIRY_EVERY == 0 {
                         // Housekeeping: a failure here must not fail (and redeliver) the message.
                         match self.inbox.expire_old_unread(org, user, EXPIRY_BATCH).await {
@@ -317,7 +407,25 @@ impl Dispatcher {
                         }
                     }
                 }
-                Delivered::Duplicate => outcome.duplicates += 1,
+                Delivered::Duplicate => {
+                    outcome.duplicates += 1;
+                    // Stored by an earlier try that ended before its marker: push it again
+                    // (the client drops the copy by id).
+                    match self.inbox.get(org, user, &id).await {
+                        Ok(Some((notification, version))) if notification.read_at.is_none() => {
+                            match self.inbox.unread_count(org, user).await {
+                                Ok(count) => {
+                                    outcome.pushed = self
+                                        .push_notification(org, user, notification, version, count)
+                                        .await;
+                                }
+                                Err(error) => tracing::warn!(org_id = org, %error, "not pushed"),
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(error) => tracing::warn!(org_id = org, %error, "not pushed"),
+                    }
+                }
             }
         } else if !notice.email_only {
             outcome.muted += 1;
@@ -327,6 +435,58 @@ impl Dispatcher {
             outcome.emails_wanted += 1;
         }
         Ok(outcome)
+    }
+
+    /// Pushes a stored notification (with the version its insert set) to the user's
+    /// connections subscribed to its type, then the count to all of them.
+    async fn push_notification(
+        &self,
+        org: &str,
+        user: &str,
+        notification: Notification,
+        version: i64,
+        count: UnreadCount,
+    ) -> Pushed {
+        let kind = notification.kind;
+        let frames = [
+            (
+                ServerFrame::Notification {
+                    notification,
+                    version,
+                },
+                Some(kind),
+            ),
+            (ServerFrame::UnreadCount(count), None),
+        ];
+        self.push(org, user, &frames, None).await
+    }
+
+    /// Pushes frames (each only for connections subscribed to its type, if it names one); a
+    /// failure is logged, never the message's.
+    async fn push(
+        &self,
+        org: &str,
+        user: &str,
+        frames: &[(ServerFrame, Option<notify::NotificationType>)],
+        except: Option<&str>,
+    ) -> Pushed {
+        let frames: Vec<Frame> = frames
+            .iter()
+            .map(|(frame, only_for)| Frame {
+                text: frame.to_text(),
+                only_for: *only_for,
+            })
+            .collect();
+        match self.pusher.push(org, user, &frames, except).await {
+            Ok(pushed) => pushed,
+            Err(error) => {
+                tracing::warn!(org_id = org, %error, "connections not read: nothing pushed");
+                Pushed {
+                    failed: 1,
+                    ..Pushed::default()
+                }
+            }
+        }
     }
 
     /// Records that `user` wants this notice by email (once, however often it is delivered).
@@ -424,6 +584,16 @@ impl Dispatcher {
         }
         outcome.requeued += 1;
         Ok(())
+    }
+}
+
+/// What marks a message delivered in full: its id and work (a message re-sent by the relay or a
+/// retried send has a new SQS id, chunks of one request share its id), or for a message that does
+/// not parse, SQS's id.
+fn message_fingerprint(sqs_id: &str, message: &Message) -> String {
+    match serde_json::to_string(&message.work) {
+        Ok(work) => keys::digest(format!("{}\n{work}", message.id).as_bytes()),
+        Err(_) => keys::digest(sqs_id.as_bytes()),
     }
 }
 

@@ -2,7 +2,7 @@
 //! writes in its own transaction (see the crate's comment for the rules).
 
 use clock::{Clock, DateTime};
-use notify::NotificationType;
+use notify::{NotificationType, ReadChange};
 use serde::{Deserialize, Serialize};
 use store::aws_sdk_dynamodb::types::AttributeValue;
 use store::keys::{self, OrgId, UserId};
@@ -62,6 +62,13 @@ struct Counter {
 }
 
 impl Counter {
+    fn count(&self) -> UnreadCount {
+        UnreadCount {
+            count: self.unread,
+            version: self.version,
+        }
+    }
+
     fn covered_since(&self) -> Option<(i64, DateTime)> {
         self.read_all_at.map(|at| (self.watermark, at))
     }
@@ -90,12 +97,25 @@ pub struct ReadAll {
     pub updated: i64,
     /// What it covered (`None`: nothing was unread).
     pub covered: Option<Covered>,
+    /// The counter after it.
+    pub count: UnreadCount,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+/// What marking one notification read did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Marked {
+    pub notification: Notification,
+    /// The counter after it (unchanged when it was read already).
+    pub count: UnreadCount,
+}
+
+#[derive(Debug, PartialEq)]
 pub enum Delivered {
-    /// Stored; the counter after it.
-    Stored(UnreadCount),
+    /// Stored, as its recipient sees it, with the counter after it.
+    Stored {
+        notification: Notification,
+        count: UnreadCount,
+    },
     /// Stored before (a redelivered message): nothing changed.
     Duplicate,
 }
@@ -130,6 +150,51 @@ fn read_update(org: &str, user: &str, id: &str, at: DateTime) -> Update {
             names: Default::default(),
             values: Default::default(),
         })
+}
+
+/// An outbox item of a change made at `now` (the `index`th side effect of its transaction).
+fn side_effect(
+    org: &str,
+    now: DateTime,
+    index: usize,
+    record: outbox::SideEffect,
+) -> Result<store::Item, StoreError> {
+    outbox::OutboxRecord {
+        org_id: org.to_owned(),
+        change_id: ulid::Ulid::from_parts(
+            u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+            ulid::Ulid::generate().random(),
+        )
+        .to_string(),
+        index,
+        record,
+        recorded_at: now,
+    }
+    .item()
+}
+
+/// The outbox item telling the user's connections about a change of their read state.
+fn read_state(
+    org: &str,
+    user: &str,
+    now: DateTime,
+    index: usize,
+    change: ReadChange,
+    count: UnreadCount,
+    origin: Option<&str>,
+) -> Result<store::Item, StoreError> {
+    side_effect(
+        org,
+        now,
+        index,
+        outbox::SideEffect::ReadState {
+            user_id: user.to_owned(),
+            change,
+            count: count.count,
+            version: count.version,
+            origin_connection: origin.map(str::to_owned),
+        },
+    )
 }
 
 fn number(n: i64) -> AttributeValue {
@@ -213,16 +278,23 @@ impl Inbox {
                 data: new.data.clone(),
                 request_id: new.request_id.clone(),
                 sequence,
+                version: Some(counter.version + 1),
                 read_at: None,
                 created_at: self.clock.now(),
             };
             let key = keys::notification(OrgId(org), UserId(user), &new.id);
             let (_, unread) = keys::unread_notifications(OrgId(org), UserId(user));
+            let (_, by_version) = keys::notifications_by_version(OrgId(org), UserId(user));
             let item = store::with_index(
-                store::item(&key, ENTITY, &record)?,
-                Index::Gsi1,
-                &unread.pk,
-                &keys::unread_sort(sequence),
+                store::with_index(
+                    store::item(&key, ENTITY, &record)?,
+                    Index::Gsi1,
+                    &unread.pk,
+                    &keys::unread_sort(sequence),
+                ),
+                Index::Gsi2,
+                &by_version.pk,
+                &keys::version_sort(counter.version + 1),
             );
             let transaction = Transaction::new()
                 .put(item, Condition::NotExists)
@@ -240,10 +312,13 @@ impl Inbox {
                 )
                 .label(COUNTER);
             match self.store.transact(transaction).await {
-                Ok(()) => Ok(Some(Delivered::Stored(UnreadCount {
-                    count: counter.unread + 1,
-                    version: counter.version + 1,
-                }))),
+                Ok(()) => Ok(Some(Delivered::Stored {
+                    notification: record.clone().view(None),
+                    count: UnreadCount {
+                        count: counter.unread + 1,
+                        version: counter.version + 1,
+                    },
+                })),
                 Err(e) if e.failed(NOTIFICATION) => Ok(Some(Delivered::Duplicate)),
                 Err(e) if e.failed(COUNTER) || matches!(e, StoreError::TransactionConflict) => {
                     Ok(None)
@@ -254,13 +329,19 @@ impl Inbox {
         .await
     }
 
+    /// The count, and since which sequence at what time mark-all-read covers notifications.
+    pub(crate) async fn state(
+        &self,
+        org: &str,
+        user: &str,
+    ) -> Result<(UnreadCount, Option<(i64, DateTime)>), InboxError> {
+        let counter = self.counter(org, user).await?;
+        Ok((counter.count(), counter.covered_since()))
+    }
+
     /// The exact unread count and its version (one GetItem).
     pub async fn unread_count(&self, org: &str, user: &str) -> Result<UnreadCount, InboxError> {
-        let counter = self.counter(org, user).await?;
-        Ok(UnreadCount {
-            count: counter.unread,
-            version: counter.version,
-        })
+        Ok(self.counter(org, user).await?.count())
     }
 
     /// Marks one notification read (again: no change). Another user's or organization's id is
@@ -271,29 +352,62 @@ impl Inbox {
         user: &str,
         id: &str,
     ) -> Result<Notification, InboxError> {
+        Ok(self.mark_read_from(org, user, id, None).await?.notification)
+    }
+
+    /// [`Inbox::mark_read`], from the socket `origin` (the user's other connections are told;
+    /// that one has its answer).
+    pub async fn mark_read_from(
+        &self,
+        org: &str,
+        user: &str,
+        id: &str,
+        origin: Option<&str>,
+    ) -> Result<Marked, InboxError> {
         self.retrying(|| async {
             let counter = self.counter(org, user).await?;
             let Some(stored) = self.stored(org, user, id).await? else {
                 return Err(InboxError::NotFound);
             };
             if stored.read_at.is_some() || stored.sequence <= counter.watermark {
-                return Ok(Some(stored.view(counter.covered_since())));
+                return Ok(Some(Marked {
+                    notification: stored.view(counter.covered_since()),
+                    count: counter.count(),
+                }));
             }
             let now = self.clock.now();
             let read = read_update(org, user, id, now);
+            let count = UnreadCount {
+                count: counter.unread - 1,
+                version: counter.version + 1,
+            };
+            let push = read_state(
+                org,
+                user,
+                now,
+                1,
+                ReadChange::Read {
+                    id: id.to_owned(),
+                    read_at: now,
+                },
+                count,
+                origin,
+            )?;
             let transaction = Transaction::new()
                 .update(read)
                 .label(NOTIFICATION)
                 .update(self.counter_change(org, user, &counter).add("unread", -1))
-                .label(COUNTER);
+                .label(COUNTER)
+                .put(push, Condition::NotExists);
             match self.store.transact(transaction).await {
-                Ok(()) => Ok(Some(
-                    Stored {
+                Ok(()) => Ok(Some(Marked {
+                    notification: Stored {
                         read_at: Some(now),
                         ..stored
                     }
                     .view(None),
-                )),
+                    count,
+                })),
                 // Read, deleted or counted meanwhile: decide again on fresh reads.
                 Err(e)
                     if e.failed(NOTIFICATION)
@@ -308,6 +422,25 @@ impl Inbox {
         .await
     }
 
+    /// One notification of the user, as they see it, with the counter version its insert set
+    /// (0 for one stored before versions were kept).
+    pub async fn get(
+        &self,
+        org: &str,
+        user: &str,
+        id: &str,
+    ) -> Result<Option<(Notification, i64)>, InboxError> {
+        let counter = self.counter(org, user).await?;
+        match self.stored(org, user, id).await {
+            Ok(stored) => Ok(stored.map(|n| {
+                let version = n.version.unwrap_or(0);
+                (n.view(counter.covered_since()), version)
+            })),
+            Err(InboxError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Marks every notification read by moving the watermark to the last sequence: one write,
     /// however many there are. The notifications it covers get their read time afterwards, off
     /// the request path: an outbox record in the same transaction asks the dispatcher to stamp
@@ -319,6 +452,7 @@ impl Inbox {
                 return Ok(Some(ReadAll {
                     updated: 0,
                     covered: None,
+                    count: counter.count(),
                 }));
             }
             let now = self.clock.now();
@@ -327,27 +461,36 @@ impl Inbox {
                 .set("watermark", &counter.seq)
                 .set("unread", &0)
                 .set("read_all_at", &clock::rfc3339(now));
-            let stamp = outbox::OutboxRecord {
-                org_id: org.to_owned(),
-                change_id: ulid::Ulid::from_parts(
-                    u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
-                    ulid::Ulid::generate().random(),
-                )
-                .to_string(),
-                index: 1,
-                // Its own range and time: a later mark-all-read stamps its own.
-                record: outbox::SideEffect::StampRead {
+            let count = UnreadCount {
+                count: 0,
+                version: counter.version + 1,
+            };
+            // Its own range and time: a later mark-all-read stamps its own.
+            let stamp = side_effect(
+                org,
+                now,
+                1,
+                outbox::SideEffect::StampRead {
                     user_id: user.to_owned(),
                     after: counter.watermark,
                     up_to: counter.seq,
                     read_at: now,
                 },
-                recorded_at: now,
-            };
+            )?;
+            let push = read_state(
+                org,
+                user,
+                now,
+                2,
+                ReadChange::ReadAll { read_at: now },
+                count,
+                None,
+            )?;
             let transaction = Transaction::new()
                 .update(update)
                 .label(COUNTER)
-                .put(stamp.item()?, Condition::NotExists);
+                .put(stamp, Condition::NotExists)
+                .put(push, Condition::NotExists);
             match self.store.transact(transaction).await {
                 Ok(()) => Ok(Some(ReadAll {
                     updated: counter.unread,
@@ -356,6 +499,7 @@ impl Inbox {
                         up_to: counter.seq,
                         read_at: now,
                     }),
+                    count,
                 })),
                 Err(e) if e.failed(COUNTER) || matches!(e, StoreError::TransactionConflict) => {
                     Ok(None)
@@ -384,6 +528,18 @@ impl Inbox {
             if unread {
                 change = change.add("unread", -1);
             }
+            let push = read_state(
+                org,
+                user,
+                self.clock.now(),
+                1,
+                ReadChange::Deleted { id: id.to_owned() },
+                UnreadCount {
+                    count: counter.unread - i64::from(unread),
+                    version: counter.version + 1,
+                },
+                None,
+            )?;
             let transaction = Transaction::new()
                 .delete(
                     keys::notification(OrgId(org), UserId(user), id),
@@ -406,7 +562,8 @@ impl Inbox {
                     Condition::Always,
                 )
                 .update(change)
-                .label(COUNTER);
+                .label(COUNTER)
+                .put(push, Condition::NotExists);
             match self.store.transact(transaction).await {
                 Ok(()) => Ok(Some(())),
                 Err(e)

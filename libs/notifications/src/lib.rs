@@ -25,12 +25,14 @@
 
 mod dispatch;
 mod inbox;
+pub mod live;
 pub mod preferences;
 mod record;
 mod send;
 
 pub use dispatch::{CHUNK, Dispatched, Dispatcher, QueuedMessage};
-pub use inbox::{Covered, Delivered, Inbox, InboxError, ReadAll, Status, UnreadCount};
+pub use inbox::{Covered, Delivered, Inbox, InboxError, Marked, ReadAll, Status, UnreadCount};
+pub use live::{Live, Refused, ServerFrame};
 pub use preferences::{Channels, ChannelsChange, Preferences, PreferencesChange};
 pub use record::{NewNotification, Notification, notification_id};
 pub use send::{MAX_DATA_BYTES, MAX_USER_IDS, SendAccepted, SendError, SendNotification, Sender};

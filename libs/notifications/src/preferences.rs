@@ -17,15 +17,7 @@ use utoipa::ToSchema;
 const ENTITY: &str = "notification_preferences";
 
 /// Every type, in the order the API lists them.
-pub const TYPES: [NotificationType; 6] = [
-    NotificationType::System,
-    NotificationType::Billing,
-    NotificationType::Agent,
-    NotificationType::Workflow,
-    NotificationType::Team,
-    NotificationType::Kb,
-];
-
+pub const TYPES: [NotificationType; 6] = NotificationType::ALL;
 fn type_name(kind: NotificationType) -> &'static str {
     match kind {
         NotificationType::System => "system",

@@ -47,6 +47,10 @@ pub(crate) struct Stored {
     pub request_id: String,
     /// The counter's sequence given to it.
     pub sequence: i64,
+    /// The counter's version its insert set (absent on notifications stored before versions
+    /// were kept): `sync` finds what a client missed since a version it saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
     /// Absent while unread (conditions test `attribute_not_exists(read_at)`).
     #[serde(
         default,
@@ -138,6 +142,7 @@ mod tests {
             data: deep.clone(),
             request_id: "r".into(),
             sequence: 1,
+            version: Some(1),
             read_at: None,
             created_at: clock::parse_rfc3339("2026-12-02T08:00:00Z").unwrap(),
         };

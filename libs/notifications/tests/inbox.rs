@@ -68,7 +68,7 @@ async fn reads_deletes_and_read_all_keep_the_count_and_lists_in_step() {
         ids.push(n.id.clone());
         assert!(matches!(
             inbox.deliver(org, ann, n).await.unwrap(),
-            Delivered::Stored(_)
+            Delivered::Stored { .. }
         ));
     }
     // The same request again stores nothing.

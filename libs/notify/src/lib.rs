@@ -22,6 +22,18 @@ pub enum NotificationType {
     Kb,
 }
 
+impl NotificationType {
+    /// Every type, in the order the API lists them.
+    pub const ALL: [NotificationType; 6] = [
+        NotificationType::System,
+        NotificationType::Billing,
+        NotificationType::Agent,
+        NotificationType::Workflow,
+        NotificationType::Team,
+        NotificationType::Kb,
+    ];
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
@@ -79,6 +91,38 @@ pub enum Work {
         up_to: i64,
         #[serde(with = "clock::serde_rfc3339")]
         read_at: DateTime,
+    },
+    /// The user's read state changed (on any device, over REST or a socket): their open
+    /// connections follow, each frame with the counter as the change left it.
+    ReadState {
+        user_id: String,
+        change: ReadChange,
+        /// The unread count and its version after the change.
+        count: i64,
+        version: i64,
+        /// The connection the change came from (it has its answer already).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin_connection: Option<String>,
+    },
+}
+
+/// A change of a user's read state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ReadChange {
+    /// One notification was read.
+    Read {
+        id: String,
+        #[serde(with = "clock::serde_rfc3339")]
+        read_at: DateTime,
+    },
+    /// Every notification up to then was read (mark-all-read).
+    ReadAll {
+        #[serde(with = "clock::serde_rfc3339")]
+        read_at: DateTime,
+    },
+    Deleted {
+        id: String,
     },
 }
 

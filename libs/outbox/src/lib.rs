@@ -11,7 +11,7 @@
 mod relay;
 
 use clock::{DateTime, Duration};
-pub use notify::{Notice, Recipients};
+pub use notify::{Notice, ReadChange, Recipients};
 use serde::{Deserialize, Serialize};
 use store::keys::{self, OrgId};
 use store::{Item, Key, StoreError};
@@ -25,26 +25,9 @@ pub const RETENTION: Duration = Duration::days(7);
 
 pub use relay::{Delivered, Relay, RelayError, Route, StreamRecord};
 
-/// One side effect of a change.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum SideEffect {
-    Notify {
-        recipients: Recipients,
-        notice: Notice,
-    },
-    /// Close a member's WebSocket connections in the organization (they were removed).
-    CloseConnections { user_id: String },
-    /// Stamp the read time on the notifications a user's mark-all-read covered (afterwards, in
-    /// pages, off the request path): sequences above `after` up to `up_to`, read at `read_at`.
-    StampRead {
-        user_id: String,
-        after: i64,
-        up_to: i64,
-        #[serde(with = "clock::serde_rfc3339")]
-        read_at: DateTime,
-    },
-}
+/// One side effect of a change: exactly what the notifications queue carries, so the relay
+/// forwards it as it is.
+pub use notify::Work as SideEffect;
 
 /// An outbox item as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

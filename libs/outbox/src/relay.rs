@@ -3,10 +3,10 @@
 //! shell around [`Relay::deliver`]; a later consumer of the stream is a new [`Route`] here,
 //! never a second stream mapping.
 
-use notify::{Message, NotificationsQueue, Work};
+use notify::{Message, NotificationsQueue};
 use serde_dynamo::AttributeValue;
 
-use crate::{MARKER, MARKER_VERSION, OutboxRecord, SideEffect};
+use crate::{MARKER, MARKER_VERSION, OutboxRecord};
 
 /// One stream record that passed the mapping's filter: an inserted outbox item.
 pub struct StreamRecord {
@@ -48,26 +48,7 @@ impl OutboxRecord {
     /// Where this record goes, carrying [`OutboxRecord::delivery_id`] so every delivery of it
     /// is recognizably the same.
     pub fn route(&self) -> Route {
-        let work = match &self.record {
-            SideEffect::Notify { recipients, notice } => Work::Notify {
-                recipients: recipients.clone(),
-                notice: notice.clone(),
-            },
-            SideEffect::CloseConnections { user_id } => Work::CloseConnections {
-                user_id: user_id.clone(),
-            },
-            SideEffect::StampRead {
-                user_id,
-                after,
-                up_to,
-                read_at,
-            } => Work::StampRead {
-                user_id: user_id.clone(),
-                after: *after,
-                up_to: *up_to,
-                read_at: *read_at,
-            },
-        };
+        let work = self.record.clone();
         Route::Notifications(Message {
             id: self.delivery_id(),
             org_id: self.org_id.clone(),
@@ -141,7 +122,9 @@ fn key_of(image: &serde_dynamo::Item) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SideEffect;
     use crate::tests::record;
+    use notify::Work;
 
     fn image(record: &OutboxRecord) -> serde_dynamo::Item {
         let item = record.item().unwrap();

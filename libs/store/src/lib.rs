@@ -491,6 +491,24 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes one item, if its condition holds (deleting a missing item with
+    /// [`Condition::Always`] succeeds).
+    pub async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
+        self.count_round_trip();
+        let (expression, names, values) = condition.into_parts();
+        self.client
+            .delete_item()
+            .table_name(&*self.table)
+            .set_key(Some(key_attributes(key)))
+            .set_condition_expression(expression)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("DeleteItem", e))?;
+        Ok(())
+    }
+
     /// Applies an update and returns the item as it is afterwards.
     pub async fn update<T: DeserializeOwned>(&self, update: Update) -> Result<T, StoreError> {
         self.count_round_trip();

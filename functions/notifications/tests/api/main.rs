@@ -4,6 +4,7 @@
 //! through the local cloud (`e2e`).
 
 mod e2e;
+mod live;
 mod send;
 
 use auth::Role;
@@ -347,6 +348,7 @@ async fn the_sample_events_reach_their_routes() {
     let dispatcher = notifications::Dispatcher::new(
         h.store.clone(),
         notify::NotificationsQueue::new(test_support::sqs_client(), h.queue.clone()),
+        test_support::pusher(&h.store, &Clock::system()),
         Clock::system(),
     );
     let response = dispatcher_function::handle(&dispatcher, event).await;

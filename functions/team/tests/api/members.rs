@@ -117,7 +117,7 @@ async fn role_changes_removals_and_leaving_record_their_notices_with_the_change(
                 SideEffect::Notify { recipients, notice } => {
                     Some((recipients.clone(), notice.clone()))
                 }
-                SideEffect::CloseConnections { .. } | SideEffect::StampRead { .. } => None,
+                _ => None,
             })
             .collect()
     };

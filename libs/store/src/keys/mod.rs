@@ -8,7 +8,8 @@
 //! Tenant-owned items live under their organization's partition, `ORG#<org_id>`. A handful of
 //! global lookup items live elsewhere and each is named as such: a user's profile and their
 //! list of memberships (`USER#<user_id>`), API-key secrets (`API_KEY#<sha256>`), the token
-//! hashes of pending invitations (GSI1), and Stripe's customer and event ids ([`billing`]).
+//! hashes of pending invitations (GSI1), Stripe's customer and event ids ([`billing`]), and
+//! WebSocket tickets and connections ([`realtime`]).
 //!
 //! Organization and user ids are distinct types ([`OrgId`], [`UserId`]), so a key that takes
 //! both cannot be called with them swapped.
@@ -21,6 +22,7 @@ pub mod billing;
 pub mod idempotency;
 pub mod notifications;
 pub mod outbox;
+pub mod realtime;
 pub mod team;
 
 pub use accounts::*;
@@ -30,6 +32,7 @@ pub use audit::*;
 pub use billing::*;
 pub use notifications::*;
 pub use outbox::*;
+pub use realtime::*;
 pub use team::*;
 
 /// Attribute names of the primary key and the overloaded indexes.
@@ -57,6 +60,8 @@ pub const PARTITION_PREFIXES: &[&str] = &[
     apikeys::SECRET,
     billing::STRIPE_CUSTOMER,
     billing::STRIPE_EVENT,
+    realtime::TICKET,
+    realtime::CONNECTION,
 ];
 
 /// Every sort-key prefix used under `ORG#<org_id>`: no kind of item may list another's.
@@ -78,6 +83,8 @@ pub const ORG_SORT_PREFIXES: &[&str] = &[
     notifications::COUNTER,
     notifications::PREFERENCES,
     notifications::TOMBSTONE,
+    notifications::DELIVERY,
+    notifications::DONE,
 ];
 
 /// Every sort-key prefix used under `USER#<user_id>`.

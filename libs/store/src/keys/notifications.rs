@@ -9,8 +9,11 @@ pub(super) const COUNTER: &str = "NOTIF_COUNTER#";
 pub(super) const PREFERENCES: &str = "NOTIF_PREFS#";
 pub(super) const TOMBSTONE: &str = "NOTIF_GONE#";
 pub(super) const DELIVERY: &str = "NOTIF_DELIVERY#";
+pub(super) const DONE: &str = "NOTIF_DONE#";
 /// The index partition of a user's unread notifications, after `ORG#<org_id>`.
 pub const UNREAD_PARTITION: &str = "#UNREAD#";
+/// The index partition (GSI2) of a user's notifications by version, after `ORG#<org_id>`.
+pub const BY_VERSION_PARTITION: &str = "#NOTIF_BY_VERSION#";
 
 /// The user's part of a key read by prefix: a fixed-width digest, since a user id (the token's
 /// `sub`) may contain `#` and "a#" must never be a prefix of another user's keys.
@@ -68,6 +71,12 @@ pub fn notification_delivery(
     )
 }
 
+/// A notifications-queue message the dispatcher delivered in full, pushes included, by a
+/// fingerprint (hex SHA-256) of its id and work: a redelivery of it does nothing.
+pub fn notification_message_done(org: OrgId<'_>, fingerprint: &str) -> Key {
+    Key::new(org_partition(org), format!("{DONE}{fingerprint}"))
+}
+
 /// Every delivery of one request.
 pub fn notification_deliveries(org: OrgId<'_>, request_id: &str) -> Partition {
     Partition {
@@ -89,6 +98,27 @@ pub fn unread_notifications(org: OrgId<'_>, user: UserId<'_>) -> (Index, Partiti
             sk_prefix: String::new(),
         },
     )
+}
+
+/// Every notification of the user in GSI2, by the counter version its insert set: what a socket
+/// missed since a version it saw is a key range (ids follow request times, not store order).
+pub fn notifications_by_version(org: OrgId<'_>, user: UserId<'_>) -> (Index, Partition) {
+    (
+        Index::Gsi2,
+        Partition {
+            pk: format!(
+                "{}{BY_VERSION_PARTITION}{}",
+                org_partition(org),
+                user_part(user)
+            ),
+            sk_prefix: String::new(),
+        },
+    )
+}
+
+/// A notification's sort key in GSI2: its insert's counter version, fixed width.
+pub fn version_sort(version: i64) -> String {
+    format!("{version:012}")
 }
 
 /// A notification's sort key in GSI1: its sequence, fixed width so the order is numeric.
