@@ -20,7 +20,7 @@
 //!   messages, a fan-out to N members and the write units per notification (see
 //!   `infra/bench-dispatcher`).
 //! - `realtime --binaries DIR --dynamodb URL --sqs URL [--runs N] [--clients K] [--orgs N]
-//!   [--notifications N]`: the websocket function's cold start and the latency from a send's 202
+//!   [--notifications N] [--in-flight N]`: the websocket function's cold start and the latency from a send's 202
 //!   to the frame, by stage (see `infra/bench-realtime`).
 
 use std::collections::HashMap;
@@ -203,6 +203,7 @@ async fn run_realtime(flags: &HashMap<String, String>) -> Result<String, String>
         clients: count("clients", 100)?,
         orgs: count("orgs", 10)?,
         notifications: count("notifications", 1000)?,
+        in_flight: count("in-flight", 10)?,
     })
     .await
 }
@@ -278,7 +279,7 @@ async fn main() -> ExitCode {
                   relay --binaries DIR --dynamodb URL --sqs URL [--runs N] [--changes N] [--rate N]\n\
                   webhook --binaries DIR --dynamodb URL --sqs URL [--runs N] [--orgs N] [--concurrency N]\n\
                   dispatcher --binaries DIR --dynamodb URL --sqs URL [--runs N] [--messages N] [--in-flight N] [--members N]\n\
-                  realtime --binaries DIR --dynamodb URL --sqs URL [--runs N] [--clients K] [--orgs N] [--notifications N]"
+                  realtime --binaries DIR --dynamodb URL --sqs URL [--runs N] [--clients K] [--orgs N] [--notifications N] [--in-flight N]"
                 .into(),
         ),
     };

@@ -23,6 +23,8 @@ pub struct RealtimeOptions {
     pub clients: usize,
     pub orgs: usize,
     pub notifications: usize,
+    /// Notifications in flight at once (each sender waits for its frame before the next).
+    pub in_flight: usize,
 }
 
 fn percentile(values: &[f64], p: f64) -> f64 {
@@ -160,25 +162,32 @@ pub async fn run(options: RealtimeOptions) -> Result<String, String> {
     let clients = readers.len();
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    // Closed loop: one notification in flight per organization, the next sent when its frame
-    // arrived.
+    // Closed loop: `in_flight` senders, each sending its next notification when the frame of
+    // the last arrived, round the organizations.
     let started = Instant::now();
     let mut senders = tokio::task::JoinSet::new();
-    let per_sender = options.notifications.div_ceil(orgs.len());
-    for (o, (org, owner)) in orgs.iter().cloned().enumerate() {
-        let (api, arrivals) = (test_support::Gateway::new(cloud.http), arrivals.clone());
+    let in_flight = options.in_flight.clamp(1, options.notifications.max(1));
+    let per_sender = options.notifications.div_ceil(in_flight);
+    for j in 0..in_flight {
+        let (api, arrivals, orgs) = (
+            test_support::Gateway::new(cloud.http),
+            arrivals.clone(),
+            orgs.clone(),
+        );
         senders.spawn(async move {
             let mut samples = Vec::new();
             for i in 0..per_sender {
-                let title = format!("bench {o}-{i}");
-                let user = format!("rt-bench-{o}-{}", i % per_org);
+                let o = (j + i * in_flight) % orgs.len();
+                let (org, owner) = &orgs[o];
+                let title = format!("bench {j}-{i}");
+                let user = format!("rt-bench-{o}-{}", (i / orgs.len()) % per_org);
                 let sent = SystemTime::now();
                 let (status, body) = api
                     .call(
                         reqwest::Method::POST,
                         "/v1/notifications",
-                        &owner,
-                        Some(&org),
+                        owner,
+                        Some(org),
                         Some(json!({"user_ids": [user], "type": "agent", "severity": "info", "title": title, "body": "A push benchmark."})),
                     )
                     .await;
@@ -229,7 +238,7 @@ pub async fn run(options: RealtimeOptions) -> Result<String, String> {
          websocket binary {:.2} MiB; cold start ($connect with a ticket, {} fresh instances): init p50 {:.1} ms, first response p50 {:.1} ms; peak RSS {:.1} MiB\n  \
          {clients} clients in {} organizations, {} notifications closed loop ({} in flight): {:.0} notifications/s through the dispatcher\n  \
          202 -> frame: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms\n  \
-         stages p50 / p99: API (send -> 202) {:.1} / {:.1} ms; 202 -> stored (SQS, dispatcher) {:.1} / {:.1} ms; stored -> frame (connections, @connections) {:.1} / {:.1} ms\n  \
+         stages p50 / p99: API (send -> 202) {:.1} / {:.1} ms; 202 -> created (SQS, the dispatcher until its write starts) {:.1} / {:.1} ms; created -> frame (the write, the connections read beside it, @connections) {:.1} / {:.1} ms\n  \
          dispatcher peak RSS {:.1} MiB over {} invocations",
         size as f64 / 1_048_576.0,
         init.len(),
@@ -238,7 +247,7 @@ pub async fn run(options: RealtimeOptions) -> Result<String, String> {
         ws_stats.peak_rss_kib as f64 / 1024.0,
         orgs.len(),
         samples.len(),
-        orgs.len(),
+        in_flight,
         samples.len() as f64 / elapsed,
         percentile(&total, 50.0),
         percentile(&total, 99.0),

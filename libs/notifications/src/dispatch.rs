@@ -205,12 +205,11 @@ impl Dispatcher {
                     OrgId(&message.org_id),
                     &message_fingerprint(sqs_id, &message),
                 );
-                if self.store.get::<serde_json::Value>(&done).await?.is_some() {
-                    outcome.redelivered += 1;
+                self.notify(&message, recipients, notice, &done, &mut outcome)
+                    .await?;
+                if outcome.redelivered > 0 {
                     return Ok(outcome);
                 }
-                self.notify(&message, recipients, notice, &mut outcome)
-                    .await?;
                 let now = self.clock.now();
                 let marker = store::with_ttl(
                     store::item(
@@ -281,15 +280,20 @@ impl Dispatcher {
         Ok(outcome)
     }
 
+    /// Delivers a notice to its recipients, unless `done` (the message's marker) says it was
+    /// delivered in full before (`outcome.redelivered`). The marker, the recipients and their
+    /// preferences are read side by side: one round trip before the first write.
     async fn notify(
         &self,
         message: &Message,
         recipients: &Recipients,
         notice: &Notice,
+        done: &store::Key,
         outcome: &mut Dispatched,
     ) -> Result<(), DispatchError> {
         let org = message.org_id.as_str();
-        let users = match recipients {
+        let marker = self.store.get::<serde_json::Value>(done);
+        let (found, users, preferences) = match recipients {
             Recipients::Users(ids) => {
                 // Each once (a batch read refuses repeated keys), and only ids that can be keys.
                 let mut seen = HashSet::new();
@@ -300,26 +304,50 @@ impl Dispatcher {
                     .collect();
                 // Too many to check here: split first. A removed member is told by email:
                 // they are no member by now.
-                let users = if named.len() > CHUNK || notice.email_only {
-                    named.clone()
+                if named.len() > CHUNK || notice.email_only {
+                    (marker.await?, named, None)
                 } else {
-                    self.still_members(org, &named).await?
-                };
-                let skipped = ids.iter().collect::<HashSet<_>>().len() - users.len();
-                if skipped > 0 && named.len() <= CHUNK {
-                    outcome.not_members += skipped;
-                    tracing::info!(
-                        org_id = org,
-                        message_id = %message.id,
-                        skipped,
-                        "named users who are no longer members get nothing in the app"
+                    let names: Vec<&str> = named.iter().map(String::as_str).collect();
+                    let (found, members, preferences) = tokio::join!(
+                        marker,
+                        self.still_members(org, &named),
+                        crate::preferences::preferences_of(&self.store, org, &names)
                     );
+                    let (found, members) = (found?, members?);
+                    // Those of the members, in their order (`still_members` keeps the named one).
+                    let member_set: HashSet<&str> = members.iter().map(String::as_str).collect();
+                    let preferences = named
+                        .iter()
+                        .zip(preferences?)
+                        .filter(|(user, _)| member_set.contains(user.as_str()))
+                        .map(|(_, preferences)| preferences)
+                        .collect();
+                    let skipped = ids.iter().collect::<HashSet<_>>().len() - members.len();
+                    if skipped > 0 && found.is_none() {
+                        outcome.not_members += skipped;
+                        tracing::info!(
+                            org_id = org,
+                            message_id = %message.id,
+                            skipped,
+                            "named users who are no longer members get nothing in the app"
+                        );
+                    }
+                    (found, members, Some(preferences))
                 }
-                users
             }
-            Recipients::Roles(roles) => self.members(org, Some(roles)).await?,
-            Recipients::AllMembers => self.members(org, None).await?,
+            Recipients::Roles(roles) => {
+                let (found, members) = tokio::join!(marker, self.members(org, Some(roles)));
+                (found?, members?, None)
+            }
+            Recipients::AllMembers => {
+                let (found, members) = tokio::join!(marker, self.members(org, None));
+                (found?, members?, None)
+            }
         };
+        if found.is_some() {
+            outcome.redelivered += 1;
+            return Ok(());
+        }
         if users.len() > CHUNK {
             let chunks: Vec<Message> = users
                 .chunks(CHUNK)
@@ -337,8 +365,13 @@ impl Dispatcher {
             outcome.requeued += chunks.len();
             return Ok(());
         }
-        let names: Vec<&str> = users.iter().map(String::as_str).collect();
-        let preferences = crate::preferences::preferences_of(&self.store, org, &names).await?;
+        let preferences = match preferences {
+            Some(preferences) => preferences,
+            None => {
+                let names: Vec<&str> = users.iter().map(String::as_str).collect();
+                crate::preferences::preferences_of(&self.store, org, &names).await?
+            }
+        };
         let mut running = JoinSet::new();
         let mut first_error = None;
         for (user, preferences) in users.iter().zip(preferences) {
@@ -386,15 +419,26 @@ impl Dispatcher {
                 request_id: message.id.clone(),
             };
             let id = new.id.clone();
-            match self.inbox.deliver(org, user, new).await? {
+            // The user's connections are read while the notification is written: the push
+            // waits for neither in turn.
+            let (delivered, connections) = tokio::join!(
+                self.inbox.deliver(org, user, new),
+                self.pusher.connections().of_user(org, user)
+            );
+            let connections = connections.inspect_err(|error| {
+                tracing::warn!(org_id = org, %error, "connections not read: nothing pushed");
+            });
+            match delivered? {
                 Delivered::Stored {
                     notification,
                     count,
                 } => {
                     outcome.stored += 1;
-                    outcome.pushed = self
-                        .push_notification(org, user, notification, count.version, count)
-                        .await;
+                    if let Ok(connections) = connections {
+                        outcome.pushed = self
+                            .push_notification(connections, notification, count.version, count)
+                            .await;
+                    }
                     if count.version % EXPIRY_EVERY == 0 {
                         // Housekeeping: a failure here must not fail (and redeliver) the message.
                         match self.inbox.expire_old_unread(org, user, EXPIRY_BATCH).await {
@@ -413,13 +457,21 @@ impl Dispatcher {
                     // (the client drops the copy by id).
                     match self.inbox.get(org, user, &id).await {
                         Ok(Some((notification, version))) if notification.read_at.is_none() => {
-                            match self.inbox.unread_count(org, user).await {
-                                Ok(count) => {
+                            match (self.inbox.unread_count(org, user).await, connections) {
+                                (Ok(count), Ok(connections)) => {
                                     outcome.pushed = self
-                                        .push_notification(org, user, notification, version, count)
+                                        .push_notification(
+                                            connections,
+                                            notification,
+                                            version,
+                                            count,
+                                        )
                                         .await;
                                 }
-                                Err(error) => tracing::warn!(org_id = org, %error, "not pushed"),
+                                (Err(error), _) => {
+                                    tracing::warn!(org_id = org, %error, "not pushed")
+                                }
+                                (_, Err(_)) => {}
                             }
                         }
                         Ok(_) => {}
@@ -438,27 +490,30 @@ impl Dispatcher {
     }
 
     /// Pushes a stored notification (with the version its insert set) to the user's
-    /// connections subscribed to its type, then the count to all of them.
+    /// `connections` subscribed to its type, then the count to all of them.
     async fn push_notification(
         &self,
-        org: &str,
-        user: &str,
+        connections: Vec<realtime::ConnectionRecord>,
         notification: Notification,
         version: i64,
         count: UnreadCount,
     ) -> Pushed {
         let kind = notification.kind;
         let frames = [
-            (
-                ServerFrame::Notification {
+            Frame {
+                text: ServerFrame::Notification {
                     notification,
                     version,
-                },
-                Some(kind),
-            ),
-            (ServerFrame::UnreadCount(count), None),
+                }
+                .to_text(),
+                only_for: Some(kind),
+            },
+            Frame {
+                text: ServerFrame::UnreadCount(count).to_text(),
+                only_for: None,
+            },
         ];
-        self.push(org, user, &frames, None).await
+        self.pusher.push_to(connections, &frames, None).await
     }
 
     /// Pushes frames (each only for connections subscribed to its type, if it names one); a

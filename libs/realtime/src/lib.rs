@@ -103,6 +103,16 @@ impl Pusher {
         except: Option<&str>,
     ) -> Result<Pushed, StoreError> {
         let connections = self.connections.of_user(org, user).await?;
+        Ok(self.push_to(connections, frames, except).await)
+    }
+
+    /// [`Pusher::push`] to connections read already (say, while the change was written).
+    pub async fn push_to(
+        &self,
+        connections: Vec<ConnectionRecord>,
+        frames: &[Frame],
+        except: Option<&str>,
+    ) -> Pushed {
         let mut pushed = Pushed::default();
         let mut running = JoinSet::new();
         for connection in connections {
@@ -135,7 +145,7 @@ impl Pusher {
                 }
             }
         }
-        Ok(pushed)
+        pushed
     }
 
     /// Sends `frames` to a connection that just sent one (its answers), in order; a 410 removes

@@ -198,6 +198,13 @@ async fn sockets_get_pushes_follow_read_state_resume_and_close_when_the_member_i
         .err(),
         Some(401)
     );
+    // A ticket issued two minutes ago has expired (they live 60 s).
+    let earlier = realtime::Connections::new(
+        store.clone(),
+        Clock::manual(Clock::system().now() - time::Duration::minutes(2)),
+    );
+    let expired = earlier.issue_ticket(&org, "rt-ann").await.unwrap();
+    assert_eq!(connect(cloud, &expired.ticket, None).await.err(), Some(401));
     let disallowed = ticket(api, &ann, &org).await;
     assert_eq!(
         connect(cloud, &disallowed, Some("https://evil.example"))
