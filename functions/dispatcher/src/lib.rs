@@ -27,6 +27,11 @@ pub async fn handle(dispatcher: &Dispatcher, event: SqsEvent) -> SqsBatchRespons
         requeued = outcome.requeued,
         stamped = outcome.stamped,
         expired = outcome.expired,
+        redelivered = outcome.redelivered,
+        pushed = outcome.pushed.sent,
+        push_gone = outcome.pushed.gone,
+        push_failed = outcome.pushed.failed,
+        closed = outcome.closed,
         failed = outcome.failed.len() + failures.len(),
         "batch dispatched"
     );

@@ -491,14 +491,20 @@ impl Live {
                 version
             }
             Some(After::Id(id)) => {
-                if ulid::Ulid::from_string(&id).is_err() {
+                // Ids are stored in canonical (upper-case) form.
+                let Ok(id) = ulid::Ulid::from_string(&id) else {
                     return Ok(vec![ServerFrame::error(
                         "invalid_frame",
                         "after must be a notification id or a version",
                         Some("sync"),
                     )]);
-                }
-                match self.inbox.get(org, user, &id).await.map_err(store_error)? {
+                };
+                match self
+                    .inbox
+                    .get(org, user, &id.to_string())
+                    .await
+                    .map_err(store_error)?
+                {
                     Some((_, version)) if version > 0 => version,
                     // Deleted (or stored before versions were kept): where to resume is unknown.
                     _ => return resync("the notification named is not there"),

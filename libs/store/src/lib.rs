@@ -85,6 +85,13 @@ impl StoreError {
             Some("ProvisionedThroughputExceededException")
             | Some("ThrottlingException")
             | Some("RequestLimitExceeded") => Self::Throttled,
+            // DynamoDB's own transient failure (the SDK retried it already): worth a retry
+            // later, not a bug of ours. DynamoDB Local also answers it when a lock times out.
+            Some("InternalServerError") => {
+                let detail = format!("{operation}: {}", DisplayErrorContext(&err));
+                tracing::warn!(error = %detail, "DynamoDB internal error");
+                Self::Unavailable(detail)
+            }
             _ => {
                 let detail = format!("{operation}: {}", DisplayErrorContext(&err));
                 tracing::error!(error = %detail, "DynamoDB request failed");

@@ -465,6 +465,13 @@ async fn sockets_get_pushes_follow_read_state_resume_and_close_when_the_member_i
         .collect();
     assert_eq!(titles, ["Missed one", "Missed two", "Late one"]);
     assert_eq!(synced["data"]["unread_count"]["count"], 6);
+    back.send(json!({"action": "sync", "after": seen_id.to_lowercase()}))
+        .await;
+    assert_eq!(
+        back.next().await["data"]["items"],
+        synced["data"]["items"],
+        "any case"
+    );
     back.send(json!({"action": "sync", "after": seen_version}))
         .await;
     let by_version = back.next().await;
