@@ -271,7 +271,10 @@ impl Dispatcher {
                     .push(
                         &message.org_id,
                         user_id,
-                        &[(frame, None), (ServerFrame::UnreadCount(count), None)],
+                        &[
+                            frame.to_push(None),
+                            ServerFrame::UnreadCount(count).to_push(None),
+                        ],
                         origin_connection.as_deref(),
                     )
                     .await;
@@ -500,39 +503,19 @@ impl Dispatcher {
     ) -> Pushed {
         let kind = notification.kind;
         let frames = [
-            Frame {
-                text: ServerFrame::Notification {
-                    notification,
-                    version,
-                }
-                .to_text(),
-                only_for: Some(kind),
-            },
-            Frame {
-                text: ServerFrame::UnreadCount(count).to_text(),
-                only_for: None,
-            },
+            ServerFrame::Notification {
+                notification,
+                version,
+            }
+            .to_push(Some(kind)),
+            ServerFrame::UnreadCount(count).to_push(None),
         ];
         self.pusher.push_to(connections, &frames, None).await
     }
 
-    /// Pushes frames (each only for connections subscribed to its type, if it names one); a
-    /// failure is logged, never the message's.
-    async fn push(
-        &self,
-        org: &str,
-        user: &str,
-        frames: &[(ServerFrame, Option<notify::NotificationType>)],
-        except: Option<&str>,
-    ) -> Pushed {
-        let frames: Vec<Frame> = frames
-            .iter()
-            .map(|(frame, only_for)| Frame {
-                text: frame.to_text(),
-                only_for: *only_for,
-            })
-            .collect();
-        match self.pusher.push(org, user, &frames, except).await {
+    /// Pushes frames to the user's connections; a failure is logged, never the message's.
+    async fn push(&self, org: &str, user: &str, frames: &[Frame], except: Option<&str>) -> Pushed {
+        match self.pusher.push(org, user, frames, except).await {
             Ok(pushed) => pushed,
             Err(error) => {
                 tracing::warn!(org_id = org, %error, "connections not read: nothing pushed");

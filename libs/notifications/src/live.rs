@@ -86,6 +86,14 @@ impl ServerFrame {
         serde_json::to_string(self).expect("frames serialize")
     }
 
+    /// This frame as a push, only for connections subscribed to `only_for` when it names a type.
+    pub fn to_push(&self, only_for: Option<NotificationType>) -> realtime::Frame {
+        realtime::Frame {
+            text: self.to_text(),
+            only_for,
+        }
+    }
+
     fn error(code: &str, message: impl Into<String>, action: Option<&str>) -> Self {
         Self::Error {
             code: code.to_owned(),
@@ -157,6 +165,7 @@ pub struct Live {
 }
 
 const TYPE_NAMES: &str = "system, billing, agent, workflow, team, kb";
+const ACTIONS: &str = "action must be subscribe, unsubscribe, markAsRead, sync or ping";
 
 fn parse_type(name: &str) -> Option<NotificationType> {
     serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
@@ -287,11 +296,7 @@ impl Live {
             let frame = match serde_json::from_str::<AnyAction>(body) {
                 Ok(AnyAction {
                     action: Some(serde_json::Value::String(name)),
-                }) => ServerFrame::error(
-                    "unknown_action",
-                    "action must be subscribe, unsubscribe, markAsRead, sync or ping",
-                    Some(&name),
-                ),
+                }) => ServerFrame::error("unknown_action", ACTIONS, Some(&name)),
                 Ok(_) => ServerFrame::error(
                     "invalid_frame",
                     "a frame is a JSON object with a string action",
@@ -338,11 +343,7 @@ impl Live {
                 ],
                 Err(e) => vec![invalid("ping", &e)],
             },
-            other => vec![ServerFrame::error(
-                "unknown_action",
-                "action must be subscribe, unsubscribe, markAsRead, sync or ping",
-                Some(other),
-            )],
+            other => vec![ServerFrame::error("unknown_action", ACTIONS, Some(other))],
         };
         // A connection whose record vanished meanwhile is closed, as above.
         let close = frames
