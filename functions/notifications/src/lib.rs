@@ -1,20 +1,20 @@
 //! Routes of the notifications function: the caller's own notifications in their active
-//! organization (any member), and sending to members (owners and admins), through
-//! libs/notifications. Another user's or organization's notification is not found: its key
-//! holds both.
+//! organization (any member), sending to members and the delivery log (owners and admins), and
+//! the public one-click unsubscribe of notification email, through libs/notifications. Another
+//! user's or organization's notification is not found: its key holds both.
 
 use auth::Permission;
 use axum::Router;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{get, patch, post};
 use clock::Clock;
 use config::HttpSettings;
 use notifications::{
-    Inbox, Notification, Preferences, PreferencesChange, SendAccepted, SendNotification, Sender,
-    Status, UnreadCount,
+    BadToken, Delivery, Inbox, Notification, Preferences, PreferencesChange, SendAccepted,
+    SendNotification, Sender, Status, UnreadCount, UnsubscribeLinks,
 };
-use notify::{NotificationType, NotificationsQueue};
+use notify::{NotificationType, Queue};
 use problem::{FieldError, Problem, ProblemDocument};
 use serde::{Deserialize, Serialize};
 use store::Store;
@@ -32,6 +32,8 @@ pub struct App {
     connections: realtime::Connections,
     sender: Sender,
     store: Store,
+    unsubscribe: UnsubscribeLinks,
+    clock: Clock,
 }
 
 impl FromRef<App> for Identity {
@@ -41,11 +43,13 @@ impl FromRef<App> for Identity {
 }
 
 impl App {
-    /// `queue` is the notifications queue, where sent notifications go to the dispatcher.
+    /// `queue` is the notifications queue, where sent notifications go to the dispatcher;
+    /// `unsubscribe` checks the links of notification email.
     pub fn new(
         settings: &HttpSettings,
         dynamodb: aws_sdk_dynamodb::Client,
-        queue: NotificationsQueue,
+        queue: Queue,
+        unsubscribe: UnsubscribeLinks,
         clock: Clock,
     ) -> Self {
         let store = Store::new(dynamodb, settings.table_name.as_str());
@@ -53,8 +57,10 @@ impl App {
             identity: Identity::from_settings(&settings.auth, store.clone(), clock.clone()),
             inbox: Inbox::new(store.clone(), clock.clone()),
             connections: realtime::Connections::new(store.clone(), clock.clone()),
-            sender: Sender::new(store.clone(), queue, clock),
+            sender: Sender::new(store.clone(), queue, clock.clone()),
             store,
+            unsubscribe,
+            clock,
         }
     }
 
@@ -75,8 +81,19 @@ pub fn router(app: App, cors_allowed_origins: &[String]) -> Router {
             "/v1/notifications/preferences",
             get(get_preferences).post(change_preferences),
         )
+        .route(
+            notifications::unsubscribe::PATH,
+            get(unsubscribe_page).post(unsubscribe),
+        )
+        .route(
+            "/v1/notifications/requests/{request_id}/deliveries",
+            get(list_deliveries),
+        )
         .route("/v1/notifications/{id}/read", patch(mark_read))
-        .route("/v1/notifications/{id}", delete(delete_notification))
+        .route(
+            "/v1/notifications/{id}",
+            get(get_notification).delete(delete_notification),
+        )
         .route("/v1/ws/ticket", post(issue_ticket));
     web::finish(routes, cors_allowed_origins, app)
 }
@@ -312,6 +329,253 @@ async fn change_preferences(
     ))
 }
 
+/// A notification with how it reached the caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationDetail {
+    #[serde(flatten)]
+    pub notification: Notification,
+    /// Its deliveries to the caller, per channel (`in_app`, `email`), as recorded.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// One of the caller's notifications, with its deliveries to them (in the app, by email).
+#[utoipa::path(get, path = "/v1/notifications/{id}", tag = "notifications",
+    params(("id" = String, Path, description = "The notification id"), web::openapi::OrgHeader),
+    responses(
+        (status = 200, description = "The notification and its deliveries to the caller", body = NotificationDetail),
+        web::openapi::Unauthorized,
+        web::openapi::NotAMember,
+        (status = 404, description = "No such notification of the caller's", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, description = "The table is unavailable or throttled; retry", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn get_notification(
+    State(app): State<App>,
+    ActiveOrg(member): ActiveOrg,
+    PathParam(id): PathParam,
+) -> Result<Json<NotificationDetail>, Problem> {
+    let Some((notification, request_id)) = app
+        .inbox
+        .get_with_request(&member.org_id, member.user_id(), &id)
+        .await?
+    else {
+        return Err(Problem::not_found("no such notification"));
+    };
+    let deliveries = notifications::deliveries::of_recipient(
+        &app.store,
+        &member.org_id,
+        &request_id,
+        member.user_id(),
+    )
+    .await?;
+    Ok(Json(NotificationDetail {
+        notification,
+        deliveries,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ListDeliveries {
+    /// Page size, 1–100 (default 20; empty reads as absent).
+    #[param(value_type = Option<u16>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]{0,2048}$")]
+    cursor: Option<String>,
+}
+
+/// A request id as `POST /v1/notifications` answers it (a ULID), or an outbox notice's (hex).
+fn valid_request_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// How a send request reached each recipient, per channel (owners and admins of the
+/// organization that sent it): status, reason, time, SES's message id.
+#[utoipa::path(get, path = "/v1/notifications/requests/{request_id}/deliveries", tag = "notifications",
+    params(("request_id" = String, Path, pattern = "^[A-Za-z0-9]{1,64}$", description = "The `request_id` that `POST /v1/notifications` answered"), ListDeliveries, web::openapi::OrgHeader),
+    responses(
+        (status = 200, description = "A page of deliveries, by recipient then channel", body = ListResponse<Delivery>),
+        (status = 400, description = "A malformed request id, limit or cursor", body = ProblemDocument, content_type = "application/problem+json"),
+        web::openapi::Unauthorized,
+        (status = 403, description = "Not a member, or not an owner or admin", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No deliveries of this request in the organization: another organization's, unknown, or not dispatched yet", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, description = "The table is unavailable or throttled; retry", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn list_deliveries(
+    State(app): State<App>,
+    ActiveOrg(member): ActiveOrg,
+    PathParam(request_id): PathParam,
+    QueryParams(params): QueryParams<ListDeliveries>,
+) -> Result<Json<ListResponse<Delivery>>, Problem> {
+    member.require(Permission::SendNotifications)?;
+    if !valid_request_id(&request_id) {
+        return Err(Problem::validation(vec![FieldError::new(
+            "request_id",
+            "must be the request_id that POST /v1/notifications answered",
+        )]));
+    }
+    let list = ListParams {
+        limit: params.limit,
+        cursor: params.cursor,
+    };
+    let cursor = list.cursor();
+    let page = notifications::deliveries::list(
+        &app.store,
+        &member.org_id,
+        &request_id,
+        list.limit()?,
+        cursor,
+    )
+    .await?;
+    if page.items.is_empty() && cursor.is_none() {
+        return Err(Problem::not_found(
+            "no deliveries of this request in the organization",
+        ));
+    }
+    Ok(Json(page.into()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct UnsubscribeParams {
+    /// The token of the email's `List-Unsubscribe` link.
+    #[param(pattern = "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$", max_length = 1024)]
+    token: String,
+}
+
+/// What a one-click unsubscribe did.
+#[derive(Debug, Serialize, ToSchema)]
+struct Unsubscribed {
+    /// The type whose email is off now.
+    #[schema(value_type = String)]
+    r#type: NotificationType,
+    /// Always `email`: the in-app channel is left as it was.
+    channel: &'static str,
+    /// `false`.
+    enabled: bool,
+}
+
+fn bad_token(error: BadToken) -> Problem {
+    Problem::bad_request("invalid_token", error.to_string())
+}
+
+/// An HTML page (the unsubscribe page and its answer), sent so no other site can frame it or
+/// run anything in it.
+fn page(title: &str, content: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let html = mail::html_layout(
+        &format!("<h2>{}</h2>{content}", mail::escape_html(title)),
+        "Objecta notification email",
+    );
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+            ),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+            (axum::http::header::REFERRER_POLICY, "no-referrer"),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+/// What the link of a notification email does, without doing it (public). Link scanners and
+/// previews fetch links: only a POST turns email off, as the page's button or a mail client's
+/// one-click does.
+#[utoipa::path(get, path = "/v1/notifications/unsubscribe", tag = "notifications", params(UnsubscribeParams),
+    security(()),
+    responses(
+        (status = 200, description = "A page saying what a POST would turn off, with a button that does it", content_type = "text/html"),
+        (status = 400, description = "A missing, malformed, tampered or expired token (`invalid_token`); nothing changed", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn unsubscribe_page(
+    State(app): State<App>,
+    QueryParams(params): QueryParams<UnsubscribeParams>,
+) -> Result<axum::response::Response, Problem> {
+    let what = app
+        .unsubscribe
+        .verify(&params.token, app.clock.now())
+        .map_err(bad_token)?;
+    let kind = serde_json::to_value(what.kind).unwrap_or_default();
+    let kind = kind.as_str().unwrap_or_default();
+    Ok(page(
+        &format!("Turn off {kind} email?"),
+        &format!(
+            "<p>This turns off email about <strong>{kind}</strong> notifications for this \
+             address in its organization. In-app notifications and other types stay as they are; \
+             you can turn it back on in your notification preferences.</p>\
+             <form method=\"post\" action=\"?token={token}\">\
+             <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+             <button type=\"submit\">Turn off {kind} email</button></form>",
+            token = mail::escape_html(&params.token),
+        ),
+    ))
+}
+
+/// One-click unsubscribe (RFC 8058, public: the token is the credential). Turns email off for
+/// the type the token names, for its user in its organization; again: no change. The one route
+/// that takes a form body: `List-Unsubscribe=One-Click`, as `application/x-www-form-urlencoded`
+/// or `multipart/form-data`, as mail clients post it.
+#[utoipa::path(post, path = "/v1/notifications/unsubscribe", tag = "notifications", params(UnsubscribeParams),
+    security(()),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Exactly `List-Unsubscribe=One-Click` (or that one field as `multipart/form-data`)"),
+    responses(
+        (status = 200, description = "Email for the type is off (a page instead when the client asks for `text/html`)", body = Unsubscribed),
+        (status = 400, description = "A missing, malformed, tampered or expired token (`invalid_token`), or a body that is not `List-Unsubscribe=One-Click` (`invalid_body`); nothing changed", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, description = "Not a form body; nothing changed", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, description = "The table is unavailable or throttled; retry", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+async fn unsubscribe(
+    State(app): State<App>,
+    QueryParams(params): QueryParams<UnsubscribeParams>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, Problem> {
+    use axum::response::IntoResponse;
+    use notifications::unsubscribe::{BadBody, check_one_click};
+    let what = app
+        .unsubscribe
+        .verify(&params.token, app.clock.now())
+        .map_err(bad_token)?;
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    check_one_click(content_type, &body).map_err(|error| match error {
+        BadBody::MediaType => Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            error.to_string(),
+        ),
+        BadBody::NotOneClick => Problem::bad_request("invalid_body", error.to_string()),
+    })?;
+    notifications::unsubscribe::unsubscribe(&app.store, &what).await?;
+    tracing::info!(org_id = %what.org_id, kind = ?what.kind, "email unsubscribed by link");
+    let wants_html = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html {
+        let kind = serde_json::to_value(what.kind).unwrap_or_default();
+        let kind = kind.as_str().unwrap_or_default().to_owned();
+        return Ok(page(
+            &format!("{kind} email is off"),
+            "<p>You will get no more email of this type from this organization. You can turn it \
+             back on in your notification preferences.</p>",
+        ));
+    }
+    Ok(Json(Unsubscribed {
+        r#type: what.kind,
+        channel: "email",
+        enabled: false,
+    })
+    .into_response())
+}
+
 /// A single-use ticket for the WebSocket API.
 #[derive(Debug, Serialize, ToSchema)]
 struct Ticket {
@@ -355,6 +619,10 @@ async fn issue_ticket(
         issue_ticket,
         send_notification,
         list_notifications,
+        get_notification,
+        list_deliveries,
+        unsubscribe_page,
+        unsubscribe,
         unread_count,
         mark_read,
         mark_all_read,

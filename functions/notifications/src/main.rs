@@ -1,5 +1,5 @@
 //! The notifications Lambda: each member's notification centre, and sending to members
-//! (/v1/notifications/*).
+//! (/v1/notifications/*), the delivery log and one-click unsubscribe of notification email.
 
 use config::{Env, HttpSettings};
 
@@ -9,11 +9,16 @@ async fn main() -> Result<(), lambda_http::Error> {
     let env = Env::from_process();
     let settings = HttpSettings::from_env(&env)?;
     let notifications_queue = env.required("NOTIFICATIONS_QUEUE_URL")?;
+    let unsubscribe = notifications::UnsubscribeLinks::new(
+        env.required("UNSUBSCRIBE_SIGNING_KEY")?.as_bytes(),
+        &env.required("API_PUBLIC_URL")?,
+    )?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let app = notifications_function::App::new(
         &settings,
         aws_sdk_dynamodb::Client::new(&aws),
-        notify::NotificationsQueue::new(aws_sdk_sqs::Client::new(&aws), notifications_queue),
+        notify::Queue::new(aws_sdk_sqs::Client::new(&aws), notifications_queue),
+        unsubscribe,
         clock::Clock::system(),
     );
     lambda_http::run(notifications_function::router(

@@ -11,7 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let env = Env::from_process();
     let notifications_queue = env.required("NOTIFICATIONS_QUEUE_URL")?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let relay = outbox::Relay::new(notify::NotificationsQueue::new(
+    let relay = outbox::Relay::new(notify::Queue::new(
         aws_sdk_sqs::Client::new(&aws),
         notifications_queue,
     ));

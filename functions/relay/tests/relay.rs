@@ -418,7 +418,7 @@ async fn a_relay_killed_after_reading_and_before_sending_delivers_on_the_retry()
 async fn the_sample_batch_is_relayed_and_the_unknown_record_reported() {
     let sqs = test_support::sqs_client();
     let queue = test_support::fresh_queue(&sqs).await;
-    let relay = outbox::Relay::new(notify::NotificationsQueue::new(sqs, queue.clone()));
+    let relay = outbox::Relay::new(notify::Queue::new(sqs, queue.clone()));
     let sample =
         std::fs::read_to_string(test_support::samples::dir().join("relay-stream-batch.json"))
             .unwrap();

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use notify::{Message, Notice, NotificationType, NotificationsQueue, Recipients, Severity, Work};
+use notify::{Message, Notice, NotificationType, Queue, Recipients, Severity, Work};
 use store::keys::{self, OrgId, UserId};
 
 pub struct DispatchOptions {
@@ -115,7 +115,7 @@ pub async fn run(options: DispatchOptions) -> Result<String, String> {
     let size = std::fs::metadata(options.binaries.join("dispatcher"))
         .map_err(|e| e.to_string())?
         .len();
-    let queue = NotificationsQueue::new(
+    let queue = Queue::new(
         local_cloud::clients::sqs(&options.sqs),
         cloud.queues["NotificationsQueue"].url.clone(),
     );

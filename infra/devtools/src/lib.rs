@@ -63,12 +63,15 @@ mod tests {
         );
     }
 
-    /// Routes served without a token (§3 of the brief).
-    const PUBLIC_ROUTES: [(&str, &str); 4] = [
+    /// Routes served without a token (§3 of the brief; the unsubscribe link is its own
+    /// credential).
+    const PUBLIC_ROUTES: [(&str, &str); 6] = [
         ("GET", "/v1/health"),
         ("GET", "/v1/openapi.json"),
         ("GET", "/v1/billing/plans"),
         ("POST", "/v1/webhooks/stripe"),
+        ("GET", "/v1/notifications/unsubscribe"),
+        ("POST", "/v1/notifications/unsubscribe"),
     ];
 
     /// Routes that also take org API keys (`Bearer oak_...`, not JWTs): a gateway JWT authorizer

@@ -222,6 +222,17 @@ pub fn ses_endpoint() -> String {
 /// The sender tests send from; its domain is verified in moto by [`ses_client`].
 pub const SENDER: &str = "Objecta <invitations@objecta.test>";
 
+/// The key local runs sign unsubscribe links with (configuration in production).
+pub const UNSUBSCRIBE_KEY: &str = "local-unsubscribe-signing-key-0123456789";
+/// The API's public base URL in local runs (what unsubscribe links start with).
+pub const API_PUBLIC_URL: &str = "https://api.objecta.test";
+
+/// The unsubscribe links of local runs.
+pub fn unsubscribe_links() -> notifications::UnsubscribeLinks {
+    notifications::UnsubscribeLinks::new(UNSUBSCRIBE_KEY.as_bytes(), API_PUBLIC_URL)
+        .expect("the local key is long enough")
+}
+
 /// An SES v2 client for moto, with the sender's domain verified (moto refuses unverified
 /// senders, as SES does).
 pub async fn ses_client() -> aws_sdk_sesv2::Client {
@@ -303,6 +314,9 @@ pub fn local_backend(
         ("AppUrl", "http://localhost:5173"),
         ("SesIdentity", "objecta.test"),
         ("InvitationSender", SENDER),
+        ("NotificationSender", SENDER),
+        ("ApiPublicUrl", API_PUBLIC_URL),
+        ("UnsubscribeSigningKey", UNSUBSCRIBE_KEY),
         // Billing: the local Stripe's prices; its keys come from the environment below.
         (
             "StripeSecretKeySecretArn",

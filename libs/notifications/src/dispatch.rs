@@ -9,9 +9,13 @@
 //! - **Once:** a notification's id comes from the message id, the recipient and the request
 //!   time, so a redelivered (or re-split) message stores nothing new and counts nothing twice.
 //! - **Preferences:** each recipient's in-app preference for the type decides the in-app
-//!   notification; their email preference decides whether email is wanted, recorded as a
-//!   delivery for the email channel (its own issue sends it). An `email_only` notice (to a
-//!   removed member) is never stored in the app.
+//!   notification; their email preference decides the email. Both are recorded as deliveries
+//!   ([`crate::deliveries`]): in the app `delivered` or `skipped_preference`; by email
+//!   `skipped_preference`, or `pending` and a job on the email queue, which the email consumer
+//!   sends ([`crate::email`]): SES is never on this path. The jobs go out after the pushes and
+//!   before the message's marker, so a message that fails before they are queued comes back and
+//!   queues them again (the consumer sends each at most once per its record). An `email_only`
+//!   notice (to a removed member) is never stored in the app.
 //! - **Push:** a stored notification is pushed, with the counter after it, to the recipient's
 //!   connections subscribed to its type; read-state changes (from the outbox) go to all their
 //!   connections. A push that fails is logged and counted, never a failure of the message: the
@@ -23,14 +27,14 @@
 use std::collections::HashSet;
 
 use auth::records::MembershipRecord;
-use clock::{Clock, DateTime};
-use notify::{Message, Notice, NotificationsQueue, ReadChange, Recipients, Work};
+use clock::Clock;
+use notify::{EmailJob, Message, Notice, Queue, ReadChange, Recipients, Work};
 use realtime::{Frame, Pushed, Pusher};
-use serde::Serialize;
 use store::keys::{self, OrgId, UserId};
 use store::{Condition, Query, Store, StoreError};
 use tokio::task::JoinSet;
 
+use crate::deliveries::{self, Channel, DeliveryStatus, NewDelivery};
 use crate::inbox::{Covered, Delivered, Inbox, InboxError, UnreadCount};
 use crate::live::ServerFrame;
 use crate::record::{NewNotification, Notification, notification_id};
@@ -47,9 +51,6 @@ const STAMP_PAGE: u16 = 100;
 /// expires a few of their unread notifications older than the unread retention.
 const EXPIRY_EVERY: i64 = 50;
 const EXPIRY_BATCH: u16 = 25;
-/// How long a delivery record is kept (the delivery log of the email issue reads it).
-const DELIVERY_KEPT: clock::Duration = clock::Duration::days(30);
-const DELIVERY_ENTITY: &str = "notification_delivery";
 /// How long a delivered message's marker is kept: longer than a message can stay on the queue
 /// (4 days) and its dead-letter queue's redrive.
 const DONE_KEPT: clock::Duration = clock::Duration::days(15);
@@ -74,8 +75,8 @@ pub struct Dispatched {
     pub muted: usize,
     /// Named users who are no longer members.
     pub not_members: usize,
-    /// Recipients whose email preference allows the type.
-    pub emails_wanted: usize,
+    /// Emails put on the email queue (recipients whose email preference allows the type).
+    pub emails_queued: usize,
     /// Messages put back on the queue: chunks of a large message, or the rest of a stamp.
     pub requeued: usize,
     /// Notifications stamped read after a mark-all-read.
@@ -98,7 +99,7 @@ impl Dispatched {
         self.duplicates += other.duplicates;
         self.muted += other.muted;
         self.not_members += other.not_members;
-        self.emails_wanted += other.emails_wanted;
+        self.emails_queued += other.emails_queued;
         self.requeued += other.requeued;
         self.stamped += other.stamped;
         self.expired += other.expired;
@@ -115,25 +116,12 @@ enum DispatchError {
     Malformed(String),
     #[error("messages could not be put back on the queue: {0}")]
     NotRequeued(String),
+    #[error("email jobs could not be queued: {0}")]
+    EmailsNotQueued(String),
     #[error(transparent)]
     Inbox(#[from] InboxError),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// A delivery of one channel, as recorded.
-#[derive(Serialize)]
-struct DeliveryRecord<'a> {
-    request_id: &'a str,
-    user_id: &'a str,
-    channel: &'a str,
-    /// `wanted`: the recipient's preference asks for it; the channel's sender takes it from
-    /// here.
-    status: &'a str,
-    #[serde(rename = "type")]
-    kind: notify::NotificationType,
-    #[serde(with = "clock::serde_rfc3339")]
-    recorded_at: DateTime,
 }
 
 /// Delivers notifications-queue messages. Built once per cold start.
@@ -141,19 +129,21 @@ struct DeliveryRecord<'a> {
 pub struct Dispatcher {
     store: Store,
     inbox: Inbox,
-    queue: NotificationsQueue,
+    queue: Queue,
+    emails: Queue,
     pusher: Pusher,
     clock: Clock,
 }
 
 impl Dispatcher {
     /// `queue` is the notifications queue itself, where large messages' chunks go back;
-    /// `pusher` reaches the WebSocket API's connections.
-    pub fn new(store: Store, queue: NotificationsQueue, pusher: Pusher, clock: Clock) -> Self {
+    /// `emails` the email queue; `pusher` reaches the WebSocket API's connections.
+    pub fn new(store: Store, queue: Queue, emails: Queue, pusher: Pusher, clock: Clock) -> Self {
         Self {
             inbox: Inbox::new(store.clone(), clock.clone()),
             store,
             queue,
+            emails,
             pusher,
             clock,
         }
@@ -377,9 +367,15 @@ impl Dispatcher {
         };
         let mut running = JoinSet::new();
         let mut first_error = None;
+        let mut emails = Vec::new();
         for (user, preferences) in users.iter().zip(preferences) {
             if running.len() >= CONCURRENT_DELIVERIES {
-                collect(running.join_next().await, outcome, &mut first_error);
+                collect(
+                    running.join_next().await,
+                    outcome,
+                    &mut emails,
+                    &mut first_error,
+                );
             }
             let (dispatcher, message, notice, user) =
                 (self.clone(), message.clone(), notice.clone(), user.clone());
@@ -392,15 +388,20 @@ impl Dispatcher {
             });
         }
         while let Some(joined) = running.join_next().await {
-            collect(Some(joined), outcome, &mut first_error);
+            collect(Some(joined), outcome, &mut emails, &mut first_error);
         }
-        match first_error {
-            None => Ok(()),
-            Some(error) => Err(error),
+        if let Some(error) = first_error {
+            return Err(error);
         }
+        if let Some((_, reason)) = self.emails.send_all(&emails).await.pop() {
+            return Err(DispatchError::EmailsNotQueued(reason));
+        }
+        outcome.emails_queued += emails.len();
+        Ok(())
     }
 
-    /// One recipient: the in-app notification (with the counter) and the email wanted.
+    /// One recipient: the in-app notification (with the counter, pushed), the deliveries
+    /// recorded, and the email job to queue when email is wanted.
     async fn deliver_to(
         &self,
         message: &Message,
@@ -408,9 +409,10 @@ impl Dispatcher {
         user: &str,
         in_app: bool,
         email: bool,
-    ) -> Result<Dispatched, DispatchError> {
+    ) -> Result<(Dispatched, Option<EmailJob>), DispatchError> {
         let org = message.org_id.as_str();
         let mut outcome = Dispatched::default();
+        let mut stored_id = None;
         if in_app {
             let new = NewNotification {
                 id: notification_id(&message.id, user, message.requested_at),
@@ -437,6 +439,7 @@ impl Dispatcher {
                     count,
                 } => {
                     outcome.stored += 1;
+                    stored_id = Some(notification.id.clone());
                     if let Ok(connections) = connections {
                         outcome.pushed = self
                             .push_notification(connections, notification, count.version, count)
@@ -456,6 +459,7 @@ impl Dispatcher {
                 }
                 Delivered::Duplicate => {
                     outcome.duplicates += 1;
+                    stored_id = Some(id.clone());
                     // Stored by an earlier try that ended before its marker: push it again
                     // (the client drops the copy by id).
                     match self.inbox.get(org, user, &id).await {
@@ -485,11 +489,54 @@ impl Dispatcher {
         } else if !notice.email_only {
             outcome.muted += 1;
         }
-        if email {
-            self.want_email(message, notice, user).await?;
-            outcome.emails_wanted += 1;
-        }
-        Ok(outcome)
+        let record = |channel, status, notification_id| {
+            deliveries::record(
+                &self.store,
+                NewDelivery {
+                    org_id: org,
+                    request_id: &message.id,
+                    user_id: user,
+                    channel,
+                    status,
+                    kind: notice.kind,
+                    notification_id,
+                },
+                self.clock.now(),
+            )
+        };
+        let in_app_status = if in_app {
+            DeliveryStatus::Delivered
+        } else {
+            DeliveryStatus::SkippedPreference
+        };
+        let email_status = if email {
+            DeliveryStatus::Pending
+        } else {
+            DeliveryStatus::SkippedPreference
+        };
+        let in_app_recorded = async {
+            if notice.email_only {
+                return Ok(false);
+            }
+            record(Channel::InApp, in_app_status, stored_id.as_deref()).await
+        };
+        let (in_app_recorded, email_recorded) = tokio::join!(
+            in_app_recorded,
+            record(Channel::Email, email_status, stored_id.as_deref())
+        );
+        in_app_recorded?;
+        email_recorded?;
+        // Queued again when the record was there already (an earlier try may have ended
+        // before queueing it): the consumer sends once per record.
+        let job = email.then(|| EmailJob {
+            org_id: message.org_id.clone(),
+            request_id: message.id.clone(),
+            user_id: user.to_owned(),
+            notification_id: stored_id.clone(),
+            requested_at: message.requested_at,
+            notice: notice.clone(),
+        });
+        Ok((outcome, job))
     }
 
     /// Pushes a stored notification (with the version its insert set) to the user's
@@ -524,34 +571,6 @@ impl Dispatcher {
                     ..Pushed::default()
                 }
             }
-        }
-    }
-
-    /// Records that `user` wants this notice by email (once, however often it is delivered).
-    async fn want_email(
-        &self,
-        message: &Message,
-        notice: &Notice,
-        user: &str,
-    ) -> Result<(), StoreError> {
-        let now = self.clock.now();
-        let record = DeliveryRecord {
-            request_id: &message.id,
-            user_id: user,
-            channel: "email",
-            status: "wanted",
-            kind: notice.kind,
-            recorded_at: now,
-        };
-        let key =
-            keys::notification_delivery(OrgId(&message.org_id), &message.id, UserId(user), "email");
-        let item = store::with_ttl(
-            store::item(&key, DELIVERY_ENTITY, &record)?,
-            (now + DELIVERY_KEPT).unix_timestamp(),
-        );
-        match self.store.put(item, Condition::NotExists).await {
-            Err(e) if !e.is_condition_failed() => Err(e),
-            _ => Ok(()),
         }
     }
 
@@ -635,14 +654,22 @@ fn message_fingerprint(sqs_id: &str, message: &Message) -> String {
     }
 }
 
-/// Adds one finished delivery to `outcome`, keeping the first error.
+/// What one recipient's delivery task ends with.
+type Joined = Result<Result<(Dispatched, Option<EmailJob>), DispatchError>, tokio::task::JoinError>;
+
+/// Adds one finished delivery to `outcome` (and its email job to `emails`), keeping the first
+/// error.
 fn collect(
-    joined: Option<Result<Result<Dispatched, DispatchError>, tokio::task::JoinError>>,
+    joined: Option<Joined>,
     outcome: &mut Dispatched,
+    emails: &mut Vec<EmailJob>,
     first_error: &mut Option<DispatchError>,
 ) {
     match joined {
-        Some(Ok(Ok(done))) => outcome.add(done),
+        Some(Ok(Ok((done, job)))) => {
+            outcome.add(done);
+            emails.extend(job);
+        }
         Some(Ok(Err(error))) => {
             first_error.get_or_insert(error);
         }

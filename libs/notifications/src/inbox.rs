@@ -441,6 +441,26 @@ impl Inbox {
         }
     }
 
+    /// One notification of the user, with the request it came from (whose deliveries to the
+    /// user its detail shows).
+    pub async fn get_with_request(
+        &self,
+        org: &str,
+        user: &str,
+        id: &str,
+    ) -> Result<Option<(Notification, String)>, InboxError> {
+        let (counter, stored) = tokio::join!(self.counter(org, user), self.stored(org, user, id));
+        let counter = counter?;
+        match stored {
+            Ok(stored) => Ok(stored.map(|n| {
+                let request_id = n.request_id.clone();
+                (n.view(counter.covered_since()), request_id)
+            })),
+            Err(InboxError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Marks every notification read by moving the watermark to the last sequence: one write,
     /// however many there are. The notifications it covers get their read time afterwards, off
     /// the request path: an outbox record in the same transaction asks the dispatcher to stamp

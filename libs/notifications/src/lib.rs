@@ -1,6 +1,8 @@
 //! The notification centre's domain: each user's in-app notifications in an organization and
 //! their exact unread count ([`Inbox`]), preferences, sending to members ([`Sender`], the send
-//! route) and delivering what the notifications queue carries ([`Dispatcher`]).
+//! route), delivering what the notifications queue carries ([`Dispatcher`]), sending what the
+//! email queue carries ([`EmailSender`]), the delivery log ([`deliveries`]) and one-click
+//! unsubscribe links ([`unsubscribe`]).
 //!
 //! **The count, exact without counting.** Each user has a counter item holding the last
 //! sequence issued (`seq`), a read-all watermark (`watermark`: every notification with a sequence
@@ -23,19 +25,25 @@
 //! those older than [`UNREAD_RETENTION`] are deleted by the application, counted down like any
 //! delete ([`Inbox::expire_old_unread`], which the dispatcher runs for a user now and then).
 
+pub mod deliveries;
 mod dispatch;
+pub mod email;
 mod inbox;
 pub mod live;
 pub mod preferences;
 mod record;
 mod send;
+pub mod unsubscribe;
 
+pub use deliveries::{Channel, Delivery, DeliveryStatus};
 pub use dispatch::{CHUNK, Dispatched, Dispatcher, QueuedMessage};
+pub use email::{EmailOutcome, EmailSender};
 pub use inbox::{Covered, Delivered, Inbox, InboxError, Marked, ReadAll, Status, UnreadCount};
 pub use live::{Live, Refused, ServerFrame};
 pub use preferences::{Channels, ChannelsChange, Preferences, PreferencesChange};
 pub use record::{NewNotification, Notification, notification_id};
 pub use send::{MAX_DATA_BYTES, MAX_USER_IDS, SendAccepted, SendError, SendNotification, Sender};
+pub use unsubscribe::{BadToken, Unsubscribe, UnsubscribeLinks};
 
 /// How long a read notification is kept (by TTL).
 pub const READ_RETENTION: clock::Duration = clock::Duration::days(90);

@@ -9,7 +9,7 @@
 
 use auth::OrgMember;
 use clock::{Clock, DateTime};
-use notify::{Message, Notice, NotificationType, NotificationsQueue, Recipients, Severity, Work};
+use notify::{Message, Notice, NotificationType, Queue, Recipients, Severity, Work};
 use problem::{FieldError, Problem};
 use serde::{Deserialize, Serialize};
 use store::keys::{self, OrgId, UserId};
@@ -131,12 +131,12 @@ impl From<SendError> for Problem {
 #[derive(Clone)]
 pub struct Sender {
     store: Store,
-    queue: NotificationsQueue,
+    queue: Queue,
     clock: Clock,
 }
 
 impl Sender {
-    pub fn new(store: Store, queue: NotificationsQueue, clock: Clock) -> Self {
+    pub fn new(store: Store, queue: Queue, clock: Clock) -> Self {
         Self {
             store,
             queue,

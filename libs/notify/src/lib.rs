@@ -1,5 +1,6 @@
-//! The notifications queue's contract: what a message asks the notifications dispatcher (its
-//! own issue) to do, and the one sender that puts messages on the queue.
+//! The contracts of the notifications queue (what a [`Message`] asks the notifications
+//! dispatcher to do) and of the email queue (an [`EmailJob`]: one email for one recipient, which
+//! the email consumer sends), and the one sender that puts messages on either ([`Queue`]).
 //!
 //! Changes never send here themselves: they record an outbox item in their own transaction, and
 //! the outbox relay turns it into a [`Message`]. Every delivery of one request carries the same
@@ -138,7 +139,42 @@ pub struct Message {
     pub work: Work,
 }
 
-/// The message attribute carrying [`Message::id`], for consumers that look before parsing.
+/// One email to send: a notification for one recipient, put on the email queue by the
+/// dispatcher after it recorded the delivery (`pending`) the consumer claims.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EmailJob {
+    pub org_id: String,
+    /// The send request (or outbox notice) it belongs to: [`Message::id`].
+    pub request_id: String,
+    pub user_id: String,
+    /// The in-app notification beside it, when one was stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_id: Option<String>,
+    #[serde(with = "clock::serde_rfc3339")]
+    pub requested_at: DateTime,
+    pub notice: Notice,
+}
+
+/// Something a [`Queue`] carries: JSON, with an id for the message attribute.
+pub trait Queued: Serialize {
+    /// What the [`ID_ATTRIBUTE`] carries and failures name.
+    fn queue_id(&self) -> &str;
+}
+
+impl Queued for Message {
+    fn queue_id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Queued for EmailJob {
+    fn queue_id(&self) -> &str {
+        &self.request_id
+    }
+}
+
+/// The message attribute carrying [`Message::id`] (or [`EmailJob::request_id`]), for consumers
+/// that look before parsing.
 pub const ID_ATTRIBUTE: &str = "message_id";
 
 /// SQS takes at most 10 messages and 256 KiB per `SendMessageBatch` (bodies and attributes).
@@ -147,20 +183,21 @@ const BATCH_BYTES: usize = 256 * 1024;
 /// What an entry adds beside its body: the id attribute's name, type and value (a message id is
 /// at most 64 characters), with room to spare.
 const ENTRY_OVERHEAD: usize = 256;
-/// The largest body [`NotificationsQueue::send_all`] can send.
+/// The largest body [`Queue::send_all`] can send.
 pub const MAX_BODY_BYTES: usize = BATCH_BYTES - ENTRY_OVERHEAD;
 /// Entries SQS refuses for reasons of its own (not the message's fault) are sent again this
 /// many times; the SDK already retries whole calls that fail.
 const ENTRY_ATTEMPTS: u32 = 3;
 
-/// Puts messages on the notifications queue. Built once per cold start.
+/// Puts messages on one queue (the notifications queue, or the email queue). Built once per cold
+/// start.
 #[derive(Clone)]
-pub struct NotificationsQueue {
+pub struct Queue {
     client: aws_sdk_sqs::Client,
     queue_url: String,
 }
 
-impl NotificationsQueue {
+impl Queue {
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
         Self {
             client,
@@ -170,20 +207,20 @@ impl NotificationsQueue {
 
     /// Sends every message, in batches, retrying what SQS refuses for a transient reason.
     /// Answers the ids of the messages that could not be sent, each with the reason.
-    pub async fn send_all(&self, messages: &[Message]) -> Vec<(String, String)> {
+    pub async fn send_all<M: Queued>(&self, messages: &[M]) -> Vec<(String, String)> {
         let mut failed = Vec::new();
-        let mut batch: Vec<(&Message, String)> = Vec::new();
+        let mut batch: Vec<(&M, String)> = Vec::new();
         let mut batch_bytes = 0;
         for message in messages {
             let body = match serde_json::to_string(message) {
                 Ok(body) if body.len() <= MAX_BODY_BYTES => body,
                 Ok(body) => {
                     let reason = format!("{} bytes: more than SQS takes", body.len());
-                    failed.push((message.id.clone(), reason));
+                    failed.push((message.queue_id().to_owned(), reason));
                     continue;
                 }
                 Err(e) => {
-                    failed.push((message.id.clone(), e.to_string()));
+                    failed.push((message.queue_id().to_owned(), e.to_string()));
                     continue;
                 }
             };
@@ -201,7 +238,7 @@ impl NotificationsQueue {
         failed
     }
 
-    async fn send_batch(&self, mut pending: Vec<(&Message, String)>) -> Vec<(String, String)> {
+    async fn send_batch<M: Queued>(&self, mut pending: Vec<(&M, String)>) -> Vec<(String, String)> {
         let mut failed = Vec::new();
         for attempt in 1..=ENTRY_ATTEMPTS {
             let entries = pending.iter().enumerate().map(|(i, (message, body))| {
@@ -212,7 +249,7 @@ impl NotificationsQueue {
                         ID_ATTRIBUTE,
                         MessageAttributeValue::builder()
                             .data_type("String")
-                            .string_value(&message.id)
+                            .string_value(message.queue_id())
                             .build()
                             .expect("data type is set"),
                     )
@@ -231,7 +268,11 @@ impl NotificationsQueue {
                 Err(error) => {
                     // The SDK's own retries are spent: every entry failed.
                     let reason = aws_sdk_sqs::error::DisplayErrorContext(error).to_string();
-                    failed.extend(pending.iter().map(|(m, _)| (m.id.clone(), reason.clone())));
+                    failed.extend(
+                        pending
+                            .iter()
+                            .map(|(m, _)| (m.queue_id().to_owned(), reason.clone())),
+                    );
                     return failed;
                 }
             };
@@ -244,7 +285,7 @@ impl NotificationsQueue {
                 };
                 let reason = format!("{}: {}", entry.code, entry.message.unwrap_or_default());
                 if entry.sender_fault || attempt == ENTRY_ATTEMPTS {
-                    failed.push((message.id.clone(), reason));
+                    failed.push((message.queue_id().to_owned(), reason));
                 } else {
                     again.push((*message, body.clone()));
                 }

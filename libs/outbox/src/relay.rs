@@ -3,7 +3,7 @@
 //! shell around [`Relay::deliver`]; a later consumer of the stream is a new [`Route`] here,
 //! never a second stream mapping.
 
-use notify::{Message, NotificationsQueue};
+use notify::{Message, Queue};
 use serde_dynamo::AttributeValue;
 
 use crate::{MARKER, MARKER_VERSION, OutboxRecord};
@@ -69,11 +69,11 @@ pub struct Delivered {
 /// Delivers outbox records. Built once per cold start.
 #[derive(Clone)]
 pub struct Relay {
-    notifications: NotificationsQueue,
+    notifications: Queue,
 }
 
 impl Relay {
-    pub fn new(notifications: NotificationsQueue) -> Self {
+    pub fn new(notifications: Queue) -> Self {
         Self { notifications }
     }
 

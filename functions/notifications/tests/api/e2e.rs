@@ -1,6 +1,6 @@
-//! The notification centre through the local cloud: the real `notifications`, `dispatcher` and
-//! `relay` binaries behind template.yaml's HTTP API, the notifications queue's event-source
-//! mapping and the table's stream, over DynamoDB Local and moto.
+//! The notification centre through the local cloud: the real `notifications`, `dispatcher`,
+//! `email` and `relay` binaries behind template.yaml's HTTP API, the notifications and email
+//! queues' event-source mappings and the table's stream, over DynamoDB Local and moto (SQS, SES).
 
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,9 @@ async fn a_sent_notification_reaches_the_member_is_stamped_read_and_poison_goes_
         .send()
         .await
         .unwrap();
+    let emails_before = test_support::sent_emails("e2e-notify-member@example.com")
+        .await
+        .len();
     let owner = test_support::token("e2e-notify-owner", json!({}));
     let member = test_support::token("e2e-notify-member", json!({}));
     let (status, org) = api
@@ -105,6 +108,65 @@ async fn a_sent_notification_reaches_the_member_is_stamped_read_and_poison_goes_
         )
         .await;
     assert_eq!(count["count"], 1, "{count}");
+
+    // The email consumer sent it (moto keeps the HTML part), with its one-click link.
+    let email = eventually("the email", Duration::from_secs(30), || async {
+        test_support::sent_emails("e2e-notify-member@example.com")
+            .await
+            .into_iter()
+            .nth(emails_before)
+    })
+    .await;
+    assert_eq!(email.subject, "[Acme] Nightly import done");
+    let token: String = email
+        .body
+        .split("unsubscribe?token=")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+        .collect();
+    let (status, detail) = api
+        .call(
+            M::GET,
+            &format!("/v1/notifications/{id}"),
+            &member,
+            Some(&org),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["deliveries"][1]["status"], "sent", "{detail}");
+    // The link a mail client posts to, without a login: workflow email off, nothing else.
+    let unsubscribe = format!("{}/v1/notifications/unsubscribe?token={token}", api.base);
+    let page = api.http.get(&unsubscribe).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let done = api
+        .http
+        .post(&unsubscribe)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    let (_, preferences) = api
+        .call(
+            M::GET,
+            "/v1/notifications/preferences",
+            &member,
+            Some(&org),
+            None,
+        )
+        .await;
+    assert_eq!(
+        preferences["types"]["workflow"],
+        json!({"in_app": true, "email": false})
+    );
+    assert_eq!(
+        preferences["types"]["team"],
+        json!({"in_app": true, "email": true})
+    );
 
     // Mark-all-read answers at once; the relay and the dispatcher stamp the item afterwards.
     let (status, marked) = api

@@ -1,9 +1,10 @@
 //! The notification centre's routes against DynamoDB Local and moto: the caller's own
 //! notifications, the exact count after every change, preferences, tenancy and bad input
-//! (here), sending to members and the dispatcher's delivery (`send`), and the real binaries
-//! through the local cloud (`e2e`).
+//! (here), sending to members and the dispatcher's delivery (`send`), notification email
+//! (`email`), and the real binaries through the local cloud (`e2e`).
 
 mod e2e;
+mod email;
 mod live;
 mod send;
 
@@ -25,16 +26,20 @@ struct Harness {
     store: store::Store,
     /// The notifications queue the send route puts on (a fresh one in moto).
     queue: String,
+    /// The email queue the dispatcher puts email jobs on (a fresh one in moto).
+    email_queue: String,
 }
 
 async fn harness() -> Harness {
     let (dynamodb, settings) = test_support::fresh_function().await;
     let sqs = test_support::sqs_client();
     let queue = test_support::fresh_queue(&sqs).await;
+    let email_queue = test_support::fresh_queue(&sqs).await;
     let app = App::new(
         &settings,
         dynamodb.clone(),
-        notify::NotificationsQueue::new(sqs, queue.clone()),
+        notify::Queue::new(sqs, queue.clone()),
+        test_support::unsubscribe_links(),
         Clock::system(),
     );
     let store = store::Store::new(dynamodb, settings.table_name.as_str());
@@ -48,6 +53,7 @@ async fn harness() -> Harness {
         org,
         store,
         queue,
+        email_queue,
     }
 }
 
@@ -334,6 +340,13 @@ async fn the_sample_events_reach_their_routes() {
         ("notifications-mark-read.json", StatusCode::NOT_FOUND),
         ("notifications-mark-all-read.json", StatusCode::OK),
         ("notifications-delete.json", StatusCode::NOT_FOUND),
+        ("notifications-get.json", StatusCode::NOT_FOUND),
+        ("notifications-deliveries.json", StatusCode::NOT_FOUND),
+        (
+            "notifications-unsubscribe-page.json",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("notifications-unsubscribe.json", StatusCode::BAD_REQUEST),
         ("notifications-get-preferences.json", StatusCode::OK),
         ("notifications-change-preferences.json", StatusCode::OK),
         ("notifications-send.json", StatusCode::ACCEPTED),
@@ -347,7 +360,8 @@ async fn the_sample_events_reach_their_routes() {
     let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_str(&raw).unwrap();
     let dispatcher = notifications::Dispatcher::new(
         h.store.clone(),
-        notify::NotificationsQueue::new(test_support::sqs_client(), h.queue.clone()),
+        notify::Queue::new(test_support::sqs_client(), h.queue.clone()),
+        notify::Queue::new(test_support::sqs_client(), h.email_queue.clone()),
         test_support::pusher(&h.store, &Clock::system()),
         Clock::system(),
     );
@@ -358,4 +372,28 @@ async fn the_sample_events_reach_their_routes() {
         .map(|f| f.item_identifier.as_str())
         .collect();
     assert_eq!(failed, ["7a1c2d3e-0000-4000-8000-000000000003"]);
+
+    // The email queue's sample through the email consumer's handler: likewise.
+    let raw =
+        std::fs::read_to_string(test_support::samples::dir().join("email-sqs-batch.json")).unwrap();
+    let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_str(&raw).unwrap();
+    let consumer = email_function::Consumer {
+        sender: notifications::EmailSender::new(
+            h.store.clone(),
+            mail::Mailer::new(test_support::ses_client().await, test_support::SENDER),
+            test_support::unsubscribe_links(),
+            Clock::system(),
+        ),
+        sqs: test_support::sqs_client(),
+        queue_url: h.email_queue.clone(),
+        max_receives: 5,
+    };
+    let (response, tally) = email_function::handle(&consumer, event).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["9e2b4c6d-0000-4000-8000-000000000002"]);
+    assert_eq!((tally.unknown, tally.errors), (1, 1));
 }

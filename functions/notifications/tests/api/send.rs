@@ -38,7 +38,8 @@ impl Harness {
     fn dispatcher(&self) -> Dispatcher {
         Dispatcher::new(
             self.store.clone(),
-            notify::NotificationsQueue::new(test_support::sqs_client(), self.queue.clone()),
+            notify::Queue::new(test_support::sqs_client(), self.queue.clone()),
+            notify::Queue::new(test_support::sqs_client(), self.email_queue.clone()),
             test_support::pusher(&self.store, &Clock::system()),
             Clock::system(),
         )
@@ -88,6 +89,7 @@ impl Harness {
     }
 
     /// Whether `user` has an email delivery of `request_id` recorded as wanted.
+    /// Whether the dispatcher recorded the email as wanted (`pending`, its job queued).
     async fn email_wanted(&self, request_id: &str, user: &str) -> bool {
         let key = store::keys::notification_delivery(
             store::keys::OrgId(&self.org),
@@ -96,7 +98,7 @@ impl Harness {
             "email",
         );
         let item: Option<Value> = self.store.get(&key).await.unwrap();
-        item.is_some_and(|i| i["status"] == "wanted")
+        item.is_some_and(|i| i["status"] == "pending")
     }
 }
 
@@ -162,7 +164,7 @@ async fn owners_and_admins_send_and_each_recipient_gets_one_notification() {
     copy[0].body = reversed_recipients(&copy[0].body);
     let first = h.dispatch(batch).await;
     assert_eq!((first.stored, first.duplicates), (2, 0), "{first:?}");
-    assert_eq!(first.emails_wanted, 2, "email is on by default");
+    assert_eq!(first.emails_queued, 2, "email is on by default");
     let second = h.dispatch(again).await;
     assert_eq!(
         (second.stored, second.duplicates, second.redelivered),
@@ -303,7 +305,8 @@ async fn an_idempotency_key_sends_once_and_a_failed_send_is_sent_on_retry() {
     let broken = App::new(
         &test_support::local_settings(h.store.table()),
         test_support::dynamodb_client(),
-        notify::NotificationsQueue::new(test_support::sqs_client(), format!("{}-missing", h.queue)),
+        notify::Queue::new(test_support::sqs_client(), format!("{}-missing", h.queue)),
+        test_support::unsubscribe_links(),
         Clock::system(),
     );
     let broken = ApiClient::new(router(broken, &[]));

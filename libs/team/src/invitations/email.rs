@@ -1,20 +1,12 @@
 //! The invitation email: one text and one HTML part with the same content, every value from a
 //! person HTML-escaped, the subject on one line.
 
-use mail::{Email, escape_html};
+use mail::{Email, escape_html, html_layout, one_line, text_layout};
 
 use super::InvitationRecord;
 
-/// Control characters (from names in tokens, say) become spaces in an email subject.
-fn one_line(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
-/// The invitation email: text and HTML parts with the same content. Every value that comes
-/// from a person (names, the message) is HTML-escaped in the HTML part.
+/// The invitation email: text and HTML parts with the same content, in the shared layout. Every
+/// value that comes from a person (names, the message) is HTML-escaped in the HTML part.
 pub fn invitation_email(
     org: &accounts::OrgRecord,
     invitation: &InvitationRecord,
@@ -39,8 +31,7 @@ pub fn invitation_email(
         org.name
     );
     let mut html = format!(
-        "<!DOCTYPE html><html><body style=\"font-family:sans-serif\">\
-         <p><strong>{}</strong> invited you to join <strong>{}</strong> on Objecta as {role}.</p>",
+        "<p><strong>{}</strong> invited you to join <strong>{}</strong> on Objecta as {role}.</p>",
         escape_html(inviter),
         escape_html(&org.name)
     );
@@ -51,23 +42,23 @@ pub fn invitation_email(
             escape_html(message)
         ));
     }
-    text.push_str(&format!(
-        "Accept the invitation:\n{link}\n\nThe link works until {expires} (UTC) for {}. \
-         If you did not expect this invitation, ignore this email.\n",
-        invitation.email
-    ));
+    text.push_str(&format!("Accept the invitation:\n{link}\n"));
     html.push_str(&format!(
-        "<p><a href=\"{href}\">Accept the invitation</a></p>\
-         <p style=\"color:#666\">The link works until {expires} (UTC) for {email}. \
-         If you did not expect this invitation, ignore this email.</p></body></html>",
-        href = escape_html(&link),
-        email = escape_html(&invitation.email),
+        "<p><a href=\"{}\">Accept the invitation</a></p>",
+        escape_html(&link)
     ));
+    let footer = |email: &str| {
+        format!(
+            "The link works until {expires} (UTC) for {email}. \
+             If you did not expect this invitation, ignore this email."
+        )
+    };
     Email {
         to: invitation.email.clone(),
         subject,
-        text,
-        html,
+        text: text_layout(&text, &footer(&invitation.email)),
+        html: html_layout(&html, &footer(&escape_html(&invitation.email))),
+        headers: Vec::new(),
     }
 }
 
