@@ -8,7 +8,7 @@ use notify::EmailJob;
 use tokio::task::JoinSet;
 
 /// A transient failure brings the job back after this, doubled on every receive, up to
-/// [`MAX_BACKOFF_SECS`] (the queue's own visibility timeout would bring it back later still).
+/// [`MAX_BACKOFF_SECS`] (instead of the queue's visibility timeout).
 const FIRST_BACKOFF_SECS: i32 = 30;
 const MAX_BACKOFF_SECS: i32 = 900;
 

@@ -1,9 +1,11 @@
 //! The email consumer Lambda: consumes the email queue (SQS event source, partial batch
 //! responses), fed by the notifications dispatcher; sends each notification email through SES
-//! v2 at most once per delivery record (see libs/notifications' `email` module).
+//! v2 once per delivery record, but for the window that module names (see libs/notifications'
+//! `email` module).
 
 use std::time::Duration;
 
+use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use config::Env;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -21,12 +23,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let max_receives = env.parsed("EMAIL_MAX_RECEIVES", 5u32)?;
     let links = notifications::UnsubscribeLinks::new(key.as_bytes(), &public_url)?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    // An SES call ends well inside the lease, retries included.
+    // One attempt per SendEmail: a call the SDK retried after SES had accepted it (a lost
+    // answer) would be a second email. It ends well inside the invocation and the lease.
     let ses = aws_sdk_sesv2::config::Builder::from(&aws)
+        .retry_config(RetryConfig::disabled())
         .timeout_config(
             TimeoutConfig::builder()
-                .operation_attempt_timeout(Duration::from_secs(5))
-                .operation_timeout(Duration::from_secs(15))
+                .operation_timeout(Duration::from_secs(10))
                 .build(),
         )
         .build();

@@ -436,8 +436,9 @@ async fn list_deliveries(
     Ok(Json(page.into()))
 }
 
+/// Other parameters are ignored: link rewriters and trackers add their own, and the click must
+/// still work.
 #[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct UnsubscribeParams {
     /// The token of the email's `List-Unsubscribe` link.

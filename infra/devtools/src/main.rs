@@ -28,6 +28,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod dispatch;
+mod email;
 mod ingest;
 mod realtime;
 mod relay;
@@ -192,6 +193,19 @@ async fn run_dispatcher(flags: &HashMap<String, String>) -> Result<String, Strin
     .await
 }
 
+async fn run_email(flags: &HashMap<String, String>) -> Result<String, String> {
+    let get = |name: &str| required(flags, name);
+    let count = |name: &str, default: usize| number(flags, name, default);
+    email::run(email::EmailOptions {
+        binaries: get("binaries")?.into(),
+        dynamodb: get("dynamodb")?,
+        sqs: get("sqs")?,
+        runs: count("runs", 21)?,
+        emails: count("emails", 500)?,
+    })
+    .await
+}
+
 async fn run_realtime(flags: &HashMap<String, String>) -> Result<String, String> {
     let get = |name: &str| required(flags, name);
     let count = |name: &str, default: usize| number(flags, name, default);
@@ -204,6 +218,7 @@ async fn run_realtime(flags: &HashMap<String, String>) -> Result<String, String>
         orgs: count("orgs", 10)?,
         notifications: count("notifications", 1000)?,
         in_flight: count("in-flight", 10)?,
+        email: flags.get("email").is_none_or(|v| v != "off"),
     })
     .await
 }
@@ -256,6 +271,10 @@ async fn main() -> ExitCode {
             Ok(f) => run_dispatcher(&f).await,
             Err(e) => Err(e),
         },
+        Some("email") => match flags(&args[1..]) {
+            Ok(f) => run_email(&f).await,
+            Err(e) => Err(e),
+        },
         Some("realtime") => match flags(&args[1..]) {
             Ok(f) => run_realtime(&f).await,
             Err(e) => Err(e),
@@ -279,7 +298,8 @@ async fn main() -> ExitCode {
                   relay --binaries DIR --dynamodb URL --sqs URL [--runs N] [--changes N] [--rate N]\n\
                   webhook --binaries DIR --dynamodb URL --sqs URL [--runs N] [--orgs N] [--concurrency N]\n\
                   dispatcher --binaries DIR --dynamodb URL --sqs URL [--runs N] [--messages N] [--in-flight N] [--members N]\n\
-                  realtime --binaries DIR --dynamodb URL --sqs URL [--runs N] [--clients K] [--orgs N] [--notifications N] [--in-flight N]"
+                  email --binaries DIR --dynamodb URL --sqs URL [--runs N] [--emails N]\n\
+                  realtime --binaries DIR --dynamodb URL --sqs URL [--runs N] [--clients K] [--orgs N] [--notifications N] [--in-flight N] [--email on|off]"
                 .into(),
         ),
     };

@@ -25,6 +25,9 @@ pub struct RealtimeOptions {
     pub notifications: usize,
     /// Notifications in flight at once (each sender waits for its frame before the next).
     pub in_flight: usize,
+    /// Every member's email preference on (the default: the email consumer sends beside the
+    /// pushes) or off (no email job at all): the two runs compare the push with and without.
+    pub email: bool,
 }
 
 fn percentile(values: &[f64], p: f64) -> f64 {
@@ -61,6 +64,9 @@ pub async fn run(options: RealtimeOptions) -> Result<String, String> {
         "realtime-bench-{}",
         ulid::Ulid::generate().to_string().to_lowercase()
     );
+    // Email is on (every member's default): the sender is verified, so the email consumer
+    // sends beside the pushes, as in production.
+    test_support::ses_client_at(&options.sqs).await;
     let cloud = local_cloud::start(local_cloud::Config {
         queue_prefix: format!("{table}-"),
         max_instances: 4,
@@ -89,9 +95,17 @@ pub async fn run(options: RealtimeOptions) -> Result<String, String> {
         let owner = format!("rt-bench-owner-{o}");
         let org = fixtures.org(&owner).await;
         for m in 0..per_org {
-            fixtures
-                .add_member(&org, &format!("rt-bench-{o}-{m}"), auth::Role::Member)
-                .await;
+            let member = format!("rt-bench-{o}-{m}");
+            fixtures.add_member(&org, &member, auth::Role::Member).await;
+            if !options.email {
+                let off: notifications::PreferencesChange = serde_json::from_value(json!({
+                    "types": { "agent": { "email": false } }
+                }))
+                .map_err(|e| e.to_string())?;
+                notifications::preferences::update_preferences(&store, &org, &member, &off)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
         }
         orgs.push((org, test_support::token(&owner, json!({}))));
     }

@@ -236,7 +236,12 @@ pub fn unsubscribe_links() -> notifications::UnsubscribeLinks {
 /// An SES v2 client for moto, with the sender's domain verified (moto refuses unverified
 /// senders, as SES does).
 pub async fn ses_client() -> aws_sdk_sesv2::Client {
-    let client = aws_sdk_sesv2::Client::new(&local_sdk_config(&ses_endpoint()));
+    ses_client_at(&ses_endpoint()).await
+}
+
+/// [`ses_client`] for the moto at `endpoint` (benchmarks pass theirs).
+pub async fn ses_client_at(endpoint: &str) -> aws_sdk_sesv2::Client {
+    let client = aws_sdk_sesv2::Client::new(&local_sdk_config(endpoint));
     if let Err(error) = client
         .create_email_identity()
         .email_identity("objecta.test")
@@ -248,8 +253,7 @@ pub async fn ses_client() -> aws_sdk_sesv2::Client {
             .is_some_and(|e| e.is_already_exists_exception());
         assert!(
             already,
-            "cannot verify the sender in moto at {}: {}",
-            ses_endpoint(),
+            "cannot verify the sender in moto at {endpoint}: {}",
             aws_sdk_sesv2::error::DisplayErrorContext(error)
         );
     }
@@ -266,7 +270,12 @@ pub struct SentEmail {
 
 /// Every email moto accepted for `to`, oldest first.
 pub async fn sent_emails(to: &str) -> Vec<SentEmail> {
-    let url = format!("{}/moto-api/data.json", ses_endpoint());
+    sent_emails_at(&ses_endpoint(), |address| address == to).await
+}
+
+/// Every email the moto at `endpoint` accepted for an address `to` takes, oldest first.
+pub async fn sent_emails_at(endpoint: &str, to: impl Fn(&str) -> bool) -> Vec<SentEmail> {
+    let url = format!("{endpoint}/moto-api/data.json");
     let data: serde_json::Value = reqwest::get(&url)
         .await
         .and_then(|r| r.error_for_status())
@@ -281,7 +290,7 @@ pub async fn sent_emails(to: &str) -> Vec<SentEmail> {
         .filter(|m| {
             m["destinations"]["ToAddresses"]
                 .as_array()
-                .is_some_and(|a| a.iter().any(|r| r == to))
+                .is_some_and(|a| a.iter().any(|r| r.as_str().is_some_and(&to)))
         })
         .map(|m| SentEmail {
             from: m["source"].as_str().unwrap_or_default().to_owned(),

@@ -4,7 +4,7 @@
 //! [`text_layout`]), with optional extra headers (`List-Unsubscribe`, say).
 
 use aws_sdk_sesv2::Client;
-use aws_sdk_sesv2::error::{DisplayErrorContext, SdkError};
+use aws_sdk_sesv2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageHeader};
 
@@ -23,19 +23,23 @@ pub struct Email {
 
 /// Why an email was not sent, and whether trying again can help.
 #[derive(Debug, thiserror::Error)]
-#[error("the email could not be sent: {detail}")]
+#[error("the email could not be sent: {reason}")]
 pub struct MailError {
-    /// SES refused this email for good (rejected, a sender or configuration it does not
-    /// accept, an account suspended): sending it again changes nothing.
+    /// SES refused this email for good (the message rejected, the request malformed): sending
+    /// it again changes nothing. Refusals of the account's setup (a sender domain not
+    /// verified, the account suspended, sending paused) are not permanent: they end when the
+    /// setup is fixed.
     pub permanent: bool,
-    pub detail: String,
+    /// Short and safe to show to whoever reads the delivery log: SES's error code and message,
+    /// or what happened to the call (no ARNs, no SDK internals).
+    pub reason: String,
 }
 
 impl MailError {
-    fn permanent(detail: impl Into<String>) -> Self {
+    fn permanent(reason: impl Into<String>) -> Self {
         Self {
             permanent: true,
-            detail: detail.into(),
+            reason: reason.into(),
         }
     }
 }
@@ -102,16 +106,29 @@ pub fn message(email: &Email) -> Result<Message, MailError> {
 
 /// Whether SES's answer means this email can never be sent as it is.
 fn is_permanent(error: &SdkError<SendEmailError>) -> bool {
-    match error.as_service_error() {
-        Some(
-            SendEmailError::MessageRejected(_)
-            | SendEmailError::MailFromDomainNotVerifiedException(_)
-            | SendEmailError::AccountSuspendedException(_)
-            | SendEmailError::BadRequestException(_)
-            | SendEmailError::NotFoundException(_),
-        ) => true,
-        // Throttled, sending paused, a timeout, a 5xx: worth trying again later.
-        _ => false,
+    matches!(
+        error.as_service_error(),
+        Some(SendEmailError::MessageRejected(_) | SendEmailError::BadRequestException(_))
+    )
+    // Throttled, the account's setup, a timeout, a 5xx: worth trying again later.
+}
+
+/// What a delivery log may say of a failed call.
+fn short_reason(error: &SdkError<SendEmailError>) -> String {
+    match error {
+        SdkError::TimeoutError(_) => "SES did not answer in time".into(),
+        SdkError::DispatchFailure(_) => "SES could not be reached".into(),
+        SdkError::ServiceError(_) | SdkError::ResponseError(_) => {
+            let code = error.code().unwrap_or("an error");
+            match error.message() {
+                Some(message) => one_line(&format!("SES answered {code}: {message}"))
+                    .chars()
+                    .take(300)
+                    .collect(),
+                None => format!("SES answered {code}"),
+            }
+        }
+        _ => "the request to SES could not be made".into(),
     }
 }
 
@@ -134,10 +151,12 @@ impl Mailer {
             .send()
             .await
             .map_err(|e| {
-                let detail = DisplayErrorContext(&e).to_string();
                 let permanent = is_permanent(&e);
-                tracing::error!(error = %detail, permanent, "SES SendEmail failed");
-                MailError { permanent, detail }
+                tracing::error!(error = %DisplayErrorContext(&e), permanent, "SES SendEmail failed");
+                MailError {
+                    permanent,
+                    reason: short_reason(&e),
+                }
             })?;
         Ok(output.message_id.unwrap_or_default())
     }

@@ -5,7 +5,8 @@
 //! - `in_app`: `delivered` (stored in the notification centre) or `skipped_preference`;
 //! - `email`: `pending` (the dispatcher put a job on the email queue) → `sending` (a consumer
 //!   holds the lease) → `sent` with SES's message id, or `failed` with the reason; or
-//!   `skipped_preference`, `skipped_no_verified_address`. See [`crate::email`] for the lease.
+//!   `skipped_preference`, `skipped_no_verified_address`, `skipped_not_member`. See
+//!   [`crate::email`] for the lease.
 //!
 //! Records are kept for [`KEPT`] (TTL).
 
@@ -55,6 +56,8 @@ pub enum DeliveryStatus {
     SkippedPreference,
     /// Email: the recipient has no address their identity provider verified.
     SkippedNoVerifiedAddress,
+    /// Email: the recipient was no longer a member when it was to be sent.
+    SkippedNotMember,
 }
 
 impl DeliveryStatus {
@@ -67,6 +70,7 @@ impl DeliveryStatus {
             DeliveryStatus::Failed => "failed",
             DeliveryStatus::SkippedPreference => "skipped_preference",
             DeliveryStatus::SkippedNoVerifiedAddress => "skipped_no_verified_address",
+            DeliveryStatus::SkippedNotMember => "skipped_not_member",
         }
     }
 

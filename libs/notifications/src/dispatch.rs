@@ -525,10 +525,11 @@ impl Dispatcher {
             record(Channel::Email, email_status, stored_id.as_deref())
         );
         in_app_recorded?;
-        email_recorded?;
-        // Queued again when the record was there already (an earlier try may have ended
-        // before queueing it): the consumer sends once per record.
-        let job = email.then(|| EmailJob {
+        // Queued whenever the email record was there already, too: an earlier try may have
+        // recorded it `pending` and ended before queueing its job (even if email was turned off
+        // since, the consumer reads the preference again); the consumer sends once per record.
+        let email_recorded_now = email_recorded?;
+        let job = (email || !email_recorded_now).then(|| EmailJob {
             org_id: message.org_id.clone(),
             request_id: message.id.clone(),
             user_id: user.to_owned(),

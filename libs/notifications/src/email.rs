@@ -9,16 +9,22 @@
 //!    own copy of the job stays on the queue until it finishes, so if it dies the job comes
 //!    back after the queue's visibility timeout, which is longer than the lease).
 //! 2. **compose**: the recipient's profile (the address and whether the identity provider
-//!    verified it), their preferences (read again: an unsubscribe may have come meanwhile) and
-//!    the organization's name, in one BatchGetItem. No verified address, or email turned off,
-//!    ends the delivery as `skipped_no_verified_address` or `skipped_preference`.
-//! 3. **send** through SES, then record `sent` with SES's message id. A permanent refusal is
-//!    recorded `failed` and not tried again; a transient one puts the record back to `pending`
-//!    with the reason, for the queue to bring the job back later (on the last receive it is
-//!    recorded `failed`).
+//!    verified it), their membership (a notice for members is not mailed to someone removed
+//!    meanwhile; the removal notice itself is email-only and skips this), the organization's
+//!    name, and their preferences (read again: an unsubscribe may have come meanwhile), in one
+//!    round trip. No verified address, no membership or email turned off ends the delivery as
+//!    `skipped_no_verified_address`, `skipped_not_member` or `skipped_preference`.
+//! 3. **send** through SES (one attempt: the client must not retry by itself, since a retried
+//!    call SES had accepted is a second email), then record `sent` with SES's message id,
+//!    retried a few times; if that write still fails the job is let go all the same (the record
+//!    stays `sending`, the email went out once). A permanent refusal is recorded `failed` and
+//!    not tried again; a transient one puts the record back to `pending` with the reason, for
+//!    the queue to bring the job back later. On the last receive any failure is recorded
+//!    `failed`.
 //!
-//! The one window for a duplicate: the process dies after SES accepted the email and before
-//! `sent` is written. The job comes back, the lease runs out, and the email is sent again.
+//! The window for a duplicate: SES accepted the email and then the process died before `sent`
+//! was written, or SES's answer never arrived (a timeout: the outcome is unknown, and the job is
+//! tried again). The job comes back, the lease runs out, and the email is sent again.
 
 use auth::records::UserRecord;
 use clock::{Clock, DateTime};
@@ -36,6 +42,8 @@ use crate::unsubscribe::UnsubscribeLinks;
 /// The lease a claim holds unless configured otherwise: longer than a consumer's invocation
 /// can run, shorter than the email queue's visibility timeout.
 pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+/// Tries of the `sent` write after SES accepted an email.
+const SENT_WRITE_ATTEMPTS: u32 = 4;
 
 /// What became of a job.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,6 +137,24 @@ impl EmailSender {
         job: &EmailJob,
         last_attempt: bool,
     ) -> Result<EmailOutcome, StoreError> {
+        match self.try_deliver(job, last_attempt).await {
+            Err(error) if last_attempt => {
+                // The queue lets the job go after this: the record says why, if it still can.
+                let reason = format!("gave up after the last attempt: {error}");
+                if let Err(also) = self.give_up(job, &reason).await {
+                    tracing::error!(request_id = %job.request_id, %also, "the failure not recorded");
+                }
+                Ok(EmailOutcome::Failed { reason })
+            }
+            other => other,
+        }
+    }
+
+    async fn try_deliver(
+        &self,
+        job: &EmailJob,
+        last_attempt: bool,
+    ) -> Result<EmailOutcome, StoreError> {
         let claim = match self.claim(job).await? {
             Claim::Claimed { claim, .. } => claim,
             Claim::AlreadyDone(status) => return Ok(EmailOutcome::AlreadyDone(status)),
@@ -145,28 +171,21 @@ impl EmailSender {
         };
         match self.mailer.send(&email).await {
             Ok(ses_message_id) => {
-                self.finish(
-                    job,
-                    &claim,
-                    DeliveryStatus::Sent,
-                    None,
-                    Some(&ses_message_id),
-                )
-                .await?;
+                self.record_sent(job, &claim, &ses_message_id).await;
                 Ok(EmailOutcome::Sent { ses_message_id })
             }
             Err(error) if error.permanent || last_attempt => {
                 let reason = if error.permanent {
-                    format!("SES refused it: {}", error.detail)
+                    format!("SES refused it: {}", error.reason)
                 } else {
-                    format!("gave up after the last attempt: {}", error.detail)
+                    format!("gave up after the last attempt: {}", error.reason)
                 };
                 self.finish(job, &claim, DeliveryStatus::Failed, Some(&reason), None)
                     .await?;
                 Ok(EmailOutcome::Failed { reason })
             }
             Err(error) => {
-                let reason = format!("will try again: {}", error.detail);
+                let reason = format!("will try again: {}", error.reason);
                 self.release(job, &claim, &reason).await?;
                 Ok(EmailOutcome::Retry { reason })
             }
@@ -191,9 +210,11 @@ impl EmailSender {
         .add("attempts", 1)
         .require_exists()
         .condition(
-            "#status = :pending OR (#status = :sending AND #lease_until_ms < :now_ms)",
+            // `wanted`: what the dispatcher wrote before email was sent (a pending one).
+            "#status IN (:pending, :wanted) OR (#status = :sending AND #lease_until_ms < :now_ms)",
             [
                 (":pending", AttributeValue::S("pending".into())),
+                (":wanted", AttributeValue::S("wanted".into())),
                 (":sending", AttributeValue::S("sending".into())),
                 (":now_ms", AttributeValue::N(now_ms.to_string())),
             ],
@@ -231,6 +252,7 @@ impl EmailSender {
         let keys = [
             keys::user_profile(UserId(&job.user_id)),
             keys::org_profile(OrgId(org)),
+            keys::org_member(OrgId(org), UserId(&job.user_id)),
         ];
         let users = [job.user_id.as_str()];
         let (found, preferences) = tokio::join!(
@@ -246,6 +268,13 @@ impl EmailSender {
             .map(store::from_item::<OrgName>)
             .transpose()?
             .map_or_else(|| "your organization".to_owned(), |o| o.name);
+        let member = found.next().flatten().is_some();
+        if !member && !job.notice.email_only {
+            return Ok(Composed::Skip(
+                DeliveryStatus::SkippedNotMember,
+                "the recipient was no longer a member when it was sent".into(),
+            ));
+        }
         if !preferences?
             .first()
             .is_some_and(|p| p.allows_email(job.notice.kind))
@@ -285,8 +314,55 @@ impl EmailSender {
         ))))
     }
 
-    /// The claim's final write (whoever holds the record now: the email went out or it did
-    /// not, whatever a later claim does).
+    /// The claim's final write: `sent` whoever holds the record now (the email went out);
+    /// anything else only while the record is still this claim's (or no longer `sending`), and
+    /// never over a `sent`.
+    /// `sent` after SES accepted: retried, since the email is out either way; if it cannot be
+    /// written the job is still let go (a redelivery after the lease would send it again).
+    async fn record_sent(&self, job: &EmailJob, claim: &str, ses_message_id: &str) {
+        for attempt in 1..=SENT_WRITE_ATTEMPTS {
+            match self
+                .finish(job, claim, DeliveryStatus::Sent, None, Some(ses_message_id))
+                .await
+            {
+                Ok(()) => return,
+                Err(error) if attempt == SENT_WRITE_ATTEMPTS => tracing::error!(
+                    request_id = %job.request_id,
+                    ses_message_id,
+                    %error,
+                    "email sent, but its record stays `sending`"
+                ),
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100 << (2 * attempt))).await
+                }
+            }
+        }
+    }
+
+    /// Records `failed` whatever the claim (the last receive ended in an error), unless sent.
+    async fn give_up(&self, job: &EmailJob, reason: &str) -> Result<(), StoreError> {
+        let update = Update::new(deliveries::key(
+            &job.org_id,
+            &job.request_id,
+            &job.user_id,
+            Channel::Email,
+        ))
+        .set("status", &DeliveryStatus::Failed)
+        .set("reason", &reason)
+        .set("updated_at", &clock::rfc3339(self.clock.now()))
+        .remove("lease_until_ms")
+        .remove("claim")
+        .require_exists()
+        .condition(
+            "#status <> :sent",
+            [(":sent", AttributeValue::S("sent".into()))],
+        );
+        match self.store.update::<DeliveryRecord>(update).await {
+            Err(e) if e.is_condition_failed() => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
     async fn finish(
         &self,
         job: &EmailJob,
@@ -315,10 +391,15 @@ impl EmailSender {
             update = update.set("ses_message_id", &id);
         }
         if status != DeliveryStatus::Sent {
-            // A `sent` written by another claim stays: that email went out.
+            // A `sent` written by another claim stays: that email went out; a live claim of
+            // another consumer is left to finish.
             update = update.condition(
-                "#status <> :sent",
-                [(":sent", AttributeValue::S("sent".into()))],
+                "#status <> :sent AND (#claim = :claim OR #status <> :sending)",
+                [
+                    (":sent", AttributeValue::S("sent".into())),
+                    (":sending", AttributeValue::S("sending".into())),
+                    (":claim", AttributeValue::S(claim.to_owned())),
+                ],
             );
         }
         tracing::info!(

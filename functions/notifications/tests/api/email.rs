@@ -571,6 +571,28 @@ async fn a_removed_member_is_told_by_email_per_their_team_preference() {
         "skipped_preference"
     );
     assert_eq!(test_support::sent_emails(&address(&ada)).await.len(), 1);
+
+    // A member removed after the dispatch and before the send gets no ordinary notice.
+    let bo = unique("bo");
+    h.member_with_email(&bo).await;
+    let request = h.send_billing(&[&bo], "Invoice ready").await;
+    let [job] = <[EmailJob; 1]>::try_from(h.email_jobs().await).unwrap();
+    h.store
+        .delete(
+            &store::keys::org_member(store::keys::OrgId(&h.org), store::keys::UserId(&bo)),
+            store::Condition::Always,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        sender.deliver(&job, false).await.unwrap(),
+        EmailOutcome::Skipped(DeliveryStatus::SkippedNotMember)
+    );
+    assert_eq!(
+        h.email_record(&request, &bo).await["status"],
+        "skipped_not_member"
+    );
+    assert!(test_support::sent_emails(&address(&bo)).await.is_empty());
 }
 
 #[tokio::test]
@@ -689,9 +711,15 @@ async fn one_click_unsubscribe_turns_off_that_type_only_and_bad_requests_change_
         }
         call.send().await.expect_problem(status, code);
     }
+    // Parameters a link rewriter adds are ignored.
+    let rewritten = h
+        .api
+        .request(Method::GET, &format!("{path}&utm_source=mail"))
+        .send()
+        .await;
+    assert_eq!(rewritten.status, StatusCode::OK);
     for path in [
         "/v1/notifications/unsubscribe".to_owned(),
-        format!("{path}&other=1"),
         format!("/v1/notifications/unsubscribe?token={tampered}"),
     ] {
         let (status, problem) = h.api.request(Method::GET, &path).send().await.into_parts();
