@@ -215,26 +215,7 @@ pub async fn run(options: DispatchOptions) -> Result<String, String> {
 
     // Write units per notification by DynamoDB's rules, from what one delivery stored.
     let client = local_cloud::clients::dynamodb(&options.dynamodb);
-    let item = |key: store::Key| {
-        let (client, table) = (client.clone(), table.clone());
-        async move {
-            let output = client
-                .get_item()
-                .table_name(table)
-                .key(
-                    keys::PK,
-                    store::aws_sdk_dynamodb::types::AttributeValue::S(key.pk),
-                )
-                .key(
-                    keys::SK,
-                    store::aws_sdk_dynamodb::types::AttributeValue::S(key.sk),
-                )
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok::<usize, String>(output.item().map(crate::ingest::item_size).unwrap_or(0))
-        }
-    };
+    let item = |key: store::Key| crate::ingest::stored_item_size(&client, &table, key);
     let partition = store::keys::Partition {
         pk: format!("ORG#{org}"),
         sk_prefix: "NOTIF#".into(),

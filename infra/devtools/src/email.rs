@@ -183,26 +183,7 @@ pub async fn run(options: EmailOptions) -> Result<String, String> {
 
     // Units by DynamoDB's rules, from the records as they ended.
     let client = local_cloud::clients::dynamodb(&options.dynamodb);
-    let item_bytes = |key: store::Key| {
-        let (client, table) = (client.clone(), table.clone());
-        async move {
-            let output = client
-                .get_item()
-                .table_name(table)
-                .key(
-                    keys::PK,
-                    store::aws_sdk_dynamodb::types::AttributeValue::S(key.pk),
-                )
-                .key(
-                    keys::SK,
-                    store::aws_sdk_dynamodb::types::AttributeValue::S(key.sk),
-                )
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok::<usize, String>(output.item().map(crate::ingest::item_size).unwrap_or(0))
-        }
-    };
+    let item_bytes = |key: store::Key| crate::ingest::stored_item_size(&client, &table, key);
     let user = UserId(&members[0]);
     let email_bytes = item_bytes(keys::notification_delivery(
         OrgId(&org),

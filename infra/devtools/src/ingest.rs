@@ -245,6 +245,23 @@ async fn write_cost(options: &IngestOptions, mix: Mix) -> Result<String, String>
     ))
 }
 
+/// The size (as [`item_size`] counts it) of the item stored under `key`; 0 when there is none.
+pub(crate) async fn stored_item_size(
+    client: &store::aws_sdk_dynamodb::Client,
+    table: &str,
+    key: store::Key,
+) -> Result<usize, String> {
+    let output = client
+        .get_item()
+        .table_name(table)
+        .key(store::keys::PK, AttributeValue::S(key.pk))
+        .key(store::keys::SK, AttributeValue::S(key.sk))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(output.item().map(item_size).unwrap_or(0))
+}
+
 /// An item's size as DynamoDB counts it: attribute names plus values.
 pub(crate) fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
     item.iter().map(|(k, v)| k.len() + value_size(v)).sum()

@@ -314,9 +314,6 @@ impl EmailSender {
         ))))
     }
 
-    /// The claim's final write: `sent` whoever holds the record now (the email went out);
-    /// anything else only while the record is still this claim's (or no longer `sending`), and
-    /// never over a `sent`.
     /// `sent` after SES accepted: retried, since the email is out either way; if it cannot be
     /// written the job is still let go (a redelivery after the lease would send it again).
     async fn record_sent(&self, job: &EmailJob, claim: &str, ses_message_id: &str) {
@@ -339,30 +336,44 @@ impl EmailSender {
         }
     }
 
-    /// Records `failed` whatever the claim (the last receive ended in an error), unless sent.
-    async fn give_up(&self, job: &EmailJob, reason: &str) -> Result<(), StoreError> {
-        let update = Update::new(deliveries::key(
+    /// An update of the job's email record to `status`, the lease and claim given up.
+    fn end_claim(&self, job: &EmailJob, status: DeliveryStatus) -> Update {
+        Update::new(deliveries::key(
             &job.org_id,
             &job.request_id,
             &job.user_id,
             Channel::Email,
         ))
-        .set("status", &DeliveryStatus::Failed)
-        .set("reason", &reason)
+        .set("status", &status)
         .set("updated_at", &clock::rfc3339(self.clock.now()))
         .remove("lease_until_ms")
         .remove("claim")
-        .require_exists()
-        .condition(
-            "#status <> :sent",
-            [(":sent", AttributeValue::S("sent".into()))],
-        );
+    }
+
+    /// Applies `update` unless its condition says the record moved on meanwhile.
+    async fn apply(&self, update: Update) -> Result<(), StoreError> {
         match self.store.update::<DeliveryRecord>(update).await {
             Err(e) if e.is_condition_failed() => Ok(()),
             other => other.map(|_| ()),
         }
     }
 
+    /// Records `failed` whatever the claim (the last receive ended in an error), unless sent.
+    async fn give_up(&self, job: &EmailJob, reason: &str) -> Result<(), StoreError> {
+        let update = self
+            .end_claim(job, DeliveryStatus::Failed)
+            .set("reason", &reason)
+            .require_exists()
+            .condition(
+                "#status <> :sent",
+                [(":sent", AttributeValue::S("sent".into()))],
+            );
+        self.apply(update).await
+    }
+
+    /// The claim's final write: `sent` whoever holds the record now (the email went out);
+    /// anything else only while the record is still this claim's (or no longer `sending`), and
+    /// never over a `sent`.
     async fn finish(
         &self,
         job: &EmailJob,
@@ -371,18 +382,7 @@ impl EmailSender {
         reason: Option<&str>,
         ses_message_id: Option<&str>,
     ) -> Result<(), StoreError> {
-        let now = self.clock.now();
-        let mut update = Update::new(deliveries::key(
-            &job.org_id,
-            &job.request_id,
-            &job.user_id,
-            Channel::Email,
-        ))
-        .set("status", &status)
-        .set("updated_at", &clock::rfc3339(now))
-        .remove("lease_until_ms")
-        .remove("claim")
-        .require_exists();
+        let mut update = self.end_claim(job, status).require_exists();
         update = match reason {
             Some(reason) => update.set("reason", &reason),
             None => update.remove("reason"),
@@ -408,34 +408,20 @@ impl EmailSender {
             status = status.as_str(),
             "email delivery recorded"
         );
-        match self.store.update::<DeliveryRecord>(update).await {
-            Err(e) if e.is_condition_failed() => Ok(()),
-            other => other.map(|_| ()),
-        }
+        self.apply(update).await
     }
 
     /// Gives a claim back after a transient failure: `pending` again, with the reason, if the
     /// record is still this claim's.
     async fn release(&self, job: &EmailJob, claim: &str, reason: &str) -> Result<(), StoreError> {
-        let update = Update::new(deliveries::key(
-            &job.org_id,
-            &job.request_id,
-            &job.user_id,
-            Channel::Email,
-        ))
-        .set("status", &DeliveryStatus::Pending)
-        .set("reason", &reason)
-        .set("updated_at", &clock::rfc3339(self.clock.now()))
-        .remove("lease_until_ms")
-        .remove("claim")
-        .condition(
-            "#claim = :claim",
-            [(":claim", AttributeValue::S(claim.to_owned()))],
-        );
-        match self.store.update::<DeliveryRecord>(update).await {
-            Err(e) if e.is_condition_failed() => Ok(()),
-            other => other.map(|_| ()),
-        }
+        let update = self
+            .end_claim(job, DeliveryStatus::Pending)
+            .set("reason", &reason)
+            .condition(
+                "#claim = :claim",
+                [(":claim", AttributeValue::S(claim.to_owned()))],
+            );
+        self.apply(update).await
     }
 }
 
