@@ -502,8 +502,7 @@ async fn unsubscribe_page(
         .unsubscribe
         .verify(&params.token, app.clock.now())
         .map_err(bad_token)?;
-    let kind = serde_json::to_value(what.kind).unwrap_or_default();
-    let kind = kind.as_str().unwrap_or_default();
+    let kind = what.kind.as_str();
     Ok(page(
         &format!("Turn off {kind} email?"),
         &format!(
@@ -561,8 +560,7 @@ async fn unsubscribe(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
     if wants_html {
-        let kind = serde_json::to_value(what.kind).unwrap_or_default();
-        let kind = kind.as_str().unwrap_or_default().to_owned();
+        let kind = what.kind.as_str();
         return Ok(page(
             &format!("{kind} email is off"),
             "<p>You will get no more email of this type from this organization. You can turn it \

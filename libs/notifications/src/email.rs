@@ -425,14 +425,11 @@ impl EmailSender {
     }
 }
 
+/// How an email names a type: as the API does, but for `kb`.
 fn type_label(kind: NotificationType) -> &'static str {
     match kind {
-        NotificationType::System => "system",
-        NotificationType::Billing => "billing",
-        NotificationType::Agent => "agent",
-        NotificationType::Workflow => "workflow",
-        NotificationType::Team => "team",
         NotificationType::Kb => "knowledge base",
+        other => other.as_str(),
     }
 }
 

@@ -18,16 +18,6 @@ const ENTITY: &str = "notification_preferences";
 
 /// Every type, in the order the API lists them.
 pub const TYPES: [NotificationType; 6] = NotificationType::ALL;
-fn type_name(kind: NotificationType) -> &'static str {
-    match kind {
-        NotificationType::System => "system",
-        NotificationType::Billing => "billing",
-        NotificationType::Agent => "agent",
-        NotificationType::Workflow => "workflow",
-        NotificationType::Team => "team",
-        NotificationType::Kb => "kb",
-    }
-}
 
 /// The two channels of one type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -86,7 +76,7 @@ impl Preferences {
         let types = TYPES
             .into_iter()
             .map(|kind| {
-                let name = type_name(kind);
+                let name = kind.as_str();
                 let channels = Channels {
                     in_app: flag(format!("{name}_in_app")),
                     email: flag(format!("{name}_email")),
@@ -185,7 +175,7 @@ pub async fn update_preferences(
     let mut update = Update::new(key).set(keys::ENTITY, &ENTITY);
     let mut any = false;
     for (kind, channels) in &change.types {
-        let name = type_name(*kind);
+        let name = kind.as_str();
         if let Some(on) = channels.in_app {
             update = update.set(&format!("{name}_in_app"), &on);
             any = true;

@@ -24,6 +24,18 @@ pub enum NotificationType {
 }
 
 impl NotificationType {
+    /// The type as the API and the stored flags name it (`billing`, `kb`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationType::System => "system",
+            NotificationType::Billing => "billing",
+            NotificationType::Agent => "agent",
+            NotificationType::Workflow => "workflow",
+            NotificationType::Team => "team",
+            NotificationType::Kb => "kb",
+        }
+    }
+
     /// Every type, in the order the API lists them.
     pub const ALL: [NotificationType; 6] = [
         NotificationType::System,

@@ -61,24 +61,7 @@ impl Harness {
             )
             .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
-        let messages = test_support::drain_queue(&test_support::sqs_client(), &self.queue)
-            .await
-            .into_iter()
-            .enumerate()
-            .map(|(i, body)| notifications::QueuedMessage {
-                message_id: format!("m{i}"),
-                body: body.to_string(),
-            })
-            .collect();
-        let dispatched = Dispatcher::new(
-            self.store.clone(),
-            notify::Queue::new(test_support::sqs_client(), self.queue.clone()),
-            notify::Queue::new(test_support::sqs_client(), self.email_queue.clone()),
-            test_support::pusher(&self.store, &Clock::system()),
-            Clock::system(),
-        )
-        .process(messages)
-        .await;
+        let dispatched = self.dispatch(self.queued().await).await;
         assert!(dispatched.failed.is_empty(), "{dispatched:?}");
         accepted["request_id"].as_str().unwrap().to_owned()
     }
@@ -104,8 +87,6 @@ impl Harness {
             .expect("a delivery record")
     }
 }
-
-use notifications::Dispatcher;
 
 #[tokio::test]
 async fn email_goes_out_where_the_preference_allows_to_verified_addresses_and_the_log_shows_it() {
@@ -532,13 +513,7 @@ async fn a_removed_member_is_told_by_email_per_their_team_preference() {
             },
         },
     };
-    let dispatcher = Dispatcher::new(
-        h.store.clone(),
-        notify::Queue::new(test_support::sqs_client(), h.queue.clone()),
-        notify::Queue::new(test_support::sqs_client(), h.email_queue.clone()),
-        test_support::pusher(&h.store, &Clock::system()),
-        Clock::system(),
-    );
+    let dispatcher = h.dispatcher();
     let message = |id: &str| notifications::QueuedMessage {
         message_id: id.into(),
         body: serde_json::to_string(&removal(id)).unwrap(),

@@ -35,7 +35,7 @@ fn reversed_recipients(body: &str) -> String {
 }
 
 impl Harness {
-    fn dispatcher(&self) -> Dispatcher {
+    pub(super) fn dispatcher(&self) -> Dispatcher {
         Dispatcher::new(
             self.store.clone(),
             notify::Queue::new(test_support::sqs_client(), self.queue.clone()),
@@ -46,7 +46,7 @@ impl Harness {
     }
 
     /// What waits on the notifications queue, taken off it, as a batch for the dispatcher.
-    async fn queued(&self) -> Vec<QueuedMessage> {
+    pub(super) async fn queued(&self) -> Vec<QueuedMessage> {
         test_support::drain_queue(&test_support::sqs_client(), &self.queue)
             .await
             .into_iter()
@@ -58,7 +58,7 @@ impl Harness {
             .collect()
     }
 
-    async fn dispatch(&self, messages: Vec<QueuedMessage>) -> Dispatched {
+    pub(super) async fn dispatch(&self, messages: Vec<QueuedMessage>) -> Dispatched {
         self.dispatcher().process(messages).await
     }
 
