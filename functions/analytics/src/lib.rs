@@ -205,6 +205,7 @@ enum TrackRequest {
         (status = 202, description = "Every event was queued", body = Accepted),
         (status = 400, description = "Invalid events; `errors` names each bad field", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 401, description = "Missing or bad token or API key", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 402, description = "`plan_limit_reached`: tracked with an API key on the free plan, the request has a `message.sent` (or `api.call`) event and the month's messages (or API calls) reached the limit; the detail names the metric, the limit and when the month resets. Nothing was queued. The counters are updated asynchronously, so events tracked just before the limit was recorded get through (docs/performance.md states the bound). Member tokens, storage snapshots and paid plans are never refused", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 403, description = "Viewers may not track; a key of another organization", body = ProblemDocument, content_type = "application/problem+json"),
         web::openapi::BodyRejected,
         (status = 503, description = "The queue did not take every event; retry with the same ids", body = ProblemDocument, content_type = "application/problem+json"),
@@ -223,7 +224,11 @@ async fn track(
             Problem::bad_request("invalid_body", "the request body could not be read")
         }
     })?;
-    let events = analytics::parse_track(&body, &tracker.org_id, &tracker.source, app.clock.now())?;
+    let now = app.clock.now();
+    let events = analytics::parse_track(&body, &tracker.org_id, &tracker.source, now)?;
+    if tracker.source.is_api_key() {
+        plan_gate(&app, &tracker.org_id, &events, now).await?;
+    }
     let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
     if let Err(failed) = app.queue.send(&events).await {
         tracing::error!(
@@ -247,6 +252,41 @@ async fn track(
         }),
     )
         .into_response())
+}
+
+/// The free plan's hard limits: a request with an event of an exhausted metric is refused
+/// whole (402, nothing queued). One GetItem of the organization's profile, and only when the
+/// request has a message or API-call event; storage snapshots are never refused.
+async fn plan_gate(
+    app: &App,
+    org_id: &str,
+    events: &[analytics::TrackedEvent],
+    now: clock::DateTime,
+) -> Result<(), Problem> {
+    let mut metrics: Vec<_> = events
+        .iter()
+        .filter_map(|e| metering::metric_of_event(&e.name))
+        .collect();
+    metrics.sort();
+    metrics.dedup();
+    match metering::refused(&app.store, org_id, &metrics, now).await? {
+        None => Ok(()),
+        Some(exhausted) => Err(Problem::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "plan_limit_reached",
+            format!(
+                "the free plan's limit of {} {} per month is reached; it resets at {}. \
+                 Nothing was queued: send the request without `{}` events, or upgrade the plan",
+                exhausted.limit,
+                exhausted.metric.label(),
+                clock::rfc3339(exhausted.resets_at),
+                match exhausted.metric {
+                    plans::usage::Metric::Messages => analytics::event::MESSAGE_SENT,
+                    _ => analytics::event::API_CALL,
+                },
+            ),
+        )),
+    }
 }
 
 /// `?period=` or `?from=&to=`.

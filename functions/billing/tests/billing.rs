@@ -595,18 +595,24 @@ async fn usage_is_the_calendar_month_on_free_and_the_anchor_month_on_a_paid_plan
     assert_eq!(usage["period_start"], first);
     assert_eq!(
         usage["metrics"]["seats"],
-        json!({"used": 4, "limit": 5, "percent": 80.0})
+        json!({"used": 4, "limit": 5, "percent": 80.0, "crossed": []})
     );
     assert_eq!(
         usage["metrics"]["messages"],
-        json!({"used": 0, "limit": 1000, "percent": 0.0})
+        json!({"used": 0, "limit": 1000, "percent": 0.0, "crossed": []})
     );
+    // Once metering has checked (the relay does, when seats change), the level shows.
+    let metering =
+        metering::Metering::new(h.store.clone(), Clock::system(), clock::Duration::days(365));
+    assert_eq!(metering.check(&h.org).await.unwrap().len(), 1);
+    let (_, usage) = h.call("adm", Method::GET, "/v1/billing/usage", None).await;
+    assert_eq!(usage["metrics"]["seats"]["crossed"], json!([80]));
     h.subscribe("enterprise", "year", "pm_card_visa").await;
     let (_, usage) = h.call("own", Method::GET, "/v1/billing/usage", None).await;
     assert_eq!(usage["plan"], "enterprise");
     assert_eq!(
         usage["metrics"]["seats"],
-        json!({"used": 4, "limit": null, "percent": null})
+        json!({"used": 4, "limit": null, "percent": null, "crossed": []})
     );
     let start = h.subscription().await["current_period_start"]
         .as_str()

@@ -1,38 +1,71 @@
-//! The outbox relay's handler: a batch of the table's stream records in (only inserted outbox
-//! items pass the mapping's filter), the sequence numbers not delivered out (partial batch
-//! response), everything else in `outbox::Relay`.
+//! The relay's handler: the table's one stream consumer. A batch of stream records in (the
+//! mapping's filters pass inserted outbox items, daily counters holding billing usage and
+//! organization profiles), the sequence numbers not handled out (partial batch response):
+//! - outbox items go to `outbox::Relay` (the notifications queue);
+//! - usage changes go to `metering::Metering::check`, once per organization and batch.
+
+use std::collections::BTreeMap;
 
 use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use metering::Metering;
 use outbox::{Relay, StreamRecord};
 
-/// Relays one batch. A record that is not an inserted outbox item (the filter should have
-/// kept it away) is skipped; one that could not be delivered is reported by its sequence number,
-/// so the stream retries from it and, after the mapping's retries, points the failure queue at it.
-pub async fn handle(relay: &Relay, event: Event) -> DynamoDbEventResponse {
+/// What the relay hands records to. Built once per cold start.
+pub struct Consumers {
+    pub outbox: Relay,
+    pub metering: Metering,
+}
+
+/// Handles one batch. A record that is none of the above (the filters should have kept it
+/// away) is skipped; one that could not be handled is reported by its sequence number, so the
+/// stream retries from it and, after the mapping's retries, points the failure queue at it.
+pub async fn handle(consumers: &Consumers, event: Event) -> DynamoDbEventResponse {
     let mut records = Vec::with_capacity(event.records.len());
+    // Organizations whose usage changed, with the records that said so.
+    let mut usage: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut skipped = 0;
     for record in event.records {
         let Some(sequence_number) = record.change.sequence_number else {
             // Without a sequence number a record cannot be reported; none arrives like this.
             tracing::error!(event_id = %record.event_id, "a stream record without a sequence number");
             continue;
         };
-        if record.event_name != "INSERT" {
-            tracing::warn!(event = %record.event_name, "not an insert: skipped (check the mapping's filter)");
-            continue;
+        if record.change.new_image.contains_key(outbox::MARKER) {
+            if record.event_name == "INSERT" {
+                records.push(StreamRecord {
+                    sequence_number,
+                    new_image: record.change.new_image,
+                });
+            } else {
+                tracing::warn!(event = %record.event_name, "an outbox item not inserted: skipped (check the mapping's filter)");
+            }
+        } else if let Some(org_id) =
+            metering::changed_usage(&record.change.old_image, &record.change.new_image)
+        {
+            usage.entry(org_id).or_default().push(sequence_number);
+        } else {
+            // A profile change other than seats or subscription (a rename, the levels metering
+            // itself records), or a day whose billing usage did not move.
+            skipped += 1;
         }
-        records.push(StreamRecord {
-            sequence_number,
-            new_image: record.change.new_image,
-        });
     }
     let received = records.len();
-    let outcome = relay.deliver(records).await;
+    let mut outcome = consumers.outbox.deliver(records).await;
+    let organizations = usage.len();
+    for (org_id, sequence_numbers) in usage {
+        if let Err(error) = consumers.metering.check(&org_id).await {
+            tracing::error!(%error, org_id, "usage levels not checked; the stream retries");
+            outcome.failed.extend(sequence_numbers);
+        }
+    }
     tracing::info!(
         received,
         sent = outcome.sent,
+        usage_checked = organizations,
+        skipped,
         failed = outcome.failed.len(),
-        "outbox records relayed"
+        "stream records relayed"
     );
     let mut response = DynamoDbEventResponse::default();
     response.batch_item_failures = outcome

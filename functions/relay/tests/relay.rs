@@ -128,9 +128,14 @@ async fn a_committed_change_is_delivered_once_and_a_refused_one_never() {
     fixtures.add_member(&org, &member, Role::Member).await;
 
     // The organization, its owner, the member and their counters entered the stream: none is
-    // an outbox item, so the filter keeps every one of them from the relay.
+    // an outbox item. The filters keep all but the profile's change of seats from the relay,
+    // which checks the seats (2 of 5: no level) and sends nothing.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(relay_stats(&local).invocations, 0);
+    assert_eq!(relay_stats(&local).invocations, 1);
+    assert!(
+        read_for(&notifications, Duration::ZERO).await.is_empty(),
+        "nothing to deliver"
+    );
 
     let path = format!("/v1/team/members/{member}/role");
     let (status, body) = api
@@ -415,15 +420,57 @@ async fn a_relay_killed_after_reading_and_before_sending_delivers_on_the_retry()
 }
 
 #[tokio::test]
-async fn the_sample_batch_is_relayed_and_the_unknown_record_reported() {
+async fn the_sample_batch_is_relayed_the_unknown_record_reported_and_usage_checked() {
     let sqs = test_support::sqs_client();
     let queue = test_support::fresh_queue(&sqs).await;
-    let relay = outbox::Relay::new(notify::Queue::new(sqs, queue.clone()));
+    let dynamodb = test_support::dynamodb_client();
+    let table = test_support::fresh_table(&dynamodb).await;
+    let store = store::Store::new(dynamodb, table);
+    // The sample's organization, on the free plan, with 800 of its 1,000 messages this month.
+    let org = "01JD3YQ9V4Z8K2M6N0P3R5T7W9";
+    let clock = clock::Clock::system();
+    let fixtures = test_support::fixtures::Fixtures::new(store.clone(), clock.clone());
+    fixtures.user("owner").await;
+    let now = clock.now();
+    let profile = json!({
+        "id": org, "name": "Acme", "plan": "free", "created_by": "owner",
+        "created_at": clock::rfc3339(now), "updated_at": clock::rfc3339(now),
+        "member_count": 1, "owner_count": 1, "seats_used": 1,
+    });
+    store
+        .put(
+            store::item(
+                &store::keys::org_profile(store::keys::OrgId(org)),
+                "organization",
+                &profile,
+            )
+            .unwrap(),
+            store::Condition::NotExists,
+        )
+        .await
+        .unwrap();
+    let today = format!(
+        "{}-{:02}-{:02}",
+        now.year(),
+        u8::from(now.month()),
+        now.day()
+    );
+    let _: Value = store
+        .update(
+            store::Update::new(store::keys::org_day(store::keys::OrgId(org), &today))
+                .add("billable_messages", 800),
+        )
+        .await
+        .unwrap();
+    let consumers = relay_function::Consumers {
+        outbox: outbox::Relay::new(notify::Queue::new(sqs, queue.clone())),
+        metering: metering::Metering::new(store.clone(), clock, clock::Duration::days(365)),
+    };
     let sample =
         std::fs::read_to_string(test_support::samples::dir().join("relay-stream-batch.json"))
             .unwrap();
     let event: aws_lambda_events::dynamodb::Event = serde_json::from_str(&sample).unwrap();
-    let response = relay_function::handle(&relay, event).await;
+    let response = relay_function::handle(&consumers, event).await;
     let failed: Vec<_> = response
         .batch_item_failures
         .iter()
@@ -436,5 +483,27 @@ async fn the_sample_batch_is_relayed_and_the_unknown_record_reported() {
     assert_eq!(
         received[0].body["recipients"]["value"],
         json!(["local-user"])
+    );
+    // The day's usage change: the 80 % level recorded, with its notice in the outbox.
+    let recorded: Vec<OutboxRecord> = store
+        .query(store::Query::new(
+            "t",
+            store::keys::outbox(store::keys::OrgId(org)),
+            10,
+            None,
+        ))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(recorded.len(), 1);
+    let SideEffect::Notify { notice, .. } = &recorded[0].record else {
+        panic!("{recorded:?}")
+    };
+    assert_eq!(
+        notice.data,
+        json!({
+            "metric": "messages", "level": 80, "used": 800, "limit": 1000, "plan": "free",
+            "period_start": notice.data["period_start"], "period_end": notice.data["period_end"],
+        })
     );
 }

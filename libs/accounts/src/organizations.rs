@@ -42,6 +42,12 @@ pub struct OrgRecord {
     /// [`plans::effective_plan`]. Absent: the organization has never subscribed (free).
     #[serde(default)]
     pub subscription: Option<plans::SubscriptionFacts>,
+    /// The levels of its limits reached this period, kept by metering (with `usage_version`,
+    /// its optimistic version); the free plan's gate reads them with the plan, in one GetItem.
+    #[serde(default)]
+    pub usage_levels: Option<plans::usage::LevelsReached>,
+    #[serde(default)]
+    pub usage_version: i64,
 }
 
 impl OrgRecord {
@@ -142,6 +148,8 @@ impl Organizations {
             owner_count: 1,
             seats_used: 1,
             subscription: None,
+            usage_levels: None,
+            usage_version: 0,
         };
         let membership = MembershipRecord {
             org_id: org.id.clone(),

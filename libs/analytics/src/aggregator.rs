@@ -312,6 +312,11 @@ fn org_day_update(
             update = update.add(name, to_i64(n));
         }
     }
+    if delta.billable_messages > 0 || delta.billable_api_calls > 0 || delta.storage.is_some() {
+        // The stream hands days with billing usage to metering: this marker is what its
+        // filter matches (a filter cannot compare old and new images; metering does).
+        update = update.set(attr::METERED, &attr::METERED_VERSION);
+    }
     let existing: BTreeSet<String> = stored.names.keys().cloned().collect();
     let (names, admitted) = metrics::fold_names(&delta.names, &existing, stored.name_count);
     for (name, n) in &names {

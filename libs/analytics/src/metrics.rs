@@ -43,6 +43,9 @@ pub mod attr {
     pub const STORAGE_AT: &str = "storage_at";
     /// How many distinct event names the day counts (without `other`).
     pub const NAME_COUNT: &str = "name_count";
+    /// Set on a day once it holds billing usage, so the table's stream brings it to metering.
+    pub const METERED: &str = "metered";
+    pub const METERED_VERSION: &str = "v1";
 }
 
 pub fn name_attribute(name: &str) -> String {

@@ -179,10 +179,14 @@ pub struct Metric {
     pub limit: Option<u64>,
     /// `used / limit` in percent, one decimal (`null` when unlimited).
     pub percent: Option<f64>,
+    /// The levels (percent of the limit) reached this period, each notified to owners and
+    /// admins once: `[]`, `[80]` or `[80, 100]`.
+    #[schema(example = json!([80]))]
+    pub crossed: Vec<u8>,
 }
 
 impl Metric {
-    pub fn new(used: u64, limit: Option<u64>) -> Self {
+    pub fn new(used: u64, limit: Option<u64>, crossed: Vec<u8>) -> Self {
         let percent = limit.map(|limit| match limit {
             0 => 100.0,
             _ => (used as f64 * 1000.0 / limit as f64).round() / 10.0,
@@ -191,6 +195,7 @@ impl Metric {
             used,
             limit,
             percent,
+            crossed,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! so a bad edit fails the build's tests rather than a request.
 
 mod entitlement;
+pub mod usage;
 
 pub use entitlement::{
     Interval, PAST_DUE_GRACE, SubscriptionFacts, SubscriptionStatus, effective_plan,

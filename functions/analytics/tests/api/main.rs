@@ -15,6 +15,7 @@ use test_support::fixtures::Fixtures;
 
 mod api_keys;
 mod e2e;
+mod limits;
 mod reports;
 mod samples;
 mod track;
@@ -81,15 +82,26 @@ impl Api {
             let outcome = self.aggregator.process(messages).await;
             assert!(outcome.failed.is_empty(), "{outcome:?}");
             counted += outcome.counted;
-            for m in batch {
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
+            let entries = batch
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(m.receipt_handle().unwrap())
+                        .build()
+                        .unwrap()
+                })
+                .collect();
+            let deleted = self
+                .sqs
+                .delete_message_batch()
+                .queue_url(&self.queue)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .unwrap();
+            assert!(deleted.failed.is_empty(), "{:?}", deleted.failed);
         }
     }
 

@@ -151,6 +151,27 @@ fn org_partition(org: OrgId<'_>) -> String {
     format!("{ORG_PARTITION}{}", org.0)
 }
 
+/// An item of an organization that metering watches on the table's stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MeteredItem<'a> {
+    /// Its profile ([`org_profile`]): seats, subscription, levels reached.
+    Profile { org_id: &'a str },
+    /// One of its daily counters ([`org_day`]): billable messages, API calls, storage.
+    Day { org_id: &'a str },
+}
+
+/// Which [`MeteredItem`] the key `pk` / `sk` is, if any.
+pub fn metered_item<'a>(pk: &'a str, sk: &str) -> Option<MeteredItem<'a>> {
+    let org_id = pk.strip_prefix(ORG_PARTITION).filter(|id| !id.is_empty())?;
+    if sk == accounts::ORG_PROFILE {
+        Some(MeteredItem::Profile { org_id })
+    } else if sk.starts_with(analytics::ORG_DAY) {
+        Some(MeteredItem::Day { org_id })
+    } else {
+        None
+    }
+}
+
 fn user_partition(user: UserId<'_>) -> String {
     format!("{USER_PARTITION}{}", user.0)
 }
@@ -176,6 +197,24 @@ pub fn digest(data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metered_items_are_recognised_by_their_keys() {
+        let profile = org_profile(OrgId("01JORG"));
+        assert_eq!(
+            metered_item(&profile.pk, &profile.sk),
+            Some(MeteredItem::Profile { org_id: "01JORG" })
+        );
+        let day = org_day(OrgId("01JORG"), "2026-12-02");
+        assert_eq!(
+            metered_item(&day.pk, &day.sk),
+            Some(MeteredItem::Day { org_id: "01JORG" })
+        );
+        let agent = agent_day(OrgId("01JORG"), "2026-12-02", "a1");
+        assert_eq!(metered_item(&agent.pk, &agent.sk), None);
+        assert_eq!(metered_item("ORG#", "PROFILE"), None);
+        assert_eq!(metered_item("USER#u1", "PROFILE"), None);
+    }
 
     fn assert_prefix_free(prefixes: &[&str]) {
         for (i, a) in prefixes.iter().enumerate() {

@@ -81,6 +81,8 @@ mod tests {
             owner_count: 1,
             seats_used: 1,
             subscription: None,
+            usage_levels: None,
+            usage_version: 0,
         }
     }
 
