@@ -246,3 +246,129 @@ async fn tracked_events_reach_every_report_through_sqs_and_the_aggregator() {
         .await;
     assert_eq!(overview["metrics"]["events"]["current"], 34);
 }
+
+/// Polls `probe` every 200 ms until it answers, for at most `within`.
+async fn eventually<T, F, Fut>(what: &str, within: StdDuration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(done) = probe().await {
+            return done;
+        }
+        assert!(started.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(StdDuration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_free_organization_that_uses_up_its_messages_is_told_at_80_and_100_percent_and_refused() {
+    let local = test_support::cloud::start("l").await;
+    let api = &local.api;
+    let owner = test_support::token("e2e-limits-owner", json!({}));
+    let (status, org) = api
+        .call(
+            M::POST,
+            "/v1/orgs",
+            &owner,
+            None,
+            Some(json!({"name": "Acme"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{org}");
+    let org = org["id"].as_str().unwrap().to_owned();
+    let (_, key) = api
+        .call(
+            M::POST,
+            "/v1/api-keys",
+            &owner,
+            Some(&org),
+            Some(json!({"name": "ingest"})),
+        )
+        .await;
+    let key = key["key"].as_str().unwrap().to_owned();
+
+    // The whole free month of messages, 100 per request, with the key.
+    let hundred: Vec<Value> = (0..100).map(|_| json!({"name": "message.sent"})).collect();
+    for _ in 0..10 {
+        let (status, body) = api
+            .call(
+                M::POST,
+                "/v1/analytics/track",
+                &key,
+                None,
+                Some(json!({ "events": hundred })),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+    }
+    // Aggregated, seen by the relay on the stream, told through the outbox and the dispatcher.
+    let billing_notices = |page: &Value| -> Vec<(u64, String)> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["type"] == "billing")
+            .map(|n| {
+                assert_eq!(n["data"]["metric"], "messages", "{n}");
+                assert_eq!(n["data"]["limit"], 1000, "{n}");
+                (
+                    n["data"]["level"].as_u64().unwrap(),
+                    n["title"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let list = || async {
+        let (status, page) = api
+            .call(M::GET, "/v1/notifications", &owner, Some(&org), None)
+            .await;
+        assert_eq!(status, 200, "{page}");
+        page
+    };
+    let mut told = eventually(
+        "the 80 % and 100 % notices",
+        StdDuration::from_secs(90),
+        || async {
+            let told = billing_notices(&list().await);
+            (told.len() >= 2).then_some(told)
+        },
+    )
+    .await;
+    told.sort();
+    assert_eq!(
+        told,
+        vec![
+            (80, "80% of messages used".to_owned()),
+            (100, "Messages limit reached".to_owned())
+        ]
+    );
+
+    // Refused whole from now on; other events still taken.
+    let (status, problem) = api
+        .call(
+            M::POST,
+            "/v1/analytics/track",
+            &key,
+            None,
+            Some(json!({"name": "message.sent"})),
+        )
+        .await;
+    assert_eq!(status, 402, "{problem}");
+    assert_eq!(problem["code"], "plan_limit_reached");
+    let (status, _) = api
+        .call(
+            M::POST,
+            "/v1/analytics/track",
+            &key,
+            None,
+            Some(json!({"name": "agent.run"})),
+        )
+        .await;
+    assert_eq!(status, 202);
+    // Still once each, after the stream has seen that event and the levels' own write.
+    tokio::time::sleep(StdDuration::from_secs(3)).await;
+    assert_eq!(billing_notices(&list().await).len(), 2);
+}
