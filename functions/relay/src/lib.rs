@@ -6,10 +6,15 @@
 
 use std::collections::BTreeMap;
 
+use futures_util::StreamExt;
+
 use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use metering::Metering;
 use outbox::{Relay, StreamRecord};
+
+/// Usage checks run at once within a batch.
+const CONCURRENT_CHECKS: usize = 8;
 
 /// What the relay hands records to. Built once per cold start.
 pub struct Consumers {
@@ -53,10 +58,24 @@ pub async fn handle(consumers: &Consumers, event: Event) -> DynamoDbEventRespons
     let received = records.len();
     let mut outcome = consumers.outbox.deliver(records).await;
     let organizations = usage.len();
-    for (org_id, sequence_numbers) in usage {
-        if let Err(error) = consumers.metering.check(&org_id).await {
-            tracing::error!(%error, org_id, "usage levels not checked; the stream retries");
-            outcome.failed.extend(sequence_numbers);
+    // A few organizations at a time: each check is a read, a Query and maybe a transaction.
+    let checks = usage
+        .into_iter()
+        .map(|(org_id, sequence_numbers)| async move {
+            let result = consumers.metering.check(&org_id).await;
+            (org_id, sequence_numbers, result)
+        });
+    let mut checks = futures_util::stream::iter(checks).buffer_unordered(CONCURRENT_CHECKS);
+    while let Some((org_id, sequence_numbers, result)) = checks.next().await {
+        match result {
+            Ok(_) => {}
+            Err(error) if error.is_transient() => {
+                tracing::error!(%error, org_id, "usage levels not checked; the stream retries");
+                outcome.failed.extend(sequence_numbers);
+            }
+            Err(error) => {
+                tracing::error!(%error, org_id, "usage levels not checked; skipped until the organization's next usage change");
+            }
         }
     }
     tracing::info!(

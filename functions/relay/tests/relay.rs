@@ -507,3 +507,64 @@ async fn the_sample_batch_is_relayed_the_unknown_record_reported_and_usage_check
         })
     );
 }
+
+/// The template's stream filters, as the local cloud (and Lambda) apply them.
+fn relay_filters() -> local_cloud::filter::Filters {
+    let template = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+    let template = sam_template::Template::load(&template).unwrap();
+    let mapping = template
+        .stream_mappings()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.logical_id == "RelayStream")
+        .unwrap();
+    local_cloud::filter::Filters::parse(&mapping.filter_patterns).unwrap()
+}
+
+#[test]
+fn the_template_filters_pass_outbox_items_metered_days_and_profile_changes_only() {
+    let filters = relay_filters();
+    let sample: Value = serde_json::from_str(
+        &std::fs::read_to_string(test_support::samples::dir().join("relay-stream-batch.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    for record in sample["Records"].as_array().unwrap() {
+        assert!(filters.pass(record), "{record}");
+    }
+    let record = |event: &str, pk: &str, sk: &str, image: Value| {
+        let mut image = image;
+        image["PK"] = json!({"S": pk});
+        image["SK"] = json!({"S": sk});
+        json!({"eventName": event, "dynamodb": {
+            "Keys": {"PK": {"S": pk}, "SK": {"S": sk}}, "NewImage": image,
+        }})
+    };
+    let day = json!({"entity": {"S": "org_day"}, "events": {"N": "3"}});
+    let metered = json!({"entity": {"S": "org_day"}, "metered": {"S": "v1"}});
+    let profile = json!({"entity": {"S": "organization"}, "seats_used": {"N": "2"}});
+    let passes = [
+        record("MODIFY", "ORG#o", "ORG_DAY#2026-12-02", metered.clone()),
+        record("INSERT", "ORG#o", "ORG_DAY#2026-12-02", metered),
+        record("MODIFY", "ORG#o", "PROFILE", profile.clone()),
+    ];
+    for r in &passes {
+        assert!(filters.pass(r), "{r}");
+    }
+    let refused = [
+        // A day without billing usage, a new organization, a user's profile, an agent's day.
+        record("MODIFY", "ORG#o", "ORG_DAY#2026-12-02", day.clone()),
+        record("INSERT", "ORG#o", "PROFILE", profile),
+        record(
+            "MODIFY",
+            "USER#u",
+            "PROFILE",
+            json!({"entity": {"S": "user"}}),
+        ),
+        record("MODIFY", "ORG#o", "AGENT_DAY#2026-12-02#a", day),
+        record("REMOVE", "ORG#o", "ORG_DAY#2026-12-01", json!({})),
+    ];
+    for r in &refused {
+        assert!(!filters.pass(r), "{r}");
+    }
+}

@@ -10,6 +10,9 @@
 //! - `ingest --binaries DIR --dynamodb URL --sqs URL --events N[,N...] [--concurrency N]`: N
 //!   tracked events through the local cloud to the overview, and the aggregation's write cost
 //!   (see `infra/bench-analytics`);
+//! - `limits --binaries DIR --dynamodb URL --sqs URL [--concurrency N[,N...]]`: how many events
+//!   beyond the free plan's message limit get through before the track route answers 402 (see
+//!   `infra/bench-limits`);
 //! - `relay --binaries DIR --dynamodb URL --sqs URL [--runs N] [--changes N] [--rate N]`: the outbox
 //!   relay's cold start and the commit-to-queue lag over N changes (see `infra/bench-relay`).
 //! - `webhook --binaries DIR --dynamodb URL --sqs URL [--runs N] [--orgs N] [--concurrency N]`:
@@ -30,6 +33,7 @@ mod bench;
 mod dispatch;
 mod email;
 mod ingest;
+mod limits;
 mod realtime;
 mod relay;
 mod webhook;
@@ -250,6 +254,31 @@ async fn run_ingest(flags: &HashMap<String, String>) -> Result<String, String> {
     ingest::run(options, token).await
 }
 
+async fn run_limits(flags: &HashMap<String, String>) -> Result<String, String> {
+    let get = |name: &str| required(flags, name);
+    let concurrency = flags
+        .get("concurrency")
+        .map_or("1,4", String::as_str)
+        .split(',')
+        .map(|n| {
+            n.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("--concurrency takes numbers, not {n}"))
+        })
+        .collect::<Result<_, _>>()?;
+    let options = limits::LimitsOptions {
+        binaries: get("binaries")?.into(),
+        dynamodb: get("dynamodb")?,
+        sqs: get("sqs")?,
+        concurrency,
+    };
+    let token = mint_token(&HashMap::from([(
+        "user".to_owned(),
+        "limits-user".to_owned(),
+    )]))?;
+    limits::run(options, token).await
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -261,6 +290,10 @@ async fn main() -> ExitCode {
         },
         Some("ingest") => match flags(&args[1..]) {
             Ok(f) => run_ingest(&f).await,
+            Err(e) => Err(e),
+        },
+        Some("limits") => match flags(&args[1..]) {
+            Ok(f) => run_limits(&f).await,
             Err(e) => Err(e),
         },
         Some("relay") => match flags(&args[1..]) {
@@ -295,6 +328,7 @@ async fn main() -> ExitCode {
                   create-table --endpoint URL --table NAME | openapi | \
                   bench --binaries DIR --dynamodb URL --sqs URL --table NAME --function ID=EVENT... [--runs N] [--burst N]\n\
                   ingest --binaries DIR --dynamodb URL --sqs URL --events N[,N...] [--concurrency N]\n\
+                  limits --binaries DIR --dynamodb URL --sqs URL [--concurrency N[,N...]]\n\
                   relay --binaries DIR --dynamodb URL --sqs URL [--runs N] [--changes N] [--rate N]\n\
                   webhook --binaries DIR --dynamodb URL --sqs URL [--runs N] [--orgs N] [--concurrency N]\n\
                   dispatcher --binaries DIR --dynamodb URL --sqs URL [--runs N] [--messages N] [--in-flight N] [--members N]\n\

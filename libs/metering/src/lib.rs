@@ -41,6 +41,26 @@ pub enum MeteringError {
     Contended,
 }
 
+impl MeteringError {
+    /// Whether trying again later may succeed (DynamoDB throttled, unreachable, contended). A
+    /// stored item that does not parse fails every time: the relay logs it and goes on rather
+    /// than holding the stream's later records back; the organization's next usage change
+    /// checks again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            MeteringError::Store(e) | MeteringError::Change(ChangeError::Store(e)) => matches!(
+                e,
+                StoreError::Throttled
+                    | StoreError::Unavailable(_)
+                    | StoreError::TransactionConflict
+                    | StoreError::Service(_)
+            ),
+            MeteringError::Change(ChangeError::Conflict) | MeteringError::Contended => true,
+            MeteringError::Change(_) => false,
+        }
+    }
+}
+
 /// An organization's usage in its current period.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CurrentUsage {
@@ -232,7 +252,7 @@ impl Metering {
             }
             let mut reached = usage.reached.clone();
             for crossing in &crossings {
-                reached.levels.insert(crossing.metric, crossing.level);
+                reached.reach(crossing.metric, crossing.level, crossing.limit);
             }
             let activity = Activity {
                 action: "usage.level_reached",

@@ -147,6 +147,10 @@ pub struct LevelsReached {
     /// The highest level reached per metric (absent: none).
     #[serde(default)]
     pub levels: std::collections::BTreeMap<Metric, u8>,
+    /// The limit each level was reached against: the gate refuses only while the plan's limit
+    /// is still that one (a raised limit in `plans.json` opens it at once).
+    #[serde(default)]
+    pub limits: std::collections::BTreeMap<Metric, u64>,
 }
 
 impl LevelsReached {
@@ -156,7 +160,14 @@ impl LevelsReached {
             period_start: period.0,
             period_end: period.1,
             levels: Default::default(),
+            limits: Default::default(),
         }
+    }
+
+    /// Records that `metric` reached `level` of `limit`.
+    pub fn reach(&mut self, metric: Metric, level: u8, limit: u64) {
+        self.levels.insert(metric, level);
+        self.limits.insert(metric, limit);
     }
 
     /// Whether these are the levels of `plan` in the period starting at `period_start`.
@@ -197,7 +208,8 @@ pub fn exhausted(
         && levels.plan == FREE
         && levels.period_start <= now
         && now < levels.period_end;
-    (current && levels.of(metric) >= 100).then_some(Exhausted {
+    let same_limit = levels.limits.get(&metric) == Some(&limit);
+    (current && same_limit && levels.of(metric) >= 100).then_some(Exhausted {
         metric,
         limit,
         resets_at: levels.period_end,
@@ -264,12 +276,20 @@ mod tests {
         let mut levels = LevelsReached::new(FREE, current_period(free, None, now));
         assert_eq!(levels.period_start, datetime!(2026-12-01 00:00 UTC));
         assert_eq!(levels.period_end, datetime!(2027-01-01 00:00 UTC));
-        levels.levels.insert(Metric::Messages, 100);
-        levels.levels.insert(Metric::ApiCalls, 80);
-        levels.levels.insert(Metric::StorageBytes, 100);
+        levels.reach(Metric::Messages, 100, 1000);
+        levels.reach(Metric::ApiCalls, 80, 10_000);
+        levels.reach(Metric::StorageBytes, 100, 100_000_000);
         let refused = |metric, facts: Option<&SubscriptionFacts>, at| {
             exhausted(facts, Some(&levels), metric, at)
         };
+        // Reached against a lower limit than the plan's today: open.
+        let mut raised = levels.clone();
+        raised.reach(Metric::Messages, 100, 500);
+        assert_eq!(exhausted(None, Some(&raised), Metric::Messages, now), None);
+        // Levels of a paid plan at 100 % never refuse, on the free plan or the paid one.
+        let mut starter = LevelsReached::new("starter", (levels.period_start, levels.period_end));
+        starter.reach(Metric::Messages, 100, 1000);
+        assert_eq!(exhausted(None, Some(&starter), Metric::Messages, now), None);
         assert_eq!(
             refused(Metric::Messages, None, now),
             Some(Exhausted {
