@@ -74,11 +74,11 @@ impl Limits {
     }
 
     /// The notices recorded for owners and admins: (metric, level), sorted (the manual clock
-    /// stands still, so their change ids do not order them).
+    /// stands still, so their change ids do not order them); duplicates kept.
     async fn notices(&self) -> Vec<(String, u64)> {
         let query = store::Query::new("t", keys::outbox(keys::OrgId(&self.org)), 100, None);
         let records: Vec<outbox::OutboxRecord> = self.api.store.query(query).await.unwrap().items;
-        records
+        let mut notices = records
             .into_iter()
             .filter_map(|r| match r.record {
                 outbox::SideEffect::Notify { notice, recipients } => {
@@ -93,9 +93,9 @@ impl Limits {
                 }
                 _ => None,
             })
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect()
+            .collect::<Vec<_>>();
+        notices.sort();
+        notices
     }
 }
 

@@ -1021,3 +1021,63 @@ async fn an_invite_by_an_admin_demoted_after_the_read_is_refused_and_takes_no_se
     assert_eq!(api.profile(&org).await.seats_used, seats);
     assert!(api.stored_invitations(&org).await.is_empty());
 }
+
+#[tokio::test]
+async fn seats_reach_80_and_100_percent_once_as_invitations_are_sent_and_accepted() {
+    let api = api().await;
+    let org = api.fixtures.org("own").await;
+    // The relay runs this check when the profile's seats change (its stream filter passes
+    // profile modifications); here it is called after each change.
+    let metering = metering::Metering::new(
+        api.store.clone(),
+        api.clock.clone(),
+        clock::Duration::days(365),
+    );
+    let seats = |crossings: Vec<metering::Crossing>| -> Vec<(u8, u64)> {
+        crossings
+            .into_iter()
+            .map(|c| {
+                assert_eq!(c.metric, plans::usage::Metric::Seats);
+                (c.level, c.used)
+            })
+            .collect()
+    };
+    let mut addresses = Vec::new();
+    for (i, expected) in [vec![], vec![], vec![(80, 4)], vec![(100, 5)]]
+        .into_iter()
+        .enumerate()
+    {
+        let address = format!("{}@example.com", unique("seats"));
+        let (status, _) = api.invite(&org, "own", &address, "member", None).await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(
+            seats(metering.check(&org).await.unwrap()),
+            expected,
+            "invitation {i}"
+        );
+        addresses.push(address);
+    }
+    // Accepting takes no new seat: nothing more to tell, however often it is checked.
+    for (i, address) in addresses.iter().enumerate() {
+        let token = last_token(address).await;
+        let (status, body) = api
+            .accept(&format!("joiner-{i}"), address, true, &token)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(metering.check(&org).await.unwrap().is_empty());
+    }
+    assert_eq!(api.profile(&org).await.member_count, 5);
+    let mut told: Vec<u64> = api
+        .side_effects(&org)
+        .await
+        .into_iter()
+        .filter_map(|r| match r.record {
+            outbox::SideEffect::Notify { notice, .. } if notice.data["metric"] == "seats" => {
+                notice.data["level"].as_u64()
+            }
+            _ => None,
+        })
+        .collect();
+    told.sort();
+    assert_eq!(told, vec![80, 100], "each level told once");
+}
