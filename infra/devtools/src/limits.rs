@@ -14,6 +14,8 @@ pub struct LimitsOptions {
     pub binaries: std::path::PathBuf,
     pub dynamodb: String,
     pub sqs: String,
+    /// SES (moto's), when SQS is an emulator that has no SES.
+    pub ses: Option<String>,
     /// Clients tracking at once, one run each.
     pub concurrency: Vec<usize>,
 }
@@ -26,7 +28,7 @@ pub async fn run(options: LimitsOptions, token: String) -> Result<String, String
         "limits-{}",
         ulid::Ulid::generate().to_string().to_lowercase()
     );
-    let cloud = local_cloud::start(local_cloud::Config {
+    let mut config = local_cloud::Config {
         max_instances: 4,
         ..test_support::cloud::config(
             options.binaries.clone(),
@@ -34,8 +36,13 @@ pub async fn run(options: LimitsOptions, token: String) -> Result<String, String
             &options.sqs,
             &table,
         )
-    })
-    .await?;
+    };
+    if let Some(ses) = &options.ses {
+        config
+            .environment
+            .insert("AWS_ENDPOINT_URL_SESV2".to_owned(), ses.clone());
+    }
+    let cloud = local_cloud::start(config).await?;
     let store = store::Store::new(
         test_support::dynamodb_client_at(&options.dynamodb),
         table.clone(),

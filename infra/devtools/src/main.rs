@@ -10,9 +10,9 @@
 //! - `ingest --binaries DIR --dynamodb URL --sqs URL --events N[,N...] [--concurrency N]`: N
 //!   tracked events through the local cloud to the overview, and the aggregation's write cost
 //!   (see `infra/bench-analytics`);
-//! - `limits --binaries DIR --dynamodb URL --sqs URL [--concurrency N[,N...]]`: how many events
-//!   beyond the free plan's message limit get through before the track route answers 402 (see
-//!   `infra/bench-limits`);
+//! - `limits --binaries DIR --dynamodb URL --sqs URL [--ses URL] [--concurrency N[,N...]]`: how
+//!   many events beyond the free plan's message limit get through before the track route answers
+//!   402 (see `infra/bench-limits`; SES defaults to the SQS endpoint, as moto serves both);
 //! - `relay --binaries DIR --dynamodb URL --sqs URL [--runs N] [--changes N] [--rate N]`: the outbox
 //!   relay's cold start and the commit-to-queue lag over N changes (see `infra/bench-relay`).
 //! - `webhook --binaries DIR --dynamodb URL --sqs URL [--runs N] [--orgs N] [--concurrency N]`:
@@ -270,6 +270,7 @@ async fn run_limits(flags: &HashMap<String, String>) -> Result<String, String> {
         binaries: get("binaries")?.into(),
         dynamodb: get("dynamodb")?,
         sqs: get("sqs")?,
+        ses: flags.get("ses").cloned(),
         concurrency,
     };
     let token = mint_token(&HashMap::from([(
@@ -328,7 +329,7 @@ async fn main() -> ExitCode {
                   create-table --endpoint URL --table NAME | openapi | \
                   bench --binaries DIR --dynamodb URL --sqs URL --table NAME --function ID=EVENT... [--runs N] [--burst N]\n\
                   ingest --binaries DIR --dynamodb URL --sqs URL --events N[,N...] [--concurrency N]\n\
-                  limits --binaries DIR --dynamodb URL --sqs URL [--concurrency N[,N...]]\n\
+                  limits --binaries DIR --dynamodb URL --sqs URL [--ses URL] [--concurrency N[,N...]]\n\
                   relay --binaries DIR --dynamodb URL --sqs URL [--runs N] [--changes N] [--rate N]\n\
                   webhook --binaries DIR --dynamodb URL --sqs URL [--runs N] [--orgs N] [--concurrency N]\n\
                   dispatcher --binaries DIR --dynamodb URL --sqs URL [--runs N] [--messages N] [--in-flight N] [--members N]\n\
