@@ -14,13 +14,38 @@ pub struct IngestOptions {
     pub binaries: std::path::PathBuf,
     pub dynamodb: String,
     pub sqs: String,
+    /// SES (moto's), when SQS is an emulator that has no SES.
+    pub ses: Option<String>,
     pub counts: Vec<usize>,
     /// Track requests in flight at once.
     pub concurrency: usize,
+    /// Events tracked before waiting for them to be aggregated; 0: all of them (open loop).
+    pub window: usize,
+    /// The local cloud's instances per function.
+    pub instances: usize,
 }
 
-/// Events tracked before waiting for them to be aggregated.
-const WINDOW: usize = 500;
+/// The local cloud for a benchmark: every function of the template over `dynamodb` and `sqs`
+/// (SES at `ses` when given, else at `sqs`: moto serves both), `instances` per function.
+pub(crate) fn cloud_config(
+    binaries: &std::path::Path,
+    dynamodb: &str,
+    sqs: &str,
+    ses: Option<&str>,
+    table: &str,
+    instances: usize,
+) -> local_cloud::Config {
+    let mut config = local_cloud::Config {
+        max_instances: instances,
+        ..test_support::cloud::config(binaries.to_owned(), dynamodb, sqs, table)
+    };
+    if let Some(ses) = ses {
+        config
+            .environment
+            .insert("AWS_ENDPOINT_URL_SESV2".to_owned(), ses.to_owned());
+    }
+    config
+}
 
 const NAMES: [&str; 8] = [
     "llm.call",
@@ -42,21 +67,64 @@ fn event(i: usize) -> Value {
     })
 }
 
+/// Events visible in the overview, sampled every 100 ms until `until` are (or 15 minutes pass).
+async fn watch_overview(
+    api: test_support::Gateway,
+    token: String,
+    org: String,
+    until: u64,
+    started: Instant,
+) -> Result<Vec<(Duration, u64)>, String> {
+    let deadline = Instant::now() + Duration::from_secs(900);
+    let mut seen = Vec::new();
+    loop {
+        let (status, overview) = api
+            .call(
+                reqwest::Method::GET,
+                "/v1/analytics/overview",
+                &token,
+                Some(&org),
+                None,
+            )
+            .await;
+        if status != 200 {
+            return Err(format!("the overview answered {status}: {overview}"));
+        }
+        let visible = overview["metrics"]["events"]["current"]
+            .as_u64()
+            .unwrap_or(0);
+        seen.push((started.elapsed(), visible));
+        if visible >= until {
+            return Ok(seen);
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{until} events tracked, {visible} visible after 15 minutes"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The q-quantile of sorted values.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
 pub async fn run(options: IngestOptions, token: String) -> Result<String, String> {
     local_cloud::logs::set_quiet(std::env::var_os("LOCAL_CLOUD_LOGS").is_none());
     let table = format!(
         "ingest-{}",
         ulid::Ulid::generate().to_string().to_lowercase()
     );
-    let cloud = local_cloud::start(local_cloud::Config {
-        max_instances: 4,
-        ..test_support::cloud::config(
-            options.binaries.clone(),
-            &options.dynamodb,
-            &options.sqs,
-            &table,
-        )
-    })
+    let cloud = local_cloud::start(cloud_config(
+        &options.binaries,
+        &options.dynamodb,
+        &options.sqs,
+        options.ses.as_deref(),
+        &table,
+        options.instances,
+    ))
     .await?;
     let api = test_support::Gateway::new(cloud.http);
     let mut report = Vec::new();
@@ -74,15 +142,32 @@ pub async fn run(options: IngestOptions, token: String) -> Result<String, String
             return Err(format!("creating the organization failed: {org}"));
         }
         let org = org["id"].as_str().unwrap_or_default().to_owned();
-        // Closed loop: a window of events is tracked, then awaited in the overview, so the queue
-        // never holds more than a window (moto's SQS slows down linearly with queue depth).
+        // With a window (closed loop), a window of events is tracked, then awaited in the
+        // overview, so the queue never holds more than a window (moto's SQS slows down linearly
+        // with queue depth). Without one, clients track back to back while the overview is
+        // watched.
+        let window = if options.window == 0 {
+            n
+        } else {
+            options.window
+        };
         let started = Instant::now();
-        let (mut sent, mut tracking, mut lags) = (0, Duration::ZERO, Vec::new());
+        // When each request was answered, and how many events had been accepted by then.
+        let mut accepted: Vec<(Duration, u64)> = Vec::new();
+        let (mut sent, mut tracking, mut visible) = (0, Duration::ZERO, Vec::new());
         while sent < n {
-            let window_end = (sent + WINDOW).min(n);
+            let window_end = (sent + window).min(n);
             let window_started = Instant::now();
+            let watcher = tokio::spawn(watch_overview(
+                test_support::Gateway::new(cloud.http),
+                token.clone(),
+                org.clone(),
+                window_end as u64,
+                started,
+            ));
             let mut requests = tokio::task::JoinSet::new();
             let mut last_accepted = window_started;
+            let mut total = accepted.last().map_or(0, |a| a.1);
             while sent < window_end || !requests.is_empty() {
                 while sent < window_end && requests.len() < options.concurrency {
                     let events: Vec<Value> =
@@ -94,55 +179,64 @@ pub async fn run(options: IngestOptions, token: String) -> Result<String, String
                         org.clone(),
                     );
                     requests.spawn(async move {
-                        api.call(
-                            reqwest::Method::POST,
-                            "/v1/analytics/track",
-                            &token,
-                            Some(&org),
-                            Some(json!({"events": events})),
-                        )
-                        .await
+                        let count = events.len() as u64;
+                        let (status, body) = api
+                            .call(
+                                reqwest::Method::POST,
+                                "/v1/analytics/track",
+                                &token,
+                                Some(&org),
+                                Some(json!({"events": events})),
+                            )
+                            .await;
+                        (status, body, count)
                     });
                 }
                 if let Some(done) = requests.join_next().await {
-                    let (status, body) = done.map_err(|e| e.to_string())?;
+                    let (status, body, count) = done.map_err(|e| e.to_string())?;
                     if status != 202 {
                         return Err(format!("track answered {status}: {body}"));
                     }
                     last_accepted = Instant::now();
+                    total += count;
+                    accepted.push((started.elapsed(), total));
                 }
             }
             tracking += last_accepted - window_started;
-            let deadline = Instant::now() + Duration::from_secs(900);
-            loop {
-                let (_, overview) = api
-                    .call(
-                        reqwest::Method::GET,
-                        "/v1/analytics/overview",
-                        &token,
-                        Some(&org),
-                        None,
-                    )
-                    .await;
-                if overview["metrics"]["events"]["current"].as_u64() == Some(sent as u64) {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    return Err(format!("{sent} events not aggregated in time: {overview}"));
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            lags.push(last_accepted.elapsed().as_secs_f64());
+            visible.extend(watcher.await.map_err(|e| e.to_string())??);
         }
         let total = started.elapsed();
+        // A request's lag: from its 202 to the overview first showing at least as many events
+        // as had been accepted by then (events are not aggregated in order, so this counts
+        // events, not the request's own).
+        let mut lags: Vec<f64> = accepted
+            .iter()
+            .filter_map(|(at, count)| {
+                visible
+                    .iter()
+                    .find(|(_, shown)| shown >= count)
+                    .map(|(seen, _)| seen.saturating_sub(*at).as_secs_f64())
+            })
+            .collect();
         lags.sort_by(f64::total_cmp);
+        let counted = visible.last().map_or(0, |v| v.1);
+        if counted != n as u64 {
+            return Err(format!("{n} events tracked, {counted} counted"));
+        }
+        let mode = match options.window {
+            0 => "open loop".to_owned(),
+            w => format!("windows of {w}"),
+        };
         report.push(format!(
-            "N = {n} (windows of {WINDOW}): tracking (all 202) {:.0} events/s; aggregated and visible {:.0} events/s end to end ({:.1} s); lag from a window's last 202 to all of it visible in the overview: median {:.2} s, max {:.2} s",
+            "N = {n} ({mode}, {} clients, {} instances per function): tracking (all 202) {:.0} events/s; aggregated and visible {:.0} events/s end to end ({:.1} s); counted {counted}; lag from a request's 202 to as many events visible in the overview: p50 {:.2} s, p99 {:.2} s, max {:.2} s",
+            options.concurrency,
+            options.instances,
             n as f64 / tracking.as_secs_f64(),
             n as f64 / total.as_secs_f64(),
             total.as_secs_f64(),
-            lags[lags.len() / 2],
-            lags[lags.len() - 1],
+            quantile(&lags, 0.5),
+            quantile(&lags, 0.99),
+            quantile(&lags, 1.0),
         ));
     }
     cloud.shutdown();

@@ -28,20 +28,14 @@ pub async fn run(options: LimitsOptions, token: String) -> Result<String, String
         "limits-{}",
         ulid::Ulid::generate().to_string().to_lowercase()
     );
-    let mut config = local_cloud::Config {
-        max_instances: 4,
-        ..test_support::cloud::config(
-            options.binaries.clone(),
-            &options.dynamodb,
-            &options.sqs,
-            &table,
-        )
-    };
-    if let Some(ses) = &options.ses {
-        config
-            .environment
-            .insert("AWS_ENDPOINT_URL_SESV2".to_owned(), ses.clone());
-    }
+    let config = crate::ingest::cloud_config(
+        &options.binaries,
+        &options.dynamodb,
+        &options.sqs,
+        options.ses.as_deref(),
+        &table,
+        4,
+    );
     let cloud = local_cloud::start(config).await?;
     let store = store::Store::new(
         test_support::dynamodb_client_at(&options.dynamodb),

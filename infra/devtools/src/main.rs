@@ -7,7 +7,8 @@
 //! - `bench --binaries DIR --dynamodb URL --table NAME --function LOGICAL_ID=EVENT_FILE...
 //!   [--runs N] [--burst N]`: cold start, latency, gateway overhead and peak RSS of release
 //!   binaries run by the local cloud (see `infra/bench`);
-//! - `ingest --binaries DIR --dynamodb URL --sqs URL --events N[,N...] [--concurrency N]`: N
+//! - `ingest --binaries DIR --dynamodb URL --sqs URL [--ses URL] --events N[,N...]
+//!   [--concurrency N] [--window N (0: open loop)] [--instances N]`: N
 //!   tracked events through the local cloud to the overview, and the aggregation's write cost
 //!   (see `infra/bench-analytics`);
 //! - `limits --binaries DIR --dynamodb URL --sqs URL [--ses URL] [--concurrency N[,N...]]`: how
@@ -241,11 +242,11 @@ async fn run_ingest(flags: &HashMap<String, String>) -> Result<String, String> {
         binaries: get("binaries")?.into(),
         dynamodb: get("dynamodb")?,
         sqs: get("sqs")?,
+        ses: flags.get("ses").cloned(),
         counts,
-        concurrency: flags
-            .get("concurrency")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(4),
+        concurrency: number(flags, "concurrency", 4)?,
+        window: number(flags, "window", 500)?,
+        instances: number(flags, "instances", 4)?,
     };
     let token = mint_token(&HashMap::from([(
         "user".to_owned(),
@@ -328,7 +329,7 @@ async fn main() -> ExitCode {
             "usage: devtools mint-token --user ID [--email E] [--name N] [--org ORG] [--ttl S] | \
                   create-table --endpoint URL --table NAME | openapi | \
                   bench --binaries DIR --dynamodb URL --sqs URL --table NAME --function ID=EVENT... [--runs N] [--burst N]\n\
-                  ingest --binaries DIR --dynamodb URL --sqs URL --events N[,N...] [--concurrency N]\n\
+                  ingest --binaries DIR --dynamodb URL --sqs URL [--ses URL] --events N[,N...] [--concurrency N] [--window N] [--instances N]\n\
                   limits --binaries DIR --dynamodb URL --sqs URL [--ses URL] [--concurrency N[,N...]]\n\
                   relay --binaries DIR --dynamodb URL --sqs URL [--runs N] [--changes N] [--rate N]\n\
                   webhook --binaries DIR --dynamodb URL --sqs URL [--runs N] [--orgs N] [--concurrency N]\n\
