@@ -459,10 +459,14 @@ struct EventsParams {
 }
 
 /// Raw events, newest first, filtered by name, agent and time.
+///
+/// With `name` or `agent_id`, a page reads a bounded number of events (500) and holds those
+/// that match: it may hold fewer than `limit`, even none, while `next_cursor` is set. Follow the
+/// cursor until it is null to see every match; no event is skipped or listed twice.
 #[utoipa::path(get, path = "/v1/analytics/events", tag = "analytics",
     params(EventsParams, web::openapi::OrgHeader),
     responses(
-        (status = 200, description = "A page of events, newest first", body = ListResponse<EventView>),
+        (status = 200, description = "A page of events, newest first (filtered: possibly fewer than `limit` while `next_cursor` is set)", body = ListResponse<EventView>),
         (status = 400, description = "Bad filters, limit or cursor", body = ProblemDocument, content_type = "application/problem+json"),
         web::openapi::Unauthorized,
         web::openapi::NotAMember,

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use clock::Duration;
 use store::aws_sdk_dynamodb::types::AttributeValue;
-use store::{Condition, Index, Key, OnceMarker, Store, StoreError, Transaction, Update, keys};
+use store::{Condition, Key, OnceMarker, Store, StoreError, Transaction, Update, keys};
 
 use crate::event::TrackedEvent;
 use crate::histogram;
@@ -244,19 +244,12 @@ impl Aggregator {
                 crate::event::Source::Member { .. } => "member".into(),
             },
         };
-        let mut item = store::item(
+        // No index entries: each would cost the event another write unit (see keys::analytics).
+        let item = store::item(
             &keys::raw_event(keys::OrgId(&event.org_id), ts, &event.id),
             "event",
             &record,
         )?;
-        let sort = keys::raw_event_index_sort(ts, &event.id);
-        let (index, by_name) = keys::raw_events_by_name(keys::OrgId(&event.org_id), &event.name);
-        item = store::with_index(item, index, &by_name.pk, &sort);
-        if let Some(agent_id) = &event.agent_id {
-            let (index, by_agent) = keys::raw_events_by_agent(keys::OrgId(&event.org_id), agent_id);
-            debug_assert_eq!(index, Index::Gsi2);
-            item = store::with_index(item, index, &by_agent.pk, &sort);
-        }
         Ok(store::with_ttl(item, self.expiry(event)))
     }
 }

@@ -357,8 +357,8 @@ impl Reports {
         })
     }
 
-    /// One BatchGetItem of the period's days; 404 only when the agent has no events at all
-    /// (one more Query, on the raw events by agent, when the period is empty).
+    /// One BatchGetItem of the period's days; 404 only when the agent has no events in the
+    /// raw-event retention window (the window's other days read too, when the period is empty).
     pub async fn agent(
         &self,
         org_id: &str,
@@ -384,7 +384,9 @@ impl Reports {
                 .transpose()
             })
             .collect::<Result<_, _>>()?;
-        if days.iter().all(Option::is_none) && !self.agent_has_events(org_id, agent_id).await? {
+        if days.iter().all(Option::is_none)
+            && !self.agent_has_events(org_id, agent_id, period).await?
+        {
             return Err(AnalyticsError::UnknownAgent);
         }
         let mut total = Counters::default();
@@ -409,13 +411,34 @@ impl Reports {
         })
     }
 
-    async fn agent_has_events(&self, org_id: &str, agent_id: &str) -> Result<bool, StoreError> {
-        let (index, partition) = keys::raw_events_by_agent(keys::OrgId(org_id), agent_id);
-        let found = self
-            .store
-            .query::<StoredEvent>(Query::new("agent_events", partition, 1, None).on_index(index))
-            .await?;
-        Ok(!found.items.is_empty())
+    /// Whether the agent has a day of counters in the raw-event retention window outside
+    /// `period` (whose days were read already): BatchGetItems of at most 100 keys, at most 400
+    /// days back (agent days are kept 400 days). Only asked when the period has none.
+    async fn agent_has_events(
+        &self,
+        org_id: &str,
+        agent_id: &str,
+        period: Period,
+    ) -> Result<bool, StoreError> {
+        let today = self.clock.now().date();
+        let days = self.raw_retention.whole_days().clamp(0, 400);
+        let keys: Vec<store::Key> = (0..=days)
+            .filter_map(|back| today.checked_sub(Duration::days(back)))
+            .filter(|date| !period.contains(*date))
+            .map(|date| keys::agent_day(keys::OrgId(org_id), &format_date(date), agent_id))
+            .collect();
+        for group in keys.chunks(100) {
+            if self
+                .store
+                .batch_get(group)
+                .await?
+                .iter()
+                .any(Option::is_some)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     pub async fn top_agents(
@@ -496,8 +519,10 @@ impl Reports {
         Ok(items)
     }
 
-    /// Raw events, newest first: by agent (GSI2, the name as a filter), by name (GSI1), or all
-    /// (the organization's partition); one Query a page, bounded by the retention window.
+    /// Raw events, newest first, from the organization's time-ordered partition, bounded by the
+    /// retention window; `name` and `agent_id` filter it. A filtered page reads at most
+    /// [`store::MAX_FILTERED_READS`] DynamoDB pages and may hold fewer than `limit` events with
+    /// a cursor to go on from where it stopped.
     pub async fn events(
         &self,
         org_id: &str,
@@ -514,46 +539,15 @@ impl Reports {
                 next_cursor: None,
             });
         }
-        let query = match (&filter.agent_id, &filter.name) {
-            (Some(agent_id), name) => {
-                let (index, partition) = keys::raw_events_by_agent(keys::OrgId(org_id), agent_id);
-                let mut query = Query::new("events_by_agent", partition, limit, cursor)
-                    .on_index(index)
-                    .newest_first();
-                query.sort_range = Some(keys::raw_event_index_window(from_ms, to_ms));
-                if let Some(name) = name {
-                    query.filter = Some(Filter {
-                        expression: "#event_name = :event_name".into(),
-                        names: [("#event_name".to_owned(), "name".to_owned())].into(),
-                        values: [(
-                            ":event_name".to_owned(),
-                            store::aws_sdk_dynamodb::types::AttributeValue::S(name.clone()),
-                        )]
-                        .into(),
-                    });
-                }
-                query
-            }
-            (None, Some(name)) => {
-                let (index, partition) = keys::raw_events_by_name(keys::OrgId(org_id), name);
-                let mut query = Query::new("events_by_name", partition, limit, cursor)
-                    .on_index(index)
-                    .newest_first();
-                query.sort_range = Some(keys::raw_event_index_window(from_ms, to_ms));
-                query
-            }
-            (None, None) => {
-                let mut query = Query::new(
-                    "events",
-                    keys::raw_events(keys::OrgId(org_id)),
-                    limit,
-                    cursor,
-                )
-                .newest_first();
-                query.sort_range = Some(keys::raw_event_window(from_ms, to_ms));
-                query
-            }
-        };
+        let mut query = Query::new(
+            "events",
+            keys::raw_events(keys::OrgId(org_id)),
+            limit,
+            cursor,
+        )
+        .newest_first();
+        query.sort_range = Some(keys::raw_event_window(from_ms, to_ms));
+        query.filter = event_filter(filter);
         let page = self.store.query::<StoredEvent>(query).await?;
         Ok(Page {
             items: page.items.into_iter().map(EventView::from).collect(),
@@ -599,6 +593,26 @@ impl Reports {
         }
         Ok(items.iter().map(AgentDay::read).collect())
     }
+}
+
+/// The filter expression of `?name=` and `?agent_id=`, when either is given.
+fn event_filter(filter: &EventFilter) -> Option<Filter> {
+    use store::aws_sdk_dynamodb::types::AttributeValue;
+    let mut expressions = Vec::new();
+    let mut out = Filter::default();
+    for (attribute, value) in [("name", &filter.name), ("agent_id", &filter.agent_id)] {
+        if let Some(value) = value {
+            expressions.push(format!("#f_{attribute} = :f_{attribute}"));
+            out.names
+                .insert(format!("#f_{attribute}"), attribute.to_owned());
+            out.values
+                .insert(format!(":f_{attribute}"), AttributeValue::S(value.clone()));
+        }
+    }
+    (!expressions.is_empty()).then(|| Filter {
+        expression: expressions.join(" AND "),
+        ..out
+    })
 }
 
 fn in_period(date: &str, period: Period) -> bool {

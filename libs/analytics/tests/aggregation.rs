@@ -473,3 +473,103 @@ async fn billing_usage_counts_only_events_tracked_with_a_key() {
         .unwrap();
     assert_eq!(other_month, Default::default());
 }
+
+#[tokio::test]
+async fn a_rare_agent_is_found_by_following_cursors_and_an_agent_known_earlier_reads_as_zeros() {
+    let setup = setup().await;
+    // 700 events of a busy agent, newer than the one event of a rare one: a filtered page reads
+    // a bounded number of items, so the rare event comes after pages that may be empty.
+    let rare = event(
+        "org9",
+        "tool.call",
+        Some("rare"),
+        now() - Duration::hours(2),
+        json!({}),
+    );
+    setup
+        .aggregator
+        .process(messages(std::slice::from_ref(&rare)))
+        .await;
+    let busy: Vec<TrackedEvent> = (0..700)
+        .map(|i| {
+            event(
+                "org9",
+                "llm.call",
+                Some("busy"),
+                now() - Duration::hours(1) + Duration::milliseconds(i),
+                json!({}),
+            )
+        })
+        .collect();
+    for batch in busy.chunks(10) {
+        assert!(
+            setup
+                .aggregator
+                .process(messages(batch))
+                .await
+                .failed
+                .is_empty()
+        );
+    }
+    let filter = EventFilter {
+        agent_id: Some("rare".into()),
+        ..Default::default()
+    };
+    let (mut found, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
+    loop {
+        let page = setup
+            .reports
+            .events("org9", &filter, 50, cursor.as_deref())
+            .await
+            .unwrap();
+        pages += 1;
+        found.extend(page.items.into_iter().map(|e| e.id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(
+        found,
+        vec![rare.id.clone()],
+        "found once, after {pages} pages"
+    );
+    assert!(pages > 1, "the filter's reads are bounded per page");
+    // Every event, unfiltered, once each across the pages.
+    let (mut all, mut cursor) = (std::collections::BTreeSet::new(), None::<String>);
+    loop {
+        let page = setup
+            .reports
+            .events("org9", &EventFilter::default(), 100, cursor.as_deref())
+            .await
+            .unwrap();
+        for e in page.items {
+            assert!(all.insert(e.id), "listed twice");
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(all.len(), 701);
+
+    // An agent whose only events are 30 days old: zeros for the last 7 days, not 404; one
+    // older than the raw-event retention (90 days) is unknown.
+    let reports =
+        |at: DateTime| Reports::new(setup.store.clone(), Clock::manual(at), Duration::days(90));
+    let week = |at: DateTime| analytics::period::resolve(Some("7d"), None, None, at).unwrap();
+    let later = now() + Duration::days(30);
+    let report = reports(later)
+        .agent("org9", "rare", week(later))
+        .await
+        .unwrap();
+    assert_eq!(report.totals.events, 0);
+    assert_eq!(report.daily.len(), 7);
+    let much_later = now() + Duration::days(95);
+    assert!(matches!(
+        reports(much_later)
+            .agent("org9", "rare", week(much_later))
+            .await,
+        Err(analytics::AnalyticsError::UnknownAgent)
+    ));
+}

@@ -1,15 +1,13 @@
-//! Tracked events and their daily counters, under the organization; raw events also in GSI1
-//! (by name) and GSI2 (by agent).
+//! Tracked events and their daily counters, under the organization. Raw events are in no index:
+//! an index entry would cost each event another write unit, and reads by name or agent filter
+//! the time-ordered partition instead.
 
-use super::{Index, Key, OrgId, Partition, org_items, org_partition};
+use super::{Key, OrgId, Partition, org_items, org_partition};
 
 pub(super) const EVENT: &str = "EVENT#";
 pub(super) const EVENT_ID: &str = "EVENT_ID#";
 pub(super) const ORG_DAY: &str = "ORG_DAY#";
 pub(super) const AGENT_DAY: &str = "AGENT_DAY#";
-/// Index partitions of raw events, after `ORG#<org_id>`.
-pub const EVENT_NAME_PARTITION: &str = "#EVENT_NAME#";
-pub const EVENT_AGENT_PARTITION: &str = "#EVENT_AGENT#";
 
 /// Sort keys of raw events order by event time: `EVENT#<epoch ms, 13 digits>#<event id>`.
 fn event_sort(timestamp_ms: i64, event_id: &str) -> String {
@@ -35,37 +33,6 @@ pub fn raw_event_window(from_ms: i64, to_ms: i64) -> (String, String) {
         format!("{EVENT}{from_ms:013}#"),
         format!("{EVENT}{to_ms:013}#~"),
     )
-}
-
-/// Raw events of one name (GSI1) or one agent (GSI2): the index partition, and the sort key the
-/// event carries there (the same time order as the table).
-pub fn raw_events_by_name(org: OrgId<'_>, name: &str) -> (Index, Partition) {
-    (
-        Index::Gsi1,
-        Partition {
-            pk: format!("{}{EVENT_NAME_PARTITION}{name}", org_partition(org)),
-            sk_prefix: String::new(),
-        },
-    )
-}
-
-pub fn raw_events_by_agent(org: OrgId<'_>, agent_id: &str) -> (Index, Partition) {
-    (
-        Index::Gsi2,
-        Partition {
-            pk: format!("{}{EVENT_AGENT_PARTITION}{agent_id}", org_partition(org)),
-            sk_prefix: String::new(),
-        },
-    )
-}
-
-/// The sort key of a raw event in either index, and the inclusive window of sort keys.
-pub fn raw_event_index_sort(timestamp_ms: i64, event_id: &str) -> String {
-    event_sort(timestamp_ms, event_id)
-}
-
-pub fn raw_event_index_window(from_ms: i64, to_ms: i64) -> (String, String) {
-    (format!("{from_ms:013}#"), format!("{to_ms:013}#~"))
 }
 
 /// A client-chosen event id seen for this organization: client ids may come back with another
