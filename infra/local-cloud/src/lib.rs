@@ -461,6 +461,13 @@ pub async fn start(config: Config) -> Result<Cloud, String> {
                     .find(|q| q.arn == arn)
                     .cloned()
                     .ok_or_else(|| format!("{}: no queue {arn}", definition.logical_id))?;
+                if queue.fifo && event.batching_window_secs > 0 {
+                    // As Lambda refuses such a mapping.
+                    return Err(format!(
+                        "{}: a FIFO queue's mapping takes no MaximumBatchingWindowInSeconds",
+                        definition.logical_id
+                    ));
+                }
                 logs::system(
                     "sqs",
                     &format!(

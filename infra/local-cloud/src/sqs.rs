@@ -26,6 +26,9 @@ pub struct Queue {
     pub name: String,
     pub url: String,
     pub arn: String,
+    /// A FIFO queue: SQS hands a message group's messages over in order, one batch in flight
+    /// per group (the emulator's own locks), and Lambda allows no batching window on it.
+    pub fifo: bool,
 }
 
 /// Creates the template's queues (dead-letter queues first), named `<prefix><logical id>` unless
@@ -57,6 +60,8 @@ pub async fn create_queues(
             };
             let name = match &queue.queue_name {
                 Some(name) => resolver.string(name).map_err(|e| e.to_string())?,
+                // CloudFormation's generated names of FIFO queues end in `.fifo`, as SQS requires.
+                None if queue.fifo.is_some() => format!("{prefix}{}.fifo", queue.logical_id),
                 None => format!("{prefix}{}", queue.logical_id),
             };
             let mut request = client.create_queue().queue_name(&name).attributes(
@@ -65,6 +70,13 @@ pub async fn create_queues(
             );
             if let Some(policy) = redrive {
                 request = request.attributes(QueueAttributeName::RedrivePolicy, policy);
+            }
+            if let Some(attributes) = &queue.fifo {
+                request = request.attributes(QueueAttributeName::FifoQueue, "true");
+                for (attribute, value) in attributes {
+                    request =
+                        request.attributes(QueueAttributeName::from(attribute.as_str()), value);
+                }
             }
             let url = request
                 .send()
@@ -88,6 +100,7 @@ pub async fn create_queues(
                     name,
                     url,
                     arn,
+                    fifo: queue.fifo.is_some(),
                 },
             );
         }

@@ -82,6 +82,9 @@ pub struct QueueDefinition {
     pub visibility_timeout_secs: u32,
     /// Dead-letter queue (unresolved target ARN) and `maxReceiveCount`.
     pub redrive: Option<(Value, u32)>,
+    /// `FifoQueue`, and the FIFO attributes the template sets (`ContentBasedDeduplication`,
+    /// `DeduplicationScope`, `FifoThroughputLimit`), as SQS attribute names and values.
+    pub fifo: Option<Vec<(String, String)>>,
 }
 
 /// The HTTP API's CORS configuration, values unresolved.
@@ -263,6 +266,25 @@ impl Template {
                     visibility_timeout_secs: as_u64(props.get("VisibilityTimeout")).unwrap_or(30)
                         as u32,
                     redrive,
+                    fifo: (props.get("FifoQueue").and_then(Value::as_bool) == Some(true)).then(
+                        || {
+                            [
+                                "ContentBasedDeduplication",
+                                "DeduplicationScope",
+                                "FifoThroughputLimit",
+                            ]
+                            .into_iter()
+                            .filter_map(|name| {
+                                let value = match props.get(name)? {
+                                    Value::Bool(b) => b.to_string(),
+                                    Value::String(s) => s.clone(),
+                                    _ => return None,
+                                };
+                                Some((name.to_owned(), value))
+                            })
+                            .collect()
+                        },
+                    ),
                 }
             })
             .collect()
