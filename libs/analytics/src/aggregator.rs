@@ -79,10 +79,10 @@ impl Aggregator {
         let mut pending = Vec::with_capacity(messages.len());
         for message in messages {
             match parse(&message.body) {
-                Ok(events) => pending.extend(events.into_iter().map(|event| Pending {
-                    message_id: message.message_id.clone(),
+                Ok(event) => pending.push(Pending {
+                    message_id: message.message_id,
                     event,
-                })),
+                }),
                 Err(reason) => {
                     tracing::warn!(message_id = %message.message_id, %reason, "malformed analytics message");
                     outcome.failed.push(message.message_id);
@@ -97,11 +97,8 @@ impl Aggregator {
                 p.event.agent_id.clone(),
             )
         });
-        let mut failed = BTreeSet::new();
         for chunk in chunks(pending) {
-            // A message's events may span chunks: it fails if any of them is not written, and
-            // its events already written are found written when it comes back.
-            let ids: BTreeSet<String> = chunk.iter().map(|p| p.message_id.clone()).collect();
+            let ids: Vec<String> = chunk.iter().map(|p| p.message_id.clone()).collect();
             match self.write_chunk(chunk).await {
                 Ok(written) => {
                     outcome.counted += written.counted;
@@ -112,11 +109,10 @@ impl Aggregator {
                 }
                 Err(error) => {
                     tracing::error!(%error, messages = ids.len(), "analytics chunk not written; it will be retried");
-                    failed.extend(ids);
+                    outcome.failed.extend(ids);
                 }
             }
         }
-        outcome.failed.extend(failed);
         outcome
     }
 
@@ -269,26 +265,10 @@ fn event_label(event: &TrackedEvent) -> String {
     )
 }
 
-/// A message's events: an [`EventBatch`](crate::EventBatch) as the track route sends, or one
-/// event (what it sent before, still valid while such messages wait in the queue). One bad
-/// event makes the whole message malformed: it fails alone, to the dead-letter queue.
-fn parse(body: &str) -> Result<Vec<TrackedEvent>, String> {
-    let events = match serde_json::from_str::<crate::EventBatch>(body) {
-        Ok(batch) => batch.events,
-        Err(batch_error) => match serde_json::from_str::<TrackedEvent>(body) {
-            Ok(event) => vec![event],
-            Err(_) => return Err(batch_error.to_string()),
-        },
-    };
-    if events.is_empty() {
-        return Err("a message without events".into());
-    }
-    for (i, event) in events.iter().enumerate() {
-        event
-            .check()
-            .map_err(|reason| format!("events[{i}]: {reason}"))?;
-    }
-    Ok(events)
+fn parse(body: &str) -> Result<TrackedEvent, String> {
+    let event: TrackedEvent = serde_json::from_str(body).map_err(|e| e.to_string())?;
+    event.check()?;
+    Ok(event)
 }
 
 fn metrics_expiry(date: &str) -> i64 {
