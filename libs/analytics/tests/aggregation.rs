@@ -54,6 +54,37 @@ fn messages(events: &[TrackedEvent]) -> Vec<Message> {
         .collect()
 }
 
+/// Aggregates `events` in batches of 10, none failing.
+async fn aggregate_in_tens(setup: &Setup, events: &[TrackedEvent]) {
+    for batch in events.chunks(10) {
+        let outcome = setup.aggregator.process(messages(batch)).await;
+        assert!(outcome.failed.is_empty(), "{outcome:?}");
+    }
+}
+
+/// The ids of every page of a raw-event list, following cursors, and how many pages it took.
+async fn every_page(
+    setup: &Setup,
+    org: &str,
+    filter: &EventFilter,
+    limit: u16,
+) -> (Vec<String>, usize) {
+    let (mut ids, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
+    loop {
+        let page = setup
+            .reports
+            .events(org, filter, limit, cursor.as_deref())
+            .await
+            .unwrap();
+        pages += 1;
+        ids.extend(page.items.into_iter().map(|e| e.id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return (ids, pages),
+        }
+    }
+}
+
 fn today() -> Period {
     analytics::period::resolve(None, None, None, now()).unwrap()
 }
@@ -260,16 +291,7 @@ async fn names_beyond_the_daily_cap_fold_into_other() {
             )
         })
         .collect();
-    for batch in events.chunks(10) {
-        assert!(
-            setup
-                .aggregator
-                .process(messages(batch))
-                .await
-                .failed
-                .is_empty()
-        );
-    }
+    aggregate_in_tens(&setup, &events).await;
     let counts = setup.reports.event_counts("org6", today()).await.unwrap();
     assert_eq!(counts.len(), cap + 1);
     assert_eq!(counts[0].name, "other");
@@ -501,34 +523,12 @@ async fn a_rare_agent_is_found_by_following_cursors_and_an_agent_known_earlier_r
             )
         })
         .collect();
-    for batch in busy.chunks(10) {
-        assert!(
-            setup
-                .aggregator
-                .process(messages(batch))
-                .await
-                .failed
-                .is_empty()
-        );
-    }
+    aggregate_in_tens(&setup, &busy).await;
     let filter = EventFilter {
         agent_id: Some("rare".into()),
         ..Default::default()
     };
-    let (mut found, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
-    loop {
-        let page = setup
-            .reports
-            .events("org9", &filter, 50, cursor.as_deref())
-            .await
-            .unwrap();
-        pages += 1;
-        found.extend(page.items.into_iter().map(|e| e.id));
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let (found, pages) = every_page(&setup, "org9", &filter, 50).await;
     assert_eq!(
         found,
         vec![rare.id.clone()],
@@ -536,22 +536,9 @@ async fn a_rare_agent_is_found_by_following_cursors_and_an_agent_known_earlier_r
     );
     assert!(pages > 1, "the filter's reads are bounded per page");
     // Every event, unfiltered, once each across the pages.
-    let (mut all, mut cursor) = (std::collections::BTreeSet::new(), None::<String>);
-    loop {
-        let page = setup
-            .reports
-            .events("org9", &EventFilter::default(), 100, cursor.as_deref())
-            .await
-            .unwrap();
-        for e in page.items {
-            assert!(all.insert(e.id), "listed twice");
-        }
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    assert_eq!(all.len(), 701);
+    let (all, _) = every_page(&setup, "org9", &EventFilter::default(), 100).await;
+    let unique: std::collections::BTreeSet<&String> = all.iter().collect();
+    assert_eq!((all.len(), unique.len()), (701, 701), "each listed once");
 
     // An agent whose only events are 30 days old: zeros for the last 7 days, not 404; one
     // older than the raw-event retention (90 days) is unknown.
