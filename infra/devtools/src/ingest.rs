@@ -97,24 +97,19 @@ async fn watch_overview(
                 None,
             )
             .await;
-        if Instant::now() > deadline {
-            return Err(format!(
-                "{until} events tracked, not all visible after 15 minutes"
-            ));
-        }
-        if status != 200 {
+        if status == 200 {
+            let visible = overview["metrics"]["events"]["current"]
+                .as_u64()
+                .unwrap_or(0);
+            watched.seen.push((started.elapsed(), visible));
+            if visible >= until {
+                return Ok(watched);
+            }
+        } else {
             watched.errors.push((status, overview.to_string()));
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        }
-        let visible = overview["metrics"]["events"]["current"]
-            .as_u64()
-            .unwrap_or(0);
-        watched.seen.push((started.elapsed(), visible));
-        if visible >= until {
-            return Ok(watched);
         }
         if Instant::now() > deadline {
+            let visible = watched.seen.last().map_or(0, |s| s.1);
             return Err(format!(
                 "{until} events tracked, {visible} visible after 15 minutes"
             ));
@@ -251,7 +246,7 @@ pub async fn run(options: IngestOptions, token: String) -> Result<String, String
             0 => "open loop".to_owned(),
             w => format!("windows of {w}"),
         };
-        // Printed as it comes: the write-cost runs that follow take minutes on a full table.
+        // Printed as it comes, so a later run that fails does not take this one's figures.
         let errors = match overview_errors.first() {
             None => "none".to_owned(),
             Some((status, answer)) => {
@@ -328,31 +323,22 @@ async fn write_cost(options: &IngestOptions, mix: Mix) -> Result<String, String>
         events += outcome.counted;
         updates += outcome.counter_updates;
     }
-    // Item sizes as DynamoDB bills them, from the stored items.
-    let sizes = |prefix: &'static str| {
-        let client = client.clone();
-        let (table, org) = (table.to_owned(), org.clone());
-        async move {
-            let output = client
-                .query()
-                .table_name(table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
-                .expression_attribute_values(":pk", AttributeValue::S(format!("ORG#{org}")))
-                .expression_attribute_values(":p", AttributeValue::S(prefix.into()))
-                .limit(200)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            let sizes: Vec<usize> = output.items().iter().map(item_size).collect();
-            Ok::<f64, String>(sizes.iter().sum::<usize>() as f64 / sizes.len().max(1) as f64)
-        }
-    };
-    let raw = sizes("EVENT#").await?;
-    let counters = (sizes("ORG_DAY#").await? + sizes("AGENT_DAY#").await?) / 2.0;
+    // Item sizes as DynamoDB bills them, and the raw events' index entries, from stored items.
+    let raw_items = sample(&client, table, &org, "EVENT#").await?;
+    let raw = mean(&raw_items, item_size);
+    // Index entries per raw event: how many of GSI1's and GSI2's keys its item carries.
+    let indexed = mean(&raw_items, |item| {
+        usize::from(item.contains_key(store::keys::GSI1_PK))
+            + usize::from(item.contains_key(store::keys::GSI2_PK))
+    });
+    let counter_items = [
+        sample(&client, table, &org, "ORG_DAY#").await?,
+        sample(&client, table, &org, "AGENT_DAY#").await?,
+    ];
+    let counters = (mean(&counter_items[0], item_size) + mean(&counter_items[1], item_size)) / 2.0;
     let units = |bytes: f64| (bytes / 1024.0).ceil().max(1.0);
     let table_units = events as f64 * 2.0 * units(raw) + updates as f64 * 2.0 * units(counters);
-    // Index entries written per event, counted from the stored raw items' index keys.
-    let index_units = indexed(&client, table, &org).await? * units(raw);
+    let index_units = indexed * units(raw);
     Ok(format!(
         "write cost, {events} events in batches of 10 ({mix:?}; 20 agents, 8 names):\n  \
          DynamoDB Local's consumed capacity: {:.2} WCU/event (it charges a transaction per table and index touched, not per item)\n  \
@@ -366,31 +352,31 @@ async fn write_cost(options: &IngestOptions, mix: Mix) -> Result<String, String>
     ))
 }
 
-/// Index entries per raw event of `org`: how many of GSI1 and GSI2's keys its items carry.
-async fn indexed(
+type StoredItem = std::collections::HashMap<String, AttributeValue>;
+
+/// The mean of `count` over `items` (0 for none).
+fn mean(items: &[StoredItem], count: impl Fn(&StoredItem) -> usize) -> f64 {
+    items.iter().map(count).sum::<usize>() as f64 / items.len().max(1) as f64
+}
+
+/// Up to 200 of `org`'s items whose sort key starts with `prefix`, as stored.
+async fn sample(
     client: &store::aws_sdk_dynamodb::Client,
     table: &str,
     org: &str,
-) -> Result<f64, String> {
+    prefix: &str,
+) -> Result<Vec<StoredItem>, String> {
     let output = client
         .query()
         .table_name(table)
         .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
         .expression_attribute_values(":pk", AttributeValue::S(format!("ORG#{org}")))
-        .expression_attribute_values(":p", AttributeValue::S("EVENT#".into()))
+        .expression_attribute_values(":p", AttributeValue::S(prefix.into()))
         .limit(200)
         .send()
         .await
         .map_err(|e| e.to_string())?;
-    let items = output.items();
-    let entries: usize = items
-        .iter()
-        .map(|item| {
-            usize::from(item.contains_key(store::keys::GSI1_PK))
-                + usize::from(item.contains_key(store::keys::GSI2_PK))
-        })
-        .sum();
-    Ok(entries as f64 / items.len().max(1) as f64)
+    Ok(output.items.unwrap_or_default())
 }
 
 /// The size (as [`item_size`] counts it) of the item stored under `key`; 0 when there is none.
@@ -411,7 +397,7 @@ pub(crate) async fn stored_item_size(
 }
 
 /// An item's size as DynamoDB counts it: attribute names plus values.
-pub(crate) fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
+pub(crate) fn item_size(item: &StoredItem) -> usize {
     item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
 }
 
