@@ -21,7 +21,9 @@ pub async fn handle(aggregator: &Aggregator, event: SqsEvent) -> SqsBatchRespons
         duplicates = outcome.duplicates,
         failed = outcome.failed.len() + failures.len(),
         write_units = outcome.write_units,
-        transactions = outcome.transactions,
+        raw_writes = outcome.raw_writes,
+        counter_updates = outcome.counter_updates,
+        refused_writes = outcome.refused_writes,
         "batch aggregated"
     );
     failures.extend(outcome.failed);

@@ -100,6 +100,32 @@ pub async fn fresh_queue(client: &aws_sdk_sqs::Client) -> String {
     }
 }
 
+/// A new, empty FIFO queue in moto (per-group deduplication and throughput, as the analytics
+/// queue of the template); its URL.
+pub async fn fresh_fifo_queue(client: &aws_sdk_sqs::Client) -> String {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let name = format!(
+        "test-{}.fifo",
+        ulid::Ulid::generate().to_string().to_lowercase()
+    );
+    let created = client
+        .create_queue()
+        .queue_name(&name)
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::DeduplicationScope, "messageGroup")
+        .attributes(QueueAttributeName::FifoThroughputLimit, "perMessageGroupId")
+        .send()
+        .await;
+    match created {
+        Ok(output) => output.queue_url.expect("moto answers with the queue URL"),
+        Err(error) => panic!(
+            "cannot create a FIFO queue in moto at {}: {}\nRun the tests with ./infra/test (it starts the emulators).",
+            sqs_endpoint(),
+            aws_sdk_sqs::error::DisplayErrorContext(error)
+        ),
+    }
+}
+
 /// Up to 10 messages of `queue_url` with their attributes, deleted as they are read; waits up
 /// to `wait_secs` for the first.
 async fn take_messages(

@@ -1,30 +1,51 @@
 //! The aggregator: from a batch of queue messages to raw events and daily counters, each event
-//! counted exactly once.
+//! counted exactly once, without transactions (which cost two write units per item, twice a
+//! plain write).
 //!
-//! Exactly once: an event's raw item is put with `attribute_not_exists` *in the same transaction*
-//! as the counter increments it contributes to (and, for client-chosen ids, a marker of the id).
-//! A redelivered message, or one a second aggregator is handling at the same moment, fails that
-//! condition: the event is dropped from the batch and the rest is written again, counters
-//! recomputed without it. Cheap: the batch's increments are pre-aggregated, so a day of an
-//! organization or of an agent is one update per transaction however many events it gets.
+//! The analytics queue is FIFO with one message group per organization (see [`crate::queue`]),
+//! and Lambda's FIFO mapping hands a group's messages to one invocation at a time, in order. On
+//! that order rests exactly-once:
+//!
+//! - **Raw events** are plain puts (`BatchWriteItem`): a redelivered event overwrites itself.
+//! - **Counters**: each counter item (an organization's day, an agent's day) lists in `applied`
+//!   a token of each of the last [`APPLIED_KEPT`] messages added to it. An update adds only the
+//!   events of messages the list does not name, and holds only if the list is still what was
+//!   read (else it reads again and decides again). A message comes back only while it is still in
+//!   the queue, and while it is, every batch of its group starts at or before it (the group's
+//!   oldest message) and holds at most 10 messages: after a message, at most 9 later ones can be
+//!   added to an item before it is deleted, so 20 tokens never forget a message that can return.
+//!   This needs what Lambda guarantees for FIFO mappings: no invocation outlives the queue's
+//!   visibility timeout (30 s against 180 s), so two invocations never hold one group.
+//! - **Client-chosen ids**: the first message to carry an id claims it with a marker naming the
+//!   message; the same message may claim it again (it came back), another message is a retry of
+//!   the event and is dropped.
+//!
+//! A batch's organizations are aggregated concurrently, each all or nothing: when one fails, all
+//! of its messages are reported failed, so they come back together and in order. A malformed
+//! message fails alone (it never adds anything, so the order of the rest does not matter to it).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use clock::Duration;
+use sha2::{Digest, Sha256};
 use store::aws_sdk_dynamodb::types::AttributeValue;
-use store::{Condition, Key, OnceMarker, Store, StoreError, Transaction, Update, keys};
+use store::{Condition, Key, Store, StoreError, Update, keys};
+use tokio::task::JoinSet;
 
 use crate::event::TrackedEvent;
 use crate::histogram;
-use crate::metrics::{self, AgentDayDelta, Deltas, NAME_CAP, OrgDay, OrgDayDelta, attr};
+use crate::metrics::{self, AgentDayDelta, Deltas, Fields, NAME_CAP, OrgDay, OrgDayDelta, attr};
 
 /// How long raw events are kept unless configured otherwise (`RAW_EVENT_RETENTION_DAYS`).
 pub const DEFAULT_RAW_RETENTION: Duration = Duration::days(90);
 /// Daily counters are kept long enough for a 90-day period and the one before it, and a year on.
 pub const METRICS_RETENTION: Duration = Duration::days(400);
-/// DynamoDB's limit of actions per transaction.
-const MAX_ACTIONS: usize = 100;
-/// Transactions tried per chunk before its messages are handed back to the queue.
+/// Tokens of the last messages added to a counter item: twice what a FIFO batch can hold after a
+/// message (see the module's notes).
+pub const APPLIED_KEPT: usize = 20;
+/// The counter items' attribute listing those tokens, space-separated, oldest first.
+pub const APPLIED: &str = "applied";
+/// Writes tried per counter item before its organization's messages go back to the queue.
 const MAX_ATTEMPTS: usize = 12;
 
 /// One message of an SQS batch.
@@ -40,13 +61,32 @@ pub struct BatchOutcome {
     pub failed: Vec<String>,
     /// Events counted by this batch.
     pub counted: usize,
-    /// Events already counted (redelivered, or counted meanwhile by another aggregator).
+    /// Events already counted (redelivered, a retry of a client-chosen id, or twice in a batch).
     pub duplicates: usize,
-    /// Write capacity units DynamoDB reported for the committed transactions.
+    /// Write capacity units DynamoDB reported for the writes.
     pub write_units: f64,
-    pub transactions: usize,
-    /// Counter items (organization and agent days) updated by the committed transactions.
+    /// Raw events put (1 write unit per KiB each).
+    pub raw_writes: usize,
+    /// Client-id markers put (claimed or claimed again).
+    pub marker_writes: usize,
+    /// Counter items (organization and agent days) updated.
     pub counter_updates: usize,
+    /// Conditional writes refused (a write unit each, like a write): counter items that changed
+    /// since read, markers held by another message.
+    pub refused_writes: usize,
+}
+
+impl BatchOutcome {
+    fn add(&mut self, other: BatchOutcome) {
+        self.failed.extend(other.failed);
+        self.counted += other.counted;
+        self.duplicates += other.duplicates;
+        self.write_units += other.write_units;
+        self.raw_writes += other.raw_writes;
+        self.marker_writes += other.marker_writes;
+        self.counter_updates += other.counter_updates;
+        self.refused_writes += other.refused_writes;
+    }
 }
 
 #[derive(Clone)]
@@ -55,9 +95,46 @@ pub struct Aggregator {
     raw_retention: Duration,
 }
 
-struct Pending {
+/// A parsed message: its id, its token in counter items, its events.
+struct Parsed {
     message_id: String,
+    token: String,
+    events: Vec<TrackedEvent>,
+}
+
+/// An event and the token of the message that carried it.
+#[derive(Clone)]
+struct Carried {
+    token: String,
     event: TrackedEvent,
+}
+
+/// A counter item of one organization.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Counter {
+    OrgDay { date: String },
+    AgentDay { date: String, agent_id: String },
+}
+
+impl Counter {
+    fn key(&self, org: &str) -> Key {
+        match self {
+            Counter::OrgDay { date } => keys::org_day(keys::OrgId(org), date),
+            Counter::AgentDay { date, agent_id } => {
+                keys::agent_day(keys::OrgId(org), date, agent_id)
+            }
+        }
+    }
+}
+
+/// What one counter item's update came to.
+#[derive(Default)]
+struct CounterWrite {
+    added: usize,
+    skipped: usize,
+    units: f64,
+    updated: bool,
+    refused: usize,
 }
 
 impl Aggregator {
@@ -72,158 +149,267 @@ impl Aggregator {
         &self.store
     }
 
-    /// Aggregates a batch. Malformed messages fail alone; a chunk that cannot be written (after
-    /// retries) fails with its messages, to come back from the queue; the rest is kept.
+    /// Aggregates a batch. Malformed messages fail alone; an organization whose writes fail (after
+    /// retries) fails with all its messages, to come back from the queue; the rest is kept.
     pub async fn process(&self, messages: Vec<Message>) -> BatchOutcome {
         let mut outcome = BatchOutcome::default();
-        let mut pending = Vec::with_capacity(messages.len());
+        // By organization (the message group), in the order received.
+        let mut groups: BTreeMap<String, Vec<Parsed>> = BTreeMap::new();
         for message in messages {
             match parse(&message.body) {
-                Ok(event) => pending.push(Pending {
-                    message_id: message.message_id,
-                    event,
-                }),
+                Ok(events) => groups
+                    .entry(events[0].org_id.clone())
+                    .or_default()
+                    .push(Parsed {
+                        token: token(&message.message_id),
+                        message_id: message.message_id,
+                        events,
+                    }),
                 Err(reason) => {
                     tracing::warn!(message_id = %message.message_id, %reason, "malformed analytics message");
                     outcome.failed.push(message.message_id);
                 }
             }
         }
-        // Events that share counters go into the same transaction.
-        pending.sort_by_cached_key(|p| {
-            (
-                p.event.org_id.clone(),
-                metrics::day_of(&p.event),
-                p.event.agent_id.clone(),
-            )
-        });
-        for chunk in chunks(pending) {
-            let ids: Vec<String> = chunk.iter().map(|p| p.message_id.clone()).collect();
-            match self.write_chunk(chunk).await {
-                Ok(written) => {
-                    outcome.counted += written.counted;
-                    outcome.duplicates += written.duplicates;
-                    outcome.write_units += written.write_units;
-                    outcome.transactions += written.transactions;
-                    outcome.counter_updates += written.counter_updates;
-                }
+        let mut tasks = JoinSet::new();
+        let mut ids_of = std::collections::HashMap::new();
+        for (org, messages) in groups {
+            let aggregator = self.clone();
+            let ids: Vec<String> = messages.iter().map(|m| m.message_id.clone()).collect();
+            let task = tasks.spawn(async move {
+                let count = messages.len();
+                aggregator
+                    .aggregate_group(&org, messages)
+                    .await
+                    .inspect_err(|error| tracing::error!(%error, org_id = %org, messages = count, "analytics messages not written; they will be retried"))
+            });
+            ids_of.insert(task.id(), ids);
+        }
+        while let Some(done) = tasks.join_next_with_id().await {
+            match done {
+                Ok((_, Ok(group))) => outcome.add(group),
+                Ok((task, Err(_))) => outcome
+                    .failed
+                    .extend(ids_of.remove(&task).unwrap_or_default()),
                 Err(error) => {
-                    tracing::error!(%error, messages = ids.len(), "analytics chunk not written; it will be retried");
-                    outcome.failed.extend(ids);
+                    tracing::error!(%error, "an organization's aggregation did not finish");
+                    outcome
+                        .failed
+                        .extend(ids_of.remove(&error.id()).unwrap_or_default());
                 }
             }
         }
         outcome
     }
 
-    async fn write_chunk(&self, chunk: Vec<Pending>) -> Result<BatchOutcome, StoreError> {
-        let mut events: Vec<TrackedEvent> = chunk.into_iter().map(|p| p.event).collect();
-        // The same message twice in one batch (SQS may do that) is counted once.
+    /// One organization's messages of the batch: client-id markers, raw events, then counters.
+    async fn aggregate_group(
+        &self,
+        org: &str,
+        messages: Vec<Parsed>,
+    ) -> Result<BatchOutcome, StoreError> {
+        let mut outcome = BatchOutcome::default();
+        // The same event twice in the group's messages (SQS may hand over a message twice) is
+        // counted once, with the first message that carried it.
         let mut seen = HashSet::new();
-        let before = events.len();
-        events.retain(|e| seen.insert((e.org_id.clone(), e.id.clone(), e.timestamp_ms())));
-        let mut outcome = BatchOutcome {
-            duplicates: before - events.len(),
-            ..Default::default()
-        };
-        for attempt in 0..MAX_ATTEMPTS {
-            if events.is_empty() {
-                return Ok(outcome);
-            }
-            let deltas = Deltas::of(&events);
-            let days = self.read_org_days(&deltas).await?;
-            let transaction = self.build(&events, &deltas, &days)?;
-            match self.store.transact_measured(transaction).await {
-                Ok(units) => {
-                    outcome.counted += events.len();
-                    outcome.write_units += units;
-                    outcome.transactions += 1;
-                    outcome.counter_updates += deltas.org_days.len() + deltas.agent_days.len();
-                    return Ok(outcome);
+        let mut carried = Vec::new();
+        for message in messages {
+            for event in message.events {
+                if seen.insert((event.id.clone(), event.timestamp_ms())) {
+                    carried.push(Carried {
+                        token: message.token.clone(),
+                        event,
+                    });
+                } else {
+                    outcome.duplicates += 1;
                 }
-                Err(error) => match error {
-                    StoreError::ConditionFailed { failed } => {
-                        // Events whose raw item or id marker exists were counted before.
-                        let failed: BTreeSet<&str> = failed.iter().map(|l| l.as_ref()).collect();
-                        let before = events.len();
-                        events.retain(|event| !failed.contains(event_label(event).as_str()));
-                        outcome.duplicates += before - events.len();
-                        // A counter condition (name cap, storage snapshot) lost a race: the next
-                        // attempt reads the day again.
+            }
+        }
+        let mut kept = Vec::with_capacity(carried.len());
+        for event in carried {
+            if !event.event.client_id {
+                kept.push(event);
+                continue;
+            }
+            outcome.marker_writes += 1;
+            if self.claim_client_id(&event).await? {
+                kept.push(event);
+            } else {
+                outcome.refused_writes += 1;
+                outcome.duplicates += 1;
+            }
+        }
+        let raw = kept
+            .iter()
+            .map(|c| self.raw_item(&c.event))
+            .collect::<Result<Vec<_>, _>>()?;
+        outcome.raw_writes += raw.len();
+        outcome.write_units += self.store.put_all(raw).await?;
+        self.add_to_counters(org, kept, &mut outcome).await?;
+        Ok(outcome)
+    }
+
+    /// Claims a client-chosen id for the message carrying it: `false` when another message holds
+    /// it (this event is a retry of one already counted).
+    async fn claim_client_id(&self, carried: &Carried) -> Result<bool, StoreError> {
+        let event = &carried.event;
+        let key = keys::event_id_marker(keys::OrgId(&event.org_id), &event.id);
+        let marker = store::item(
+            &key,
+            "once",
+            &serde_json::json!({
+                "timestamp": clock::rfc3339(event.timestamp),
+                "message": carried.token,
+            }),
+        )?;
+        let marker = store::with_ttl(marker, self.expiry(event));
+        let condition = Condition::Expression {
+            expression: "attribute_not_exists(#pk) OR #message = :message".into(),
+            names: [
+                ("#pk".to_owned(), keys::PK.to_owned()),
+                ("#message".to_owned(), "message".to_owned()),
+            ]
+            .into(),
+            values: [(
+                ":message".to_owned(),
+                AttributeValue::S(carried.token.clone()),
+            )]
+            .into(),
+        };
+        match self.store.put(marker, condition).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::ConditionFailed { .. }) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Adds the events to every counter item they touch, each item on its own (concurrently).
+    async fn add_to_counters(
+        &self,
+        org: &str,
+        events: Vec<Carried>,
+        outcome: &mut BatchOutcome,
+    ) -> Result<(), StoreError> {
+        let mut touching: BTreeMap<Counter, Vec<Carried>> = BTreeMap::new();
+        for carried in events {
+            let date = metrics::day_of(&carried.event);
+            if let Some(agent_id) = &carried.event.agent_id {
+                touching
+                    .entry(Counter::AgentDay {
+                        date: date.clone(),
+                        agent_id: agent_id.clone(),
+                    })
+                    .or_default()
+                    .push(carried.clone());
+            }
+            touching
+                .entry(Counter::OrgDay { date })
+                .or_default()
+                .push(carried);
+        }
+        let counters: Vec<(Counter, Vec<Carried>)> = touching.into_iter().collect();
+        let mut tasks = JoinSet::new();
+        for group in counters.chunks(100) {
+            let keys: Vec<Key> = group.iter().map(|(c, _)| c.key(org)).collect();
+            let stored = self.store.batch_get(&keys).await?;
+            for ((counter, events), item) in group.iter().cloned().zip(stored) {
+                let (aggregator, org) = (self.clone(), org.to_owned());
+                tasks.spawn(async move {
+                    let is_org_day = matches!(counter, Counter::OrgDay { .. });
+                    aggregator
+                        .add_to_counter(&org, counter, events, item)
+                        .await
+                        .map(|write| (is_org_day, write))
+                });
+            }
+        }
+        let mut first_error = None;
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(Ok((is_org_day, write))) => {
+                    // Every event adds to exactly one organization day: those say what counted.
+                    if is_org_day {
+                        outcome.counted += write.added;
+                        outcome.duplicates += write.skipped;
                     }
-                    StoreError::TransactionConflict | StoreError::Throttled => {
+                    outcome.write_units += write.units;
+                    outcome.counter_updates += usize::from(write.updated);
+                    outcome.refused_writes += write.refused;
+                }
+                Ok(Err(error)) => first_error = first_error.or(Some(error)),
+                Err(error) => {
+                    first_error = first_error.or(Some(StoreError::Internal(error.to_string())))
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Adds to one counter item the events of the messages it does not list yet.
+    async fn add_to_counter(
+        &self,
+        org: &str,
+        counter: Counter,
+        events: Vec<Carried>,
+        mut stored: Option<store::Item>,
+    ) -> Result<CounterWrite, StoreError> {
+        let key = counter.key(org);
+        let mut write = CounterWrite::default();
+        for attempt in 0..MAX_ATTEMPTS {
+            let fields: Fields = match stored.take() {
+                Some(item) => store::from_item(item)?,
+                None => Fields::new(),
+            };
+            let applied = Applied::read(&fields);
+            let new: Vec<&Carried> = events.iter().filter(|c| !applied.names(&c.token)).collect();
+            write.skipped = events.len() - new.len();
+            write.added = new.len();
+            if new.is_empty() {
+                return Ok(write);
+            }
+            let deltas = Deltas::of(new.iter().map(|c| &c.event));
+            let update = match &counter {
+                Counter::OrgDay { date } => {
+                    let delta = deltas
+                        .org_days
+                        .get(&(org.to_owned(), date.clone()))
+                        .cloned()
+                        .unwrap_or_default();
+                    org_day_update(org, date, &delta, &OrgDay::read(&fields))?
+                }
+                Counter::AgentDay { date, agent_id } => {
+                    let delta = deltas
+                        .agent_days
+                        .get(&(org.to_owned(), date.clone(), agent_id.clone()))
+                        .cloned()
+                        .unwrap_or_default();
+                    agent_day_update(org, date, agent_id, &delta)?
+                }
+            };
+            let update = applied.then_also(new.iter().map(|c| c.token.as_str()), update);
+            match self.store.update_if(update).await? {
+                Some(units) => {
+                    write.units += units;
+                    write.updated = true;
+                    return Ok(write);
+                }
+                None => {
+                    // Changed since read (a message came back to two invocations at once, or
+                    // a name or storage condition lost a race): read it again, decide again.
+                    write.refused += 1;
+                    if attempt > 0 {
                         backoff(attempt).await;
                     }
-                    other => return Err(other),
-                },
+                    stored = self
+                        .store
+                        .batch_get(std::slice::from_ref(&key))
+                        .await?
+                        .pop()
+                        .flatten();
+                }
             }
         }
         Err(StoreError::TransactionConflict)
-    }
-
-    /// The organization days the batch touches, as stored now: which names they count, and
-    /// their storage snapshot.
-    async fn read_org_days(
-        &self,
-        deltas: &Deltas,
-    ) -> Result<BTreeMap<(String, String), OrgDay>, StoreError> {
-        let keys: Vec<(String, String)> = deltas.org_days.keys().cloned().collect();
-        let mut days = BTreeMap::new();
-        for group in keys.chunks(100) {
-            let items = self
-                .store
-                .batch_get(
-                    &group
-                        .iter()
-                        .map(|(org, date)| keys::org_day(keys::OrgId(org), date))
-                        .collect::<Vec<Key>>(),
-                )
-                .await?;
-            for (key, item) in group.iter().zip(items) {
-                let day = match item {
-                    Some(item) => OrgDay::read(&store::from_item(item)?),
-                    None => OrgDay::default(),
-                };
-                days.insert(key.clone(), day);
-            }
-        }
-        Ok(days)
-    }
-
-    /// The transaction for `events`: each event's raw item (and id marker) is labelled with the
-    /// event, so a cancelled transaction names the events that were counted before.
-    fn build(
-        &self,
-        events: &[TrackedEvent],
-        deltas: &Deltas,
-        days: &BTreeMap<(String, String), OrgDay>,
-    ) -> Result<Transaction, StoreError> {
-        let mut transaction = Transaction::new();
-        for event in events {
-            let label = event_label(event);
-            transaction = transaction
-                .put(self.raw_item(event)?, Condition::NotExists)
-                .label(label.clone());
-            if event.client_id {
-                let marker = OnceMarker::new(
-                    &keys::event_id_marker(keys::OrgId(&event.org_id), &event.id),
-                    &serde_json::json!({"timestamp": clock::rfc3339(event.timestamp)}),
-                    Some(self.expiry(event)),
-                )?;
-                transaction = marker.put_into(transaction, label);
-            }
-        }
-        for ((org_id, date), delta) in &deltas.org_days {
-            let stored = days
-                .get(&(org_id.clone(), date.clone()))
-                .cloned()
-                .unwrap_or_default();
-            transaction = transaction.update(org_day_update(org_id, date, delta, &stored)?);
-        }
-        for ((org_id, date, agent_id), delta) in &deltas.agent_days {
-            transaction = transaction.update(agent_day_update(org_id, date, agent_id, delta)?);
-        }
-        Ok(transaction)
     }
 
     fn expiry(&self, event: &TrackedEvent) -> i64 {
@@ -254,21 +440,83 @@ impl Aggregator {
     }
 }
 
-/// The label of an event's writes: the event itself (its organization, id and time), the same
-/// triple the batch is de-duplicated by.
-fn event_label(event: &TrackedEvent) -> String {
-    format!(
-        "event {} {} {}",
-        event.org_id,
-        event.id,
-        event.timestamp_ms()
-    )
+/// A message's token in counter items: 12 hex digits (48 bits) of its id's SHA-256, so ids of any
+/// shape take the same room and two messages an item lists at once do not collide in practice.
+fn token(message_id: &str) -> String {
+    Sha256::digest(message_id.as_bytes())
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
-fn parse(body: &str) -> Result<TrackedEvent, String> {
-    let event: TrackedEvent = serde_json::from_str(body).map_err(|e| e.to_string())?;
-    event.check()?;
-    Ok(event)
+/// The tokens a counter item lists, as read.
+struct Applied {
+    /// The attribute as stored, for the condition that it is unchanged (`None`: absent).
+    stored: Option<String>,
+    tokens: Vec<String>,
+}
+
+impl Applied {
+    fn read(fields: &Fields) -> Self {
+        let stored = fields
+            .get(APPLIED)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        let tokens = stored
+            .as_deref()
+            .unwrap_or_default()
+            .split_ascii_whitespace()
+            .map(str::to_owned)
+            .collect();
+        Self { stored, tokens }
+    }
+
+    fn names(&self, token: &str) -> bool {
+        self.tokens.iter().any(|t| t == token)
+    }
+
+    /// `update`, also listing `added` (the newest [`APPLIED_KEPT`] kept), on condition that the
+    /// list is still as read.
+    fn then_also<'a>(&self, added: impl Iterator<Item = &'a str>, update: Update) -> Update {
+        let mut tokens = self.tokens.clone();
+        for token in added {
+            if !tokens.iter().any(|t| t == token) {
+                tokens.push(token.to_owned());
+            }
+        }
+        let start = tokens.len().saturating_sub(APPLIED_KEPT);
+        let update = update.set(APPLIED, &tokens[start..].join(" "));
+        match &self.stored {
+            None => update.condition("attribute_not_exists(#applied)", []),
+            Some(was) => update.condition(
+                "#applied = :applied_was",
+                [(":applied_was", AttributeValue::S(was.clone()))],
+            ),
+        }
+    }
+}
+
+/// A message's events: an [`EventBatch`](crate::EventBatch) as the track route sends, or one
+/// event (what it sent before, still valid while such messages wait in the queue). One bad
+/// event makes the whole message malformed: it fails alone, to the dead-letter queue.
+fn parse(body: &str) -> Result<Vec<TrackedEvent>, String> {
+    let events = match serde_json::from_str::<crate::EventBatch>(body) {
+        Ok(batch) => batch.events,
+        Err(batch_error) => match serde_json::from_str::<TrackedEvent>(body) {
+            Ok(event) => vec![event],
+            Err(_) => return Err(batch_error.to_string()),
+        },
+    };
+    if events.is_empty() {
+        return Err("a message without events".into());
+    }
+    for (i, event) in events.iter().enumerate() {
+        event
+            .check()
+            .map_err(|reason| format!("events[{i}]: {reason}"))?;
+    }
+    Ok(events)
 }
 
 fn metrics_expiry(date: &str) -> i64 {
@@ -371,44 +619,6 @@ fn agent_day_update(
         update = update.add(&histogram::attribute(*bucket), to_i64(*n));
     }
     Ok(update)
-}
-
-/// Splits a sorted batch so each transaction stays within DynamoDB's 100 actions.
-fn chunks(pending: Vec<Pending>) -> Vec<Vec<Pending>> {
-    let mut out: Vec<Vec<Pending>> = Vec::new();
-    let mut current: Vec<Pending> = Vec::new();
-    let mut actions = 0;
-    let mut counters: HashSet<(String, String, Option<String>)> = HashSet::new();
-    for p in pending {
-        let day = metrics::day_of(&p.event);
-        let mut added = 1 + usize::from(p.event.client_id);
-        let org_key = (p.event.org_id.clone(), day.clone(), None);
-        let agent_key = p
-            .event
-            .agent_id
-            .clone()
-            .map(|a| (p.event.org_id.clone(), day, Some(a)));
-        added += usize::from(!counters.contains(&org_key));
-        added += agent_key
-            .as_ref()
-            .map_or(0, |k| usize::from(!counters.contains(k)));
-        if actions + added > MAX_ACTIONS && !current.is_empty() {
-            out.push(std::mem::take(&mut current));
-            counters.clear();
-            actions = 0;
-            added = 2 + usize::from(p.event.client_id) + usize::from(agent_key.is_some());
-        }
-        actions += added;
-        counters.insert(org_key);
-        if let Some(k) = agent_key {
-            counters.insert(k);
-        }
-        current.push(p);
-    }
-    if !current.is_empty() {
-        out.push(current);
-    }
-    out
 }
 
 async fn backoff(attempt: usize) {

@@ -21,5 +21,5 @@ pub use aggregator::{Aggregator, BatchOutcome, Message};
 pub use error::AnalyticsError;
 pub use event::{Source, TrackedEvent, parse_track};
 pub use period::Period;
-pub use queue::{EventQueue, NotQueued};
+pub use queue::{EventBatch, EventQueue, NotQueued};
 pub use reports::{EventFilter, RankBy, Reports};

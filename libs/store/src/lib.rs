@@ -536,6 +536,101 @@ impl Store {
         from_item(output.attributes.unwrap_or_default())
     }
 
+    /// Applies an update if its condition holds: `Some(write units)` when it did (DynamoDB's
+    /// consumed capacity), `None` when the condition did not hold. For writers that decide again
+    /// from a fresh read instead of failing (the aggregator's counters).
+    pub async fn update_if(&self, update: Update) -> Result<Option<f64>, StoreError> {
+        self.count_round_trip();
+        let parts = update.into_parts()?;
+        let output = self
+            .client
+            .update_item()
+            .table_name(&*self.table)
+            .set_key(Some(parts.key))
+            .update_expression(parts.expression)
+            .set_condition_expression(parts.condition)
+            .set_expression_attribute_names(Some(parts.names))
+            .set_expression_attribute_values(Some(parts.values))
+            .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match output {
+            Ok(output) => Ok(Some(
+                output
+                    .consumed_capacity()
+                    .and_then(|c| c.capacity_units())
+                    .unwrap_or(0.0),
+            )),
+            Err(error) => match StoreError::from_sdk("UpdateItem", error) {
+                StoreError::ConditionFailed { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Puts every item without a condition (each replaces whatever is at its key), 25 to a
+    /// `BatchWriteItem` call, up to 8 calls at once, retrying what DynamoDB hands back
+    /// unprocessed. Answers the write units DynamoDB reported. Only for writes that are safe to
+    /// repeat.
+    pub async fn put_all(&self, items: Vec<Item>) -> Result<f64, StoreError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        const CALLS_AT_ONCE: usize = 8;
+        let mut requests = Vec::with_capacity(items.len());
+        for item in items {
+            let put = PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        let mut units = 0.0;
+        let chunks: Vec<Vec<WriteRequest>> = requests.chunks(25).map(<[_]>::to_vec).collect();
+        for wave in chunks.chunks(CALLS_AT_ONCE) {
+            let mut calls = tokio::task::JoinSet::new();
+            for chunk in wave.iter().cloned() {
+                let store = self.clone();
+                calls.spawn(async move { store.write_batch(chunk).await });
+            }
+            while let Some(done) = calls.join_next().await {
+                units += done.map_err(|e| StoreError::Internal(e.to_string()))??;
+            }
+        }
+        Ok(units)
+    }
+
+    /// One `BatchWriteItem` of at most 25 requests, until DynamoDB has processed all of them.
+    async fn write_batch(
+        &self,
+        mut pending: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+    ) -> Result<f64, StoreError> {
+        let mut units = 0.0;
+        for attempt in 0..8u32 {
+            self.count_round_trip();
+            let output = self
+                .client
+                .batch_write_item()
+                .request_items(&*self.table, pending)
+                .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(|e| StoreError::from_sdk("BatchWriteItem", e))?;
+            units += output
+                .consumed_capacity()
+                .iter()
+                .filter_map(|c| c.capacity_units())
+                .sum::<f64>();
+            pending = output
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&*self.table))
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(units);
+            }
+            backoff(attempt).await;
+        }
+        Err(StoreError::Throttled)
+    }
+
     /// Applies every action of the transaction, or none of them.
     pub async fn transact(&self, transaction: Transaction) -> Result<(), StoreError> {
         self.send_transaction(transaction, false).await.map(|_| ())

@@ -99,9 +99,13 @@ async fn tracked_events_reach_every_report_through_sqs_and_the_aggregator() {
         )
         .await;
     assert_eq!(status, 202);
+    // The queue is FIFO: the poison message has a group (and a deduplication id) of its own.
+    assert!(queue.url.ends_with(".fifo"), "{}", queue.url);
     sqs.send_message()
         .queue_url(&queue.url)
         .message_body("{\"this is\": \"not an event\"}")
+        .message_group_id("poison")
+        .message_deduplication_id("poison-1")
         .send()
         .await
         .unwrap();

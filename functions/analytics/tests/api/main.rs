@@ -34,7 +34,7 @@ async fn api() -> Api {
     let (client, settings) = test_support::fresh_function().await;
     let clock = Clock::manual(clock::DateTime::now_utc());
     let sqs = test_support::sqs_client();
-    let queue = test_support::fresh_queue(&sqs).await;
+    let queue = test_support::fresh_fifo_queue(&sqs).await;
     let app = App::new(
         &settings,
         client,

@@ -1,4 +1,5 @@
-//! Tracking: validation with every field named, nothing queued on bad input, one message per event.
+//! Tracking: validation with every field named, nothing queued on bad input, a request's events
+//! in one message.
 
 use super::*;
 
@@ -129,10 +130,25 @@ async fn bad_input_is_refused_with_field_errors_and_nothing_is_queued() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(events["items"], json!([]));
     assert_eq!(api.queued().await.len(), 1);
+    // A request's events travel together: one message, the events in order.
+    let (status, accepted) =
+        track(r#"{"events":[{"name":"a.one"},{"name":"a.two"},{"name":"a.three"}]}"#.to_owned())
+            .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let queued = api.queued().await;
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let names: Vec<&str> = queued[0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a.one", "a.two", "a.three"]);
+    assert_eq!(queued[0]["events"][1]["id"], accepted["ids"][1]);
 }
 
 #[tokio::test]
-async fn tracked_events_are_queued_one_message_each_and_reported_after_aggregation() {
+async fn tracked_events_are_reported_after_aggregation() {
     let api = api().await;
     let org = api.fixtures.org("owner").await;
     api.fixtures.add_member(&org, "mia", Role::Member).await;
