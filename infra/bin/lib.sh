@@ -123,11 +123,34 @@ _npm_version() { node -p "require('$FAUXQS_DIR/node_modules/$1/package.json').ve
 ensure_fauxqs() {
   if [[ "$(_npm_version fauxqs)" == "${FAUXQS_PIN##*@}" && -x "$NODE22" \
       && "$("$NODE22" --version)" == "v${NODE22_PIN##*@}" ]]; then
-    return 0
+    _patch_fauxqs_fifo_receive
+    return
   fi
   mkdir -p "$FAUXQS_DIR"
   [[ -f "$FAUXQS_DIR/package.json" ]] || echo '{"name":"fauxqs-local","private":true}' >"$FAUXQS_DIR/package.json"
   (cd "$FAUXQS_DIR" && npm install --no-audit --no-fund --save-exact "$FAUXQS_PIN" "$NODE22_PIN" >&2)
+  _patch_fauxqs_fifo_receive
+}
+
+# fauxqs 2.4.1 hands out one message per FIFO message group per ReceiveMessage: its loop says
+# "take messages from this group in order (up to remaining count)" but breaks after the first.
+# SQS (and moto) hand over up to 10 of one group at once, which is what makes an aggregator batch
+# of one organization 10 messages; with one, a single-tenant benchmark measures the emulator. The
+# patch drops that `break` (the group's lock already counts each message in flight). Idempotent;
+# fails loudly when the code it patches has changed.
+_patch_fauxqs_fifo_receive() {
+  local store="$FAUXQS_DIR/node_modules/fauxqs/dist/sqs/sqsStore.js"
+  grep -q 'patched: whole FIFO batches' "$store" && return 0
+  python3 - "$store" <<'PY' || { _lib_err "fauxqs: the FIFO receive patch no longer applies to $store"; return 1; }
+import sys
+path = sys.argv[1]
+text = open(path).read()
+old = "this.fifoLockedGroups.set(groupId, (this.fifoLockedGroups.get(groupId) ?? 0) + 1);\n                break;\n"
+new = "this.fifoLockedGroups.set(groupId, (this.fifoLockedGroups.get(groupId) ?? 0) + 1); // patched: whole FIFO batches\n"
+if text.count(old) != 1:
+    sys.exit(1)
+open(path, "w").write(text.replace(old, new))
+PY
 }
 
 _sqs_ping() { # ListQueues over SQS's JSON protocol (what aws-sdk-sqs speaks)

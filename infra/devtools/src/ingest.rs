@@ -23,6 +23,10 @@ pub struct IngestOptions {
     pub window: usize,
     /// The local cloud's instances per function.
     pub instances: usize,
+    /// A mixed load of reads and tracking after the runs, this long (0: none) ...
+    pub mixed_seconds: u64,
+    /// ... with this many clients.
+    pub mixed_clients: usize,
 }
 
 /// The local cloud for a benchmark: every function of the template over `dynamodb` and `sqs`
@@ -144,6 +148,7 @@ pub async fn run(options: IngestOptions, token: String) -> Result<String, String
     ))
     .await?;
     let api = test_support::Gateway::new(cloud.http);
+    let mut last_org = None;
     for &n in &options.counts {
         let (status, org) = api
             .call(
@@ -264,9 +269,128 @@ pub async fn run(options: IngestOptions, token: String) -> Result<String, String
             quantile(&lags, 0.99),
             quantile(&lags, 1.0),
         );
+        last_org = Some(org);
+    }
+    if let (Some(org), true) = (last_org, options.mixed_seconds > 0) {
+        println!(
+            "{}",
+            mixed_load(
+                cloud.http,
+                &token,
+                &org,
+                options.mixed_seconds,
+                options.mixed_clients
+            )
+            .await?
+        );
     }
     cloud.shutdown();
     Ok(format!("{} run(s) done", options.counts.len()))
+}
+
+/// The routes of the mixed load, in the order each client goes round them: every other request
+/// tracks (10 events), the rest read every analytics report of the organization.
+const MIXED_ROUTES: [(&str, &str); 14] = [
+    ("POST /v1/analytics/track", "/v1/analytics/track"),
+    ("GET /v1/analytics/overview", "/v1/analytics/overview"),
+    ("POST /v1/analytics/track", "/v1/analytics/track"),
+    (
+        "GET /v1/analytics/agents/{id}",
+        "/v1/analytics/agents/agent-03",
+    ),
+    ("POST /v1/analytics/track", "/v1/analytics/track"),
+    (
+        "GET /v1/analytics/top-agents",
+        "/v1/analytics/top-agents?limit=10",
+    ),
+    ("POST /v1/analytics/track", "/v1/analytics/track"),
+    ("GET /v1/analytics/events", "/v1/analytics/events?limit=50"),
+    ("POST /v1/analytics/track", "/v1/analytics/track"),
+    (
+        "GET /v1/analytics/events?agent_id",
+        "/v1/analytics/events?agent_id=agent-07&limit=20",
+    ),
+    ("POST /v1/analytics/track", "/v1/analytics/track"),
+    (
+        "GET /v1/analytics/event-counts",
+        "/v1/analytics/event-counts",
+    ),
+    ("POST /v1/analytics/track", "/v1/analytics/track"),
+    ("GET /v1/analytics/usage", "/v1/analytics/usage"),
+];
+
+/// `clients` clients for `seconds`, each going round [`MIXED_ROUTES`] back to back against the
+/// organization of the last run (its events are there to read): requests, p50 and p99 per route,
+/// and every answer that was not a success.
+async fn mixed_load(
+    http: std::net::SocketAddr,
+    token: &str,
+    org: &str,
+    seconds: u64,
+    clients: usize,
+) -> Result<String, String> {
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in 0..clients {
+        let (api, token, org) = (
+            test_support::Gateway::new(http),
+            token.to_owned(),
+            org.to_owned(),
+        );
+        tasks.spawn(async move {
+            // (route, status, seconds) of each request.
+            let mut answers: Vec<(&'static str, u16, f64)> = Vec::new();
+            let mut i = client;
+            while Instant::now() < until {
+                let (route, path) = MIXED_ROUTES[i % MIXED_ROUTES.len()];
+                i += 1;
+                let (method, body) = match route.starts_with("POST") {
+                    true => (
+                        reqwest::Method::POST,
+                        Some(
+                            json!({"events": (i * 10..i * 10 + 10).map(event).collect::<Vec<_>>()}),
+                        ),
+                    ),
+                    false => (reqwest::Method::GET, None),
+                };
+                let started = Instant::now();
+                let (status, _) = api.call(method, path, &token, Some(&org), body).await;
+                answers.push((route, status, started.elapsed().as_secs_f64()));
+            }
+            answers
+        });
+    }
+    let mut by_route: std::collections::BTreeMap<&str, (Vec<f64>, usize)> = Default::default();
+    let mut failures: Vec<String> = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        for (route, status, secs) in done.map_err(|e| e.to_string())? {
+            let entry = by_route.entry(route).or_default();
+            entry.0.push(secs);
+            if !(200..300).contains(&status) {
+                entry.1 += 1;
+                failures.push(format!("{route}: {status}"));
+            }
+        }
+    }
+    let total: usize = by_route.values().map(|(l, _)| l.len()).sum();
+    let mut lines = vec![format!(
+        "mixed load, {seconds} s, {clients} clients: {total} requests ({:.0}/s), {} not 2xx",
+        total as f64 / seconds as f64,
+        failures.len()
+    )];
+    for (route, (mut latencies, errors)) in by_route {
+        latencies.sort_by(f64::total_cmp);
+        lines.push(format!(
+            "  {route:<36} {:>6} requests  p50 {:>7.1} ms  p99 {:>7.1} ms  errors {errors}",
+            latencies.len(),
+            quantile(&latencies, 0.5) * 1e3,
+            quantile(&latencies, 0.99) * 1e3,
+        ));
+    }
+    if let Some(first) = failures.first() {
+        lines.push(format!("  the first failure: {first}"));
+    }
+    Ok(lines.join("\n"))
 }
 
 /// How the events of a batch spread over agents.

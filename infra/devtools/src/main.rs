@@ -247,6 +247,8 @@ async fn run_ingest(flags: &HashMap<String, String>) -> Result<String, String> {
         concurrency: number(flags, "concurrency", 4)?,
         window: number(flags, "window", 500)?,
         instances: number(flags, "instances", 4)?,
+        mixed_seconds: number(flags, "mixed-seconds", 0)? as u64,
+        mixed_clients: number(flags, "mixed-clients", 50)?,
     };
     let token = mint_token(&HashMap::from([(
         "user".to_owned(),

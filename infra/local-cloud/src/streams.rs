@@ -26,6 +26,8 @@ use crate::runtime::{Function, InvokeError};
 
 /// Lambda polls each shard about four times a second.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// Records asked for by one `GetRecords` (DynamoDB's maximum).
+const RECORDS_PER_READ: usize = 1000;
 /// How often a mapping looks for new shards.
 const SHARD_DISCOVERY: Duration = Duration::from_secs(1);
 
@@ -122,7 +124,7 @@ async fn get_records(
                  SignedHeaders=host, Signature=0"
             ),
         )
-        .body(json!({ "ShardIterator": iterator, "Limit": 1000 }).to_string())
+        .body(json!({ "ShardIterator": iterator, "Limit": RECORDS_PER_READ }).to_string())
         .send()
         .await
         .map_err(|e| e.to_string())?;
@@ -407,7 +409,11 @@ impl StreamMapping {
                     return;
                 }
             };
-            let read_any = !read.is_empty();
+            // Only a full page means more is waiting right now. After a partial one the shard
+            // is read again a poll interval later, as Lambda does, even when every record was
+            // filtered out: reading again at once spins on a stream that is written all the
+            // time, and DynamoDB Local's GetRecords costs more the longer its stream is.
+            let full_page = read.len() >= RECORDS_PER_READ;
             for record in read {
                 let lambda = lambda_record(record, &self.stream_arn, &self.region);
                 let sequence_number = lambda["dynamodb"]["SequenceNumber"]
@@ -428,7 +434,7 @@ impl StreamMapping {
                 });
             }
             let window_left = self.batching_window.saturating_sub(window_start.elapsed());
-            if !read_any {
+            if !full_page {
                 if reader.buffer.is_empty() {
                     tokio::time::sleep(POLL_INTERVAL).await;
                     return; // nothing waiting: the caller polls again
