@@ -460,7 +460,7 @@ struct EventsParams {
 
 /// Raw events, newest first, filtered by name, agent and time.
 ///
-/// With `name` or `agent_id`, a page reads a bounded number of events (500) and holds those
+/// With `name` or `agent_id`, a page reads a bounded number of events (800) and holds those
 /// that match: it may hold fewer than `limit`, even none, while `next_cursor` is set. Follow the
 /// cursor until it is null to see every match; no event is skipped or listed twice.
 #[utoipa::path(get, path = "/v1/analytics/events", tag = "analytics",

@@ -269,6 +269,10 @@ pub async fn run(options: IngestOptions, token: String) -> Result<String, String
             quantile(&lags, 0.99),
             quantile(&lags, 1.0),
         );
+        println!(
+            "{}",
+            partition_spread(&options.dynamodb, &table, &org).await?
+        );
         last_org = Some(org);
     }
     if let (Some(org), true) = (last_org, options.mixed_seconds > 0) {
@@ -391,6 +395,51 @@ async fn mixed_load(
         lines.push(format!("  the first failure: {first}"));
     }
     Ok(lines.join("\n"))
+}
+
+/// Where one organization's analytics items are, by partition key: its raw events' shards and
+/// its counters (the heavy-tenant view: one organization sent everything).
+async fn partition_spread(dynamodb: &str, table: &str, org: &str) -> Result<String, String> {
+    let client = test_support::dynamodb_client_at(dynamodb);
+    let count = |pk: String, prefix: &'static str| {
+        let client = client.clone();
+        async move {
+            let (mut n, mut start) = (0usize, None);
+            loop {
+                let output = client
+                    .query()
+                    .table_name(table)
+                    .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
+                    .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                    .expression_attribute_values(":p", AttributeValue::S(prefix.into()))
+                    .select(store::aws_sdk_dynamodb::types::Select::Count)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                n += output.count as usize;
+                match output.last_evaluated_key {
+                    Some(key) if !key.is_empty() => start = Some(key),
+                    _ => return Ok::<usize, String>(n),
+                }
+            }
+        }
+    };
+    let mut raw = Vec::new();
+    for shard in store::keys::raw_events(store::keys::OrgId(org)) {
+        raw.push(format!(
+            "{} {}",
+            shard.pk,
+            count(shard.pk.clone(), "EVENT#").await?
+        ));
+    }
+    let home = format!("ORG#{org}");
+    let days = count(home.clone(), "ORG_DAY#").await?;
+    let agent_days = count(home, "AGENT_DAY#").await?;
+    Ok(format!(
+        "partition keys of the organization's items: raw events {}; counters in ORG#<org>: {days} organization-days, {agent_days} agent-days",
+        raw.join(", ")
+    ))
 }
 
 /// How the events of a batch spread over agents.

@@ -519,10 +519,10 @@ impl Reports {
         Ok(items)
     }
 
-    /// Raw events, newest first, from the organization's time-ordered partition, bounded by the
-    /// retention window; `name` and `agent_id` filter it. A filtered page reads at most
-    /// [`store::MAX_FILTERED_READS`] DynamoDB pages and may hold fewer than `limit` events with
-    /// a cursor to go on from where it stopped.
+    /// Raw events, newest first, from the organization's time-ordered shards (read at once and
+    /// merged), bounded by the retention window; `name` and `agent_id` filter them. A filtered
+    /// page reads at most [`store::MAX_FILTERED_READS`] DynamoDB pages (shared by the shards) and may hold
+    /// fewer than `limit` events with a cursor to go on from where the reading stopped.
     pub async fn events(
         &self,
         org_id: &str,
@@ -539,16 +539,16 @@ impl Reports {
                 next_cursor: None,
             });
         }
-        let mut query = Query::new(
-            "events",
-            keys::raw_events(keys::OrgId(org_id)),
-            limit,
-            cursor,
-        )
-        .newest_first();
+        // Raw events are written across the organization's shards: all are read and merged.
+        let mut shards = keys::raw_events(keys::OrgId(org_id));
+        let first = shards.remove(0);
+        let mut query = Query::new("events", first, limit, cursor).newest_first();
         query.sort_range = Some(keys::raw_event_window(from_ms, to_ms));
         query.filter = event_filter(filter);
-        let page = self.store.query::<StoredEvent>(query).await?;
+        let page = self
+            .store
+            .query_merged::<StoredEvent>(query, &shards)
+            .await?;
         Ok(Page {
             items: page.items.into_iter().map(EventView::from).collect(),
             next_cursor: page.next_cursor,

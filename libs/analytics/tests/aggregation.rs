@@ -7,6 +7,7 @@ use analytics::{Aggregator, Message, Period, RankBy, Reports, Source, TrackedEve
 use clock::{Clock, DateTime, Duration};
 use serde_json::{Value, json};
 use store::Store;
+use store::aws_sdk_dynamodb::types::AttributeValue;
 
 fn now() -> DateTime {
     clock::parse_rfc3339("2026-11-24T12:00:00Z").unwrap()
@@ -199,6 +200,49 @@ async fn a_batch_written_in_part_is_completed_when_it_comes_back() {
     // A third time changes nothing at all.
     let third = setup.aggregator.process(messages(&events)).await;
     assert_eq!((third.counted, third.counter_updates), (0, 0), "{third:?}");
+}
+
+#[tokio::test]
+async fn raw_events_spread_over_the_organizations_shards_and_list_as_one() {
+    let setup = setup().await;
+    let start = now() - Duration::hours(1);
+    let events: Vec<TrackedEvent> = (0..200)
+        .map(|i| {
+            event(
+                "org10",
+                "tool.call",
+                Some("a1"),
+                start + Duration::milliseconds(i),
+                json!({}),
+            )
+        })
+        .collect();
+    aggregate_in_tens(&setup, &events).await;
+    // Each shard holds a share (by a hash of the id), none all of them.
+    let client = test_support::dynamodb_client();
+    let mut spread = Vec::new();
+    for shard in store::keys::raw_events(store::keys::OrgId("org10")) {
+        let output = client
+            .query()
+            .table_name(setup.store.table())
+            .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
+            .expression_attribute_values(":pk", AttributeValue::S(shard.pk))
+            .expression_attribute_values(":p", AttributeValue::S(shard.sk_prefix))
+            .select(store::aws_sdk_dynamodb::types::Select::Count)
+            .send()
+            .await
+            .unwrap();
+        spread.push(output.count);
+    }
+    assert_eq!(spread.len(), 4);
+    assert_eq!(spread.iter().sum::<i32>(), 200);
+    assert!(spread.iter().all(|&n| (20..=80).contains(&n)), "{spread:?}");
+    // Listed as one time-ordered list, page by page, each event once, newest first.
+    let (ids, pages) = every_page(&setup, "org10", &EventFilter::default(), 30).await;
+    assert_eq!(pages, 7);
+    let mut expected: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+    expected.reverse();
+    assert_eq!(ids, expected);
 }
 
 #[tokio::test]
@@ -604,7 +648,8 @@ async fn a_rare_agent_is_found_by_following_cursors_and_an_agent_known_earlier_r
         .aggregator
         .process(messages(std::slice::from_ref(&rare)))
         .await;
-    let busy: Vec<TrackedEvent> = (0..700)
+    // 1,000 events: more than a page's filtered reads (2 of 100 per shard) hold.
+    let busy: Vec<TrackedEvent> = (0..1000)
         .map(|i| {
             event(
                 "org9",
@@ -630,7 +675,7 @@ async fn a_rare_agent_is_found_by_following_cursors_and_an_agent_known_earlier_r
     // Every event, unfiltered, once each across the pages.
     let (all, _) = every_page(&setup, "org9", &EventFilter::default(), 100).await;
     let unique: std::collections::BTreeSet<&String> = all.iter().collect();
-    assert_eq!((all.len(), unique.len()), (701, 701), "each listed once");
+    assert_eq!((all.len(), unique.len()), (1001, 1001), "each listed once");
 
     // An agent whose only events are 30 days old: zeros for the last 7 days, not 404; one
     // older than the raw-event retention (90 days) is unknown.

@@ -193,6 +193,71 @@ impl<'a> Query<'a> {
     }
 }
 
+/// What [`Store::read_pages`] needs of a [`Query`], owned, so reads of several partitions can
+/// run at once.
+#[derive(Clone)]
+struct PagesRead {
+    partition: Partition,
+    /// DynamoDB reads allowed with a filter.
+    filtered_reads: usize,
+    limit: u16,
+    newest_first: bool,
+    sort_range: Option<(String, String)>,
+    filter: Option<Filter>,
+    index: Option<Index>,
+}
+
+impl PagesRead {
+    fn of(query: &Query<'_>) -> Self {
+        Self {
+            partition: query.partition.clone(),
+            filtered_reads: MAX_FILTERED_READS,
+            limit: query.limit,
+            newest_first: query.newest_first,
+            sort_range: query.sort_range.clone(),
+            filter: query.filter.clone(),
+            index: query.index,
+        }
+    }
+}
+
+impl Query<'_> {
+    /// The scope its cursors are bound to.
+    fn scope(&self) -> CursorScope<'_> {
+        let (partition_attr, sort_attr) = match self.index {
+            Some(index) => index.key_attributes(),
+            None => (keys::PK, keys::SK),
+        };
+        CursorScope {
+            query_name: self.name,
+            partition_attr,
+            partition_value: &self.partition.pk,
+            sort_attr,
+            // An index's page ends at an item whose table key comes along in the cursor.
+            table_key_attrs: match self.index {
+                Some(_) => &[keys::PK, keys::SK],
+                None => &[],
+            },
+            sort_prefix: &self.partition.sk_prefix,
+            sort_range: self
+                .sort_range
+                .as_ref()
+                .map(|(a, b)| (a.as_str(), b.as_str())),
+        }
+    }
+}
+
+/// The table sort key of an item or key.
+fn sort_key_of(item: &Item) -> Result<String, StoreError> {
+    match item.get(keys::SK) {
+        Some(AttributeValue::S(s)) => Ok(s.clone()),
+        _ => Err(StoreError::Malformed(format!(
+            "item without string {}",
+            keys::SK
+        ))),
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
     client: Client,
@@ -291,32 +356,146 @@ impl Store {
         &self,
         query: Query<'_>,
     ) -> Result<Page<T>, StoreError> {
+        let scope = query.scope();
+        let start = query.cursor.map(|c| scope.decode(c)).transpose()?;
+        let limit = usize::from(query.limit.clamp(1, 1000));
+        let (mut items, last_key) = self
+            .read_pages(PagesRead::of(&query), start, query.cursor.is_some())
+            .await?;
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            let last = items.last().expect("limit is at least 1");
+            Some(scope.encode(&scope.start_key_of(last)?)?)
+        } else {
+            // DynamoDB stopped early (its 1 MB page, or the filtered-read budget): more to read.
+            match last_key {
+                Some(last) => Some(scope.encode(&last)?),
+                None => None,
+            }
+        };
+        let items = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok(Page { items, next_cursor })
+    }
+
+    /// One page of a list whose items are spread over several partitions under the same kind of
+    /// sort keys (write-sharded items): `query.partition` and every one of `more` are read at once
+    /// from the same position, and their items merged in sort-key order. The cursor is bound to
+    /// `query` as for [`Store::query`] and holds the position: the sort key up to which every
+    /// partition has been read. A partition that stopped early (a filtered read's budget) holds
+    /// the page back to where it stopped, so nothing is skipped. A filter's budget of
+    /// [`MAX_FILTERED_READS`] is shared by the partitions (rounded up). Table queries only.
+    pub async fn query_merged<T: DeserializeOwned>(
+        &self,
+        query: Query<'_>,
+        more: &[Partition],
+    ) -> Result<Page<T>, StoreError> {
+        if query.index.is_some() {
+            return Err(StoreError::Internal(
+                "merged queries read the table, not an index".into(),
+            ));
+        }
+        let scope = query.scope();
+        let position = match query.cursor {
+            Some(cursor) => Some(sort_key_of(&scope.decode(cursor)?)?),
+            None => None,
+        };
+        let limit = usize::from(query.limit.clamp(1, 1000));
+        // A filtered page's read budget is shared by the partitions (rounded up).
+        let read = PagesRead {
+            filtered_reads: MAX_FILTERED_READS.div_ceil(1 + more.len()),
+            ..PagesRead::of(&query)
+        };
+        let mut reads = tokio::task::JoinSet::new();
+        for partition in std::iter::once(&query.partition).chain(more) {
+            let (store, read) = (
+                self.clone(),
+                PagesRead {
+                    partition: partition.clone(),
+                    ..read.clone()
+                },
+            );
+            let start = position.as_ref().map(|sk| {
+                HashMap::from([
+                    (keys::PK.to_owned(), AttributeValue::S(partition.pk.clone())),
+                    (keys::SK.to_owned(), AttributeValue::S(sk.clone())),
+                ])
+            });
+            let has_cursor = query.cursor.is_some();
+            reads.spawn(async move { store.read_pages(read, start, has_cursor).await });
+        }
+        // Every item read, and how far each partition that has more was read.
+        let (mut items, mut reached): (Vec<(String, Item)>, Vec<String>) = (Vec::new(), Vec::new());
+        while let Some(done) = reads.join_next().await {
+            let (page, last_key) = done.map_err(|e| StoreError::Internal(e.to_string()))??;
+            // A partition with more to read has been read up to its last item (when it filled a
+            // page) or to where DynamoDB stopped.
+            let full = page.len() > limit;
+            let mut last_sort_key = None;
+            for item in page {
+                let sort_key = sort_key_of(&item)?;
+                last_sort_key = Some(sort_key.clone());
+                items.push((sort_key, item));
+            }
+            match (full, last_key) {
+                (true, _) => reached.extend(last_sort_key),
+                (false, Some(key)) => reached.push(sort_key_of(&key)?),
+                (false, None) => {}
+            }
+        }
+        // What every partition has been read up to: the nearest of their stopping points.
+        let frontier = match query.newest_first {
+            true => reached.into_iter().max(),
+            false => reached.into_iter().min(),
+        };
+        let read_to = |sort_key: &String| match (&frontier, query.newest_first) {
+            (None, _) => true,
+            (Some(f), true) => sort_key >= f,
+            (Some(f), false) => sort_key <= f,
+        };
+        items.retain(|(sort_key, _)| read_to(sort_key));
+        items.sort_by(|a, b| match query.newest_first {
+            true => b.0.cmp(&a.0),
+            false => a.0.cmp(&b.0),
+        });
+        let next_position = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|(sort_key, _)| sort_key.clone())
+        } else {
+            frontier
+        };
+        let next_cursor = match next_position {
+            Some(sort_key) => Some(scope.encode(&HashMap::from([
+                (
+                    keys::PK.to_owned(),
+                    AttributeValue::S(query.partition.pk.clone()),
+                ),
+                (keys::SK.to_owned(), AttributeValue::S(sort_key)),
+            ]))?),
+            None => None,
+        };
+        let items = items
+            .into_iter()
+            .map(|(_, item)| from_item(item))
+            .collect::<Result<_, _>>()?;
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Reads a query's pages from `start`: up to `limit + 1` items (one DynamoDB read, or up to
+    /// [`MAX_FILTERED_READS`] with a filter), and the key DynamoDB stopped at when it stopped early.
+    async fn read_pages(
+        &self,
+        query: PagesRead,
+        mut start: Option<Item>,
+        has_cursor: bool,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
         let (partition_attr, sort_attr) = match query.index {
             Some(index) => index.key_attributes(),
             None => (keys::PK, keys::SK),
         };
-        // An index's page ends at an item whose table key comes along in the cursor.
-        let table_key_attrs: &[&str] = match query.index {
-            Some(_) => &[keys::PK, keys::SK],
-            None => &[],
-        };
-        let scope = CursorScope {
-            query_name: query.name,
-            partition_attr,
-            partition_value: &query.partition.pk,
-            sort_attr,
-            table_key_attrs,
-            sort_prefix: &query.partition.sk_prefix,
-            sort_range: query
-                .sort_range
-                .as_ref()
-                .map(|(a, b)| (a.as_str(), b.as_str())),
-        };
-        let mut start = query.cursor.map(|c| scope.decode(c)).transpose()?;
         let limit = usize::from(query.limit.clamp(1, 1000));
         let mut items: Vec<Item> = Vec::new();
         let reads = if query.filter.is_some() {
-            MAX_FILTERED_READS
+            query.filtered_reads
         } else {
             1
         };
@@ -395,7 +574,7 @@ impl Store {
                     .map_err(|e| match StoreError::from_sdk("Query", e) {
                         // Belt and braces: a start key DynamoDB refuses is the cursor's fault.
                         StoreError::Service(detail)
-                            if query.cursor.is_some()
+                            if has_cursor
                                 && detail.contains("ValidationException")
                                 && detail.to_ascii_lowercase().contains("start") =>
                         {
@@ -410,19 +589,7 @@ impl Store {
             }
             start = last_key.clone();
         }
-        let next_cursor = if items.len() > limit {
-            items.truncate(limit);
-            let last = items.last().expect("limit is at least 1");
-            Some(scope.encode(&scope.start_key_of(last)?)?)
-        } else {
-            // DynamoDB stopped early (its 1 MB page, or the filtered-read budget): more to read.
-            match last_key {
-                Some(last) => Some(scope.encode(&last)?),
-                None => None,
-            }
-        };
-        let items = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
-        Ok(Page { items, next_cursor })
+        Ok((items, last_key))
     }
 
     /// Every item of a query, page after page, up to `max_pages` pages (of `query.limit` items).

@@ -14,17 +14,47 @@ fn event_sort(timestamp_ms: i64, event_id: &str) -> String {
     format!("{timestamp_ms:013}#{event_id}")
 }
 
-/// A raw tracked event. Its conditional put is also what makes aggregation exactly-once for
-/// server-assigned ids: a redelivered message finds the item already there.
+/// Raw events are written across this many partitions of an organization, chosen by a hash of
+/// the event id. Their sort keys all grow at the end (event time), which DynamoDB cannot split a
+/// hot partition for: in one partition, a heavy tenant would meet a partition's 1,000 write units
+/// per second; in four it has four times that. Shard 0 is the organization's own partition,
+/// where raw events were kept before sharding, so those are read as they are.
+pub const RAW_EVENT_SHARDS: u8 = 4;
+/// The partition of shard `n` > 0: `ORG#<org id>#EVENTS#<n>`.
+const EVENT_SHARD: &str = "#EVENTS#";
+
+/// Which shard an event id's raw event is in (FNV-1a of the id: stable across releases).
+pub fn raw_event_shard(event_id: &str) -> u8 {
+    let hash = event_id.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    (hash % u32::from(RAW_EVENT_SHARDS)) as u8
+}
+
+fn raw_event_partition(org: OrgId<'_>, shard: u8) -> String {
+    match shard {
+        0 => org_partition(org),
+        n => format!("{}{EVENT_SHARD}{n}", org_partition(org)),
+    }
+}
+
+/// A raw tracked event, in its shard.
 pub fn raw_event(org: OrgId<'_>, timestamp_ms: i64, event_id: &str) -> Key {
     Key::new(
-        org_partition(org),
+        raw_event_partition(org, raw_event_shard(event_id)),
         format!("{EVENT}{}", event_sort(timestamp_ms, event_id)),
     )
 }
 
-pub fn raw_events(org: OrgId<'_>) -> Partition {
-    org_items(org, EVENT)
+/// Every partition of an organization's raw events, shard 0 (its own partition) first. A list
+/// reads all of them from the same position and merges them (`Store::query_merged`).
+pub fn raw_events(org: OrgId<'_>) -> Vec<Partition> {
+    (0..RAW_EVENT_SHARDS)
+        .map(|shard| Partition {
+            pk: raw_event_partition(org, shard),
+            sk_prefix: EVENT.to_owned(),
+        })
+        .collect()
 }
 
 /// Sort keys of raw events from `from_ms` to `to_ms` inclusive.
