@@ -10,11 +10,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let env = Env::from_process();
     let table = env.required("TABLE_NAME")?;
     let raw_retention_days = env.parsed("RAW_EVENT_RETENTION_DAYS", 90u16)?;
+    let writes_in_flight = env.parsed(
+        "WRITES_IN_FLIGHT",
+        analytics::aggregator::DEFAULT_WRITES_IN_FLIGHT,
+    )?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let aggregator = analytics::Aggregator::new(
         store::Store::new(aws_sdk_dynamodb::Client::new(&aws), table),
         clock::Duration::days(i64::from(raw_retention_days)),
-    );
+    )
+    .with_writes_in_flight(writes_in_flight);
     let aggregator = &aggregator;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<aws_lambda_events::sqs::SqsEvent>| async move {

@@ -26,6 +26,8 @@ use crate::runtime::{Function, InvokeError};
 
 /// Lambda polls each shard about four times a second.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// The pause after a partial page that had records: at most 20 reads a second.
+const AFTER_RECORDS: Duration = Duration::from_millis(50);
 /// Records asked for by one `GetRecords` (DynamoDB's maximum).
 const RECORDS_PER_READ: usize = 1000;
 /// How often a mapping looks for new shards.
@@ -410,10 +412,16 @@ impl StreamMapping {
                 }
             };
             // Only a full page means more is waiting right now. After a partial one the shard
-            // is read again a poll interval later, as Lambda does, even when every record was
-            // filtered out: reading again at once spins on a stream that is written all the
-            // time, and DynamoDB Local's GetRecords costs more the longer its stream is.
+            // is read again later, even when every record was filtered out: reading again at
+            // once spins on a stream that is written all the time, and DynamoDB Local's
+            // GetRecords costs more the longer its stream is. It also hands out small pages
+            // (the records of about one write request), so after records the pause is short.
             let full_page = read.len() >= RECORDS_PER_READ;
+            let pause = if read.is_empty() {
+                POLL_INTERVAL
+            } else {
+                AFTER_RECORDS
+            };
             for record in read {
                 let lambda = lambda_record(record, &self.stream_arn, &self.region);
                 let sequence_number = lambda["dynamodb"]["SequenceNumber"]
@@ -436,13 +444,13 @@ impl StreamMapping {
             let window_left = self.batching_window.saturating_sub(window_start.elapsed());
             if !full_page {
                 if reader.buffer.is_empty() {
-                    tokio::time::sleep(POLL_INTERVAL).await;
-                    return; // nothing waiting: the caller polls again
+                    tokio::time::sleep(pause).await;
+                    return; // nothing for the function: the caller polls again
                 }
                 if window_left.is_zero() || reader.iterator.is_none() {
                     return;
                 }
-                tokio::time::sleep(POLL_INTERVAL.min(window_left)).await;
+                tokio::time::sleep(pause.min(window_left)).await;
             } else if !reader.buffer.is_empty() && window_left.is_zero() {
                 return;
             }

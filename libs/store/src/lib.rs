@@ -683,11 +683,17 @@ impl Store {
         Ok(())
     }
 
-    /// Applies an update and returns the item as it is afterwards.
-    pub async fn update<T: DeserializeOwned>(&self, update: Update) -> Result<T, StoreError> {
+    /// The UpdateItem request of `update`, counted as a round trip.
+    fn update_request(
+        &self,
+        update: Update,
+    ) -> Result<
+        aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+        StoreError,
+    > {
         self.count_round_trip();
         let parts = update.into_parts()?;
-        let output = self
+        Ok(self
             .client
             .update_item()
             .table_name(&*self.table)
@@ -695,7 +701,13 @@ impl Store {
             .update_expression(parts.expression)
             .set_condition_expression(parts.condition)
             .set_expression_attribute_names(Some(parts.names))
-            .set_expression_attribute_values(Some(parts.values))
+            .set_expression_attribute_values(Some(parts.values)))
+    }
+
+    /// Applies an update and returns the item as it is afterwards.
+    pub async fn update<T: DeserializeOwned>(&self, update: Update) -> Result<T, StoreError> {
+        let output = self
+            .update_request(update)?
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await
@@ -707,17 +719,8 @@ impl Store {
     /// consumed capacity), `None` when the condition did not hold. For writers that decide again
     /// from a fresh read instead of failing (the aggregator's counters).
     pub async fn update_if(&self, update: Update) -> Result<Option<f64>, StoreError> {
-        self.count_round_trip();
-        let parts = update.into_parts()?;
         let output = self
-            .client
-            .update_item()
-            .table_name(&*self.table)
-            .set_key(Some(parts.key))
-            .update_expression(parts.expression)
-            .set_condition_expression(parts.condition)
-            .set_expression_attribute_names(Some(parts.names))
-            .set_expression_attribute_values(Some(parts.values))
+            .update_request(update)?
             .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
             .send()
             .await;
@@ -736,12 +739,11 @@ impl Store {
     }
 
     /// Puts every item without a condition (each replaces whatever is at its key), 25 to a
-    /// `BatchWriteItem` call, up to 8 calls at once, retrying what DynamoDB hands back
+    /// `BatchWriteItem` call, up to `at_once` calls at a time, retrying what DynamoDB hands back
     /// unprocessed. Answers the write units DynamoDB reported. Only for writes that are safe to
     /// repeat.
-    pub async fn put_all(&self, items: Vec<Item>) -> Result<f64, StoreError> {
+    pub async fn put_all(&self, items: Vec<Item>, at_once: usize) -> Result<f64, StoreError> {
         use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-        const CALLS_AT_ONCE: usize = 8;
         let mut requests = Vec::with_capacity(items.len());
         for item in items {
             let put = PutRequest::builder()
@@ -752,7 +754,7 @@ impl Store {
         }
         let mut units = 0.0;
         let chunks: Vec<Vec<WriteRequest>> = requests.chunks(25).map(<[_]>::to_vec).collect();
-        for wave in chunks.chunks(CALLS_AT_ONCE) {
+        for wave in chunks.chunks(at_once.max(1)) {
             let mut calls = tokio::task::JoinSet::new();
             for chunk in wave.iter().cloned() {
                 let store = self.clone();
