@@ -131,6 +131,9 @@ impl Counter {
     }
 }
 
+/// A counter item and the events that add to it.
+type CounterEvents = (Counter, Vec<Carried>);
+
 /// What one counter item's update came to.
 #[derive(Default)]
 struct CounterWrite {
@@ -321,12 +324,12 @@ impl Aggregator {
                 .or_default()
                 .push(carried);
         }
-        let counters: Vec<(Counter, Vec<Carried>)> = touching.into_iter().collect();
+        let counters: Vec<CounterEvents> = touching.into_iter().collect();
         let mut first_error = None;
         for group in counters.chunks(100) {
             let keys: Vec<Key> = group.iter().map(|(c, _)| c.key(org)).collect();
             let stored = self.store.batch_get(&keys).await?;
-            let mut pending: Vec<((Counter, Vec<Carried>), Option<store::Item>)> =
+            let mut pending: Vec<(CounterEvents, Option<store::Item>)> =
                 group.iter().cloned().zip(stored).collect();
             while !pending.is_empty() {
                 let wave: Vec<_> = pending
