@@ -27,7 +27,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use clock::Duration;
-use sha2::{Digest, Sha256};
 use store::aws_sdk_dynamodb::types::AttributeValue;
 use store::{Condition, Key, Store, StoreError, Update, keys};
 use tokio::task::JoinSet;
@@ -469,11 +468,7 @@ impl Aggregator {
 /// A message's token in counter items: 12 hex digits (48 bits) of its id's SHA-256, so ids of any
 /// shape take the same room and two messages an item lists at once do not collide in practice.
 fn token(message_id: &str) -> String {
-    Sha256::digest(message_id.as_bytes())
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    keys::digest(message_id.as_bytes())[..12].to_owned()
 }
 
 /// The tokens a counter item lists, as read.

@@ -163,6 +163,9 @@ pub struct Filter {
 /// A filtered list page stops after this many DynamoDB pages and hands out a cursor, so a filter
 /// that matches little never turns one request into a scan of the partition.
 pub const MAX_FILTERED_READS: usize = 5;
+/// Calls a batch read or write makes before what DynamoDB still hands back unprocessed counts as
+/// throttling.
+const UNPROCESSED_ATTEMPTS: u32 = 8;
 /// Items DynamoDB evaluates per read of a filtered list.
 const FILTERED_READ_SIZE: i32 = 100;
 
@@ -319,7 +322,7 @@ impl Store {
             .consistent_read(true)
             .build()
             .map_err(|e| StoreError::Internal(e.to_string()))?;
-        for attempt in 0..8u32 {
+        for attempt in 0..UNPROCESSED_ATTEMPTS {
             self.count_round_trip();
             let output = self
                 .client
@@ -415,10 +418,10 @@ impl Store {
                 },
             );
             let start = position.as_ref().map(|sk| {
-                HashMap::from([
-                    (keys::PK.to_owned(), AttributeValue::S(partition.pk.clone())),
-                    (keys::SK.to_owned(), AttributeValue::S(sk.clone())),
-                ])
+                key_attributes(&Key {
+                    pk: partition.pk.clone(),
+                    sk: sk.clone(),
+                })
             });
             let has_cursor = query.cursor.is_some();
             reads.spawn(async move { store.read_pages(read, start, has_cursor).await });
@@ -464,13 +467,10 @@ impl Store {
             frontier
         };
         let next_cursor = match next_position {
-            Some(sort_key) => Some(scope.encode(&HashMap::from([
-                (
-                    keys::PK.to_owned(),
-                    AttributeValue::S(query.partition.pk.clone()),
-                ),
-                (keys::SK.to_owned(), AttributeValue::S(sort_key)),
-            ]))?),
+            Some(sort_key) => Some(scope.encode(&key_attributes(&Key {
+                pk: query.partition.pk.clone(),
+                sk: sort_key,
+            }))?),
             None => None,
         };
         let items = items
@@ -773,7 +773,7 @@ impl Store {
         mut pending: Vec<aws_sdk_dynamodb::types::WriteRequest>,
     ) -> Result<f64, StoreError> {
         let mut units = 0.0;
-        for attempt in 0..8u32 {
+        for attempt in 0..UNPROCESSED_ATTEMPTS {
             self.count_round_trip();
             let output = self
                 .client
