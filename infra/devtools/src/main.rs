@@ -8,7 +8,8 @@
 //!   [--runs N] [--burst N]`: cold start, latency, gateway overhead and peak RSS of release
 //!   binaries run by the local cloud (see `infra/bench`);
 //! - `ingest --binaries DIR --dynamodb URL --sqs URL [--ses URL] --events N[,N...]
-//!   [--concurrency N] [--window N (0: open loop)] [--instances N]`: N
+//!   [--concurrency N] [--window N (0: open loop)] [--instances N] [--mixed-seconds S]
+//!   [--mixed-clients N] [--table-stream on|off]`: N
 //!   tracked events through the local cloud to the overview, and the aggregation's write cost
 //!   (see `infra/bench-analytics`);
 //! - `limits --binaries DIR --dynamodb URL --sqs URL [--ses URL] [--concurrency N[,N...]]`: how
@@ -249,6 +250,11 @@ async fn run_ingest(flags: &HashMap<String, String>) -> Result<String, String> {
         instances: number(flags, "instances", 4)?,
         mixed_seconds: number(flags, "mixed-seconds", 0)? as u64,
         mixed_clients: number(flags, "mixed-clients", 50)?,
+        table_stream: match flags.get("table-stream").map(String::as_str) {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => return Err(format!("--table-stream is on or off, not {other}")),
+        },
     };
     let token = mint_token(&HashMap::from([(
         "user".to_owned(),
@@ -331,7 +337,7 @@ async fn main() -> ExitCode {
             "usage: devtools mint-token --user ID [--email E] [--name N] [--org ORG] [--ttl S] | \
                   create-table --endpoint URL --table NAME | openapi | \
                   bench --binaries DIR --dynamodb URL --sqs URL --table NAME --function ID=EVENT... [--runs N] [--burst N]\n\
-                  ingest --binaries DIR --dynamodb URL --sqs URL [--ses URL] --events N[,N...] [--concurrency N] [--window N] [--instances N]\n\
+                  ingest --binaries DIR --dynamodb URL --sqs URL [--ses URL] --events N[,N...] [--concurrency N] [--window N] [--instances N] [--mixed-seconds S] [--mixed-clients N] [--table-stream on|off]\n\
                   limits --binaries DIR --dynamodb URL --sqs URL [--ses URL] [--concurrency N[,N...]]\n\
                   relay --binaries DIR --dynamodb URL --sqs URL [--runs N] [--changes N] [--rate N]\n\
                   webhook --binaries DIR --dynamodb URL --sqs URL [--runs N] [--orgs N] [--concurrency N]\n\

@@ -53,8 +53,9 @@ pub struct Config {
     pub websocket_idle_timeout: Duration,
     /// API Gateway closes a connection this long after it opened (two hours; tests shorten it).
     pub websocket_max_connection: Duration,
-    /// Functions whose SQS mappings do not poll, as if disabled (`Enabled: false`): a test of
-    /// what a producer puts on a queue reads the queue itself.
+    /// Functions whose SQS mappings do not poll, and stream mappings (by their logical id) that
+    /// do not read, as if disabled (`Enabled: false`): a test of what a producer puts on a queue
+    /// reads the queue itself.
     pub paused_consumers: BTreeSet<String>,
 }
 
@@ -134,7 +135,10 @@ fn start_stream_mappings(
     };
     let client = clients::dynamodb_streams(endpoint);
     let http = reqwest::Client::new();
-    for definition in mappings.into_iter().filter(|m| m.enabled) {
+    for definition in mappings
+        .into_iter()
+        .filter(|m| m.enabled && !config.paused_consumers.contains(&m.logical_id))
+    {
         let name = definition.logical_id.clone();
         let function_name = resolver
             .string(&definition.function)
