@@ -205,6 +205,7 @@ pub async fn run(options: IngestOptions, token: String) -> Result<String, String
         } else {
             options.window
         };
+        let aggregator_before = aggregator_stats(&cloud);
         let started = Instant::now();
         // When each request was answered, and how many events had been accepted by then.
         let mut accepted: Vec<(Duration, u64)> = Vec::new();
@@ -303,6 +304,18 @@ pub async fn run(options: IngestOptions, token: String) -> Result<String, String
             quantile(&lags, 0.5),
             quantile(&lags, 0.99),
             quantile(&lags, 1.0),
+        );
+        println!(
+            "{}",
+            run_write_cost(
+                &options.dynamodb,
+                &table,
+                &org,
+                n,
+                &aggregator_before,
+                &cloud
+            )
+            .await?
         );
         println!(
             "{}",
@@ -430,6 +443,58 @@ async fn mixed_load(
         lines.push(format!("  the first failure: {first}"));
     }
     Ok(lines.join("\n"))
+}
+
+/// The aggregator's figures in the local cloud so far.
+fn aggregator_stats(cloud: &local_cloud::Cloud) -> local_cloud::runtime::FunctionStats {
+    cloud
+        .functions
+        .iter()
+        .find(|(name, _)| name.contains("Aggregator"))
+        .map(|(_, function)| function.stats())
+        .unwrap_or_default()
+}
+
+/// A run's write units per event by DynamoDB's rules: each raw event once (plain put, by its
+/// stored size), and at most one update of the organization's day and of each of the 20 agents'
+/// days per aggregator invocation (by the counter items' stored size); with the invocations'
+/// durations.
+async fn run_write_cost(
+    dynamodb: &str,
+    table: &str,
+    org: &str,
+    events: usize,
+    before: &local_cloud::runtime::FunctionStats,
+    cloud: &local_cloud::Cloud,
+) -> Result<String, String> {
+    let after = aggregator_stats(cloud);
+    let invocations = after.invocations - before.invocations;
+    let failed = after.errors - before.errors;
+    let durations = &after.durations_ms[after
+        .durations_ms
+        .len()
+        .saturating_sub(invocations as usize)..];
+    let client = test_support::dynamodb_client_at(dynamodb);
+    let raw = mean(&sample(&client, table, org, "EVENT#").await?, item_size);
+    let counters = [
+        sample(&client, table, org, "ORG_DAY#").await?,
+        sample(&client, table, org, "AGENT_DAY#").await?,
+    ]
+    .concat();
+    let counter = counters.iter().map(item_size).max().unwrap_or(0) as f64;
+    let units = |bytes: f64| (bytes / 1024.0).ceil().max(1.0);
+    let updates = invocations as f64 * 21.0;
+    let total = events as f64 * units(raw) + updates * units(counter);
+    let ms = |p| local_cloud::runtime::percentile(durations, p).unwrap_or(0.0);
+    Ok(format!(
+        "aggregator: {invocations} invocations ({failed} failed), {:.0} events each, duration p50 {:.0} ms, p99 {:.0} ms; write units by DynamoDB's rules: raw events {raw:.0} B ({} unit each), at most 21 counter updates per invocation (largest counter item {counter:.0} B, {} unit each): at most {:.3} WCU/event",
+        events as f64 / invocations.max(1) as f64,
+        ms(50.0),
+        ms(99.0),
+        units(raw),
+        units(counter),
+        total / events as f64,
+    ))
 }
 
 /// Where one organization's analytics items are, by partition key: its raw events' shards and
