@@ -32,6 +32,9 @@ pub struct IngestOptions {
     /// stream's earliest record for every item written, and that grows with the stream (10,000
     /// events aggregated at 44 events/s with it, 1,626 without).
     pub table_stream: bool,
+    /// The aggregator's DynamoDB requests in flight per organization (`WRITES_IN_FLIGHT`; its
+    /// default is 8, as on AWS).
+    pub writes_in_flight: usize,
 }
 
 /// The local cloud for a benchmark: every function of the template over `dynamodb` and `sqs`
@@ -48,12 +51,6 @@ pub(crate) fn cloud_config(
         max_instances: instances,
         ..test_support::cloud::config(binaries.to_owned(), dynamodb, sqs, table)
     };
-    // DynamoDB Local serves one request at a time, and concurrent writers slow it down (8 at
-    // once put 4 to 5 times fewer items per second than one): the aggregator writes one request
-    // at a time here, where on AWS it keeps 8 in flight.
-    config
-        .environment
-        .insert("WRITES_IN_FLIGHT".to_owned(), "1".to_owned());
     if let Some(ses) = ses {
         config
             .environment
@@ -165,6 +162,10 @@ pub async fn run(options: IngestOptions, token: String) -> Result<String, String
         options.ses.as_deref(),
         &table,
         options.instances,
+    );
+    config.environment.insert(
+        "WRITES_IN_FLIGHT".to_owned(),
+        options.writes_in_flight.to_string(),
     );
     if !options.table_stream {
         // The template's table without its stream, created before the local cloud would create
@@ -293,10 +294,11 @@ pub async fn run(options: IngestOptions, token: String) -> Result<String, String
             }
         };
         println!(
-            "N = {n} ({mode}, {} clients, {} instances per function, table stream {}): tracking (all 202) {:.0} events/s; aggregated and visible {:.0} events/s end to end ({:.1} s); counted {counted}; lag from a request's 202 to as many events visible in the overview (read every {} s): p50 {:.2} s, p99 {:.2} s, max {:.2} s; failed overview reads: {errors}",
+            "N = {n} ({mode}, {} clients, {} instances per function, table stream {}, {} aggregator writes in flight): tracking (all 202) {:.0} events/s; aggregated and visible {:.0} events/s end to end ({:.1} s); counted {counted}; lag from a request's 202 to as many events visible in the overview (read every {} s): p50 {:.2} s, p99 {:.2} s, max {:.2} s; failed overview reads: {errors}",
             options.concurrency,
             options.instances,
             if options.table_stream { "on" } else { "off" },
+            options.writes_in_flight,
             n as f64 / tracking.as_secs_f64(),
             n as f64 / total.as_secs_f64(),
             total.as_secs_f64(),
@@ -557,7 +559,7 @@ async fn write_cost(options: &IngestOptions, mix: Mix) -> Result<String, String>
     let table = test_support::fresh_table(&client).await;
     let table = table.as_str();
     let store = store::Store::new(client.clone(), table.to_owned());
-    let aggregator = Aggregator::new(store, clock::Duration::days(90)).with_writes_in_flight(1);
+    let aggregator = Aggregator::new(store, clock::Duration::days(90));
     let org = format!("WCU{}", ulid::Ulid::generate());
     let now = clock::DateTime::now_utc();
     let (mut local_units, mut events, mut updates, mut raw_writes, mut refused) =

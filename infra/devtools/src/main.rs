@@ -9,7 +9,7 @@
 //!   binaries run by the local cloud (see `infra/bench`);
 //! - `ingest --binaries DIR --dynamodb URL --sqs URL [--ses URL] --events N[,N...]
 //!   [--concurrency N] [--window N (0: open loop)] [--instances N] [--mixed-seconds S]
-//!   [--mixed-clients N] [--table-stream on|off]`: N
+//!   [--mixed-clients N] [--table-stream on|off] [--writes-in-flight N]`: N
 //!   tracked events through the local cloud to the overview, and the aggregation's write cost
 //!   (see `infra/bench-analytics`);
 //! - `limits --binaries DIR --dynamodb URL --sqs URL [--ses URL] [--concurrency N[,N...]]`: how
@@ -255,6 +255,11 @@ async fn run_ingest(flags: &HashMap<String, String>) -> Result<String, String> {
             Some("off") => false,
             Some(other) => return Err(format!("--table-stream is on or off, not {other}")),
         },
+        writes_in_flight: number(
+            flags,
+            "writes-in-flight",
+            analytics::aggregator::DEFAULT_WRITES_IN_FLIGHT,
+        )?,
     };
     let token = mint_token(&HashMap::from([(
         "user".to_owned(),
@@ -337,7 +342,7 @@ async fn main() -> ExitCode {
             "usage: devtools mint-token --user ID [--email E] [--name N] [--org ORG] [--ttl S] | \
                   create-table --endpoint URL --table NAME | openapi | \
                   bench --binaries DIR --dynamodb URL --sqs URL --table NAME --function ID=EVENT... [--runs N] [--burst N]\n\
-                  ingest --binaries DIR --dynamodb URL --sqs URL [--ses URL] --events N[,N...] [--concurrency N] [--window N] [--instances N] [--mixed-seconds S] [--mixed-clients N] [--table-stream on|off]\n\
+                  ingest --binaries DIR --dynamodb URL --sqs URL [--ses URL] --events N[,N...] [--concurrency N] [--window N] [--instances N] [--mixed-seconds S] [--mixed-clients N] [--table-stream on|off] [--writes-in-flight N]\n\
                   limits --binaries DIR --dynamodb URL --sqs URL [--ses URL] [--concurrency N[,N...]]\n\
                   relay --binaries DIR --dynamodb URL --sqs URL [--runs N] [--changes N] [--rate N]\n\
                   webhook --binaries DIR --dynamodb URL --sqs URL [--runs N] [--orgs N] [--concurrency N]\n\

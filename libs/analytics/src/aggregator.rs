@@ -153,8 +153,6 @@ impl Aggregator {
     }
 
     /// At most `n` DynamoDB requests of an organization's batch in flight at once (at least 1).
-    /// DynamoDB Local serves one request at a time and slows under concurrent writes (8 writers
-    /// put 4 to 5 times fewer items per second than one), so load benchmarks against it use 1.
     pub fn with_writes_in_flight(mut self, n: usize) -> Self {
         self.writes_in_flight = n.max(1);
         self
