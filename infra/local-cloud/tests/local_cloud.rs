@@ -67,6 +67,11 @@ async fn start(parameters: &[(&str, &str)]) -> Harness {
 
 /// Starts the local cloud on `table` (created from the fixture's template when missing).
 async fn start_on(table: &str, parameters: &[(&str, &str)]) -> Harness {
+    start_pausing(table, parameters, &[]).await
+}
+
+/// [`start_on`], with the named consumers (functions or stream mappings) paused.
+async fn start_pausing(table: &str, parameters: &[(&str, &str)], paused: &[&str]) -> Harness {
     local_cloud::logs::set_quiet(std::env::var_os("LOCAL_CLOUD_LOGS").is_none());
     let id = ulid::Ulid::generate().to_string().to_lowercase();
     let records = std::env::temp_dir().join(format!("local-cloud-{id}.jsonl"));
@@ -92,7 +97,7 @@ async fn start_on(table: &str, parameters: &[(&str, &str)]) -> Harness {
         jwt_key: JwtKey::Hs256("test-secret".into()),
         websocket_idle_timeout: Duration::from_secs(60),
         websocket_max_connection: local_cloud::websocket::DEFAULT_MAX_CONNECTION,
-        paused_consumers: Default::default(),
+        paused_consumers: paused.iter().map(|p| p.to_string()).collect(),
     };
     let cloud = local_cloud::start(config).await.unwrap_or_else(|e| {
         panic!(
@@ -962,4 +967,28 @@ async fn a_stream_batch_that_crashes_the_function_is_bisected_down_to_the_bad_re
     );
     assert_eq!(pointers[0]["DDBStreamBatchInfo"]["batchSize"], 1);
     assert_eq!(pointers[0]["responseContext"]["functionError"], "Unhandled");
+}
+
+#[tokio::test]
+async fn a_paused_stream_mapping_reads_nothing_while_the_others_deliver() {
+    let (table, db) = stream_table().await;
+    // Written before the start: the jobs mapping (TRIM_HORIZON) would deliver it at its first read.
+    put(&db, &table, "j-paused", &[("kind", "job")]).await;
+    let h = start_pausing(&table, &[], &["JobsStream"]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    put(&db, &table, "note-while-paused", &[("kind", "note")]).await;
+    h.records_until(|r| {
+        stream_batches(r, "latest")
+            .iter()
+            .flatten()
+            .any(|record| pk(record) == "note-while-paused")
+    })
+    .await;
+    // Four more poll intervals: time for the jobs mapping to have read, had it run.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let records = h.records_until(|_| true).await;
+    assert!(
+        stream_batches(&records, "jobs").is_empty(),
+        "the paused mapping delivered: {records:#?}"
+    );
 }
