@@ -70,11 +70,19 @@ const NAMES: [&str; 8] = [
     "feedback",
 ];
 
+/// The benchmark's events come from this many agents.
+const AGENTS: usize = 20;
+
+/// Write units of one plain write of an item of `bytes` (1 per KiB started, at least 1).
+fn write_units(bytes: f64) -> f64 {
+    (bytes / 1024.0).ceil().max(1.0)
+}
+
 /// The n-th benchmark event: 20 agents, 8 names, response times and tokens.
 fn event(i: usize) -> Value {
     json!({
         "name": NAMES[i % NAMES.len()],
-        "agent_id": format!("agent-{:02}", i % 20),
+        "agent_id": format!("agent-{:02}", i % AGENTS),
         "properties": {"response_time_ms": 20 + (i * 37) % 2000, "input_tokens": 100 + i % 50, "output_tokens": 40 + i % 30, "error": i.is_multiple_of(50)}
     })
 }
@@ -484,17 +492,18 @@ async fn run_write_cost(
     ]
     .concat();
     let counter = counters.iter().map(item_size).max().unwrap_or(0) as f64;
-    let units = |bytes: f64| (bytes / 1024.0).ceil().max(1.0);
-    let updates = invocations as f64 * 21.0;
-    let total = events as f64 * units(raw) + updates * units(counter);
+    // At most one update of the organization's day and of each agent's day per invocation.
+    let updates_per_invocation = 1 + AGENTS;
+    let updates = (invocations as usize * updates_per_invocation) as f64;
+    let total = events as f64 * write_units(raw) + updates * write_units(counter);
     let ms = |p| local_cloud::runtime::percentile(durations, p).unwrap_or(0.0);
     Ok(format!(
-        "aggregator: {invocations} invocations ({failed} failed), {:.0} events each, duration p50 {:.0} ms, p99 {:.0} ms; write units by DynamoDB's rules: raw events {raw:.0} B ({} unit each), at most 21 counter updates per invocation (largest counter item {counter:.0} B, {} unit each): at most {:.3} WCU/event",
+        "aggregator: {invocations} invocations ({failed} failed), {:.0} events each, duration p50 {:.0} ms, p99 {:.0} ms; write units by DynamoDB's rules: raw events {raw:.0} B ({} unit each), at most {updates_per_invocation} counter updates per invocation (largest counter item {counter:.0} B, {} unit each): at most {:.3} WCU/event",
         events as f64 / invocations.max(1) as f64,
         ms(50.0),
         ms(99.0),
-        units(raw),
-        units(counter),
+        write_units(raw),
+        write_units(counter),
         total / events as f64,
     ))
 }
@@ -571,7 +580,7 @@ async fn write_cost(options: &IngestOptions, mix: Mix) -> Result<String, String>
                 let i = batch * 10 + j;
                 let mut input = event(i);
                 if let Mix::AgentPerBatch = mix {
-                    input["agent_id"] = format!("agent-{:02}", batch % 20).into();
+                    input["agent_id"] = format!("agent-{:02}", batch % AGENTS).into();
                 }
                 let tracked = TrackedEvent {
                     org_id: org.clone(),
@@ -614,13 +623,13 @@ async fn write_cost(options: &IngestOptions, mix: Mix) -> Result<String, String>
         sample(&client, table, &org, "AGENT_DAY#").await?,
     ];
     let counters = (mean(&counter_items[0], item_size) + mean(&counter_items[1], item_size)) / 2.0;
-    let units = |bytes: f64| (bytes / 1024.0).ceil().max(1.0);
     // Plain writes (no transactions): 1 unit per KiB; a refused conditional write costs 1 too.
-    let table_units =
-        raw_writes as f64 * units(raw) + updates as f64 * units(counters) + refused as f64;
-    let index_units = indexed * units(raw) * raw_writes as f64;
-    // DynamoDB Local's every request costs more the more stream records it holds, of any table:
-    // this table and its stream would slow the end-to-end runs that follow.
+    let table_units = raw_writes as f64 * write_units(raw)
+        + updates as f64 * write_units(counters)
+        + refused as f64;
+    let index_units = indexed * write_units(raw) * raw_writes as f64;
+    // DynamoDB Local's requests cost more as a table's stream grows; dropped, this table's
+    // stream records cannot weigh on the end-to-end runs that follow in the same database.
     client
         .delete_table()
         .table_name(table)
